@@ -1,0 +1,155 @@
+// Command gatewayd runs the Lintel API gateway.
+//
+//	gatewayd [-config FILE] [-log-level LEVEL] [-log-format FORMAT]   serve
+//	gatewayd validate [-config FILE]                                  check a config
+//	gatewayd version                                                  print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/lintelhq/lintel/core/config"
+	"github.com/lintelhq/lintel/core/gateway"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+const usage = `gatewayd is the Lintel API gateway.
+
+Usage:
+  gatewayd [flags]            serve the gateway described by the config file
+  gatewayd validate [flags]   check a config file without serving; exit 1 and
+                              list every problem as FILE:LINE: key: problem
+  gatewayd version            print the version
+
+Flags:
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without the process: it returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && (args[0] == "validate" || args[0] == "version" || args[0] == "serve" || args[0] == "help") {
+		cmd, args = args[0], args[1:]
+	}
+	fs := flag.NewFlagSet("gatewayd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "gateway.toml", "path of the configuration `file`")
+	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	format := fs.String("log-format", "text", "log `format`: text or json")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+		fmt.Fprint(stderr, "\nThe configuration reference is docs/configuration.md.\n")
+	}
+	if cmd == "help" {
+		fs.Usage()
+		return 0
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "gatewayd: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return 2
+	}
+
+	switch cmd {
+	case "version":
+		fmt.Fprintln(stdout, "gatewayd", versionString())
+		return 0
+	case "validate":
+		return validate(*configPath, stdout, stderr)
+	}
+
+	log, err := newLogger(stderr, *level, *format)
+	if err != nil {
+		fmt.Fprintln(stderr, "gatewayd:", err)
+		return 2
+	}
+	return serve(*configPath, log, stderr)
+}
+
+func validate(path string, stdout, stderr io.Writer) int {
+	cfg, err := config.Load(path)
+	if err == nil {
+		_, err = gateway.New(cfg, gateway.Options{Log: slog.New(slog.DiscardHandler), Filters: filterFactory(cfg)})
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", path)
+	return 0
+}
+
+func serve(path string, log *slog.Logger, stderr io.Writer) int {
+	cfg, err := config.Load(path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	g, err := gateway.New(cfg, gateway.Options{Log: log, Filters: filterFactory(cfg)})
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	if err := g.Start(); err != nil {
+		log.Error("cannot start", "error", err)
+		return 1
+	}
+	log.Info("gatewayd started", "version", versionString(), "config", path)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	<-ctx.Done()
+	stop()
+	log.Info("shutting down: draining in-flight requests", "drain_timeout", cfg.Server.DrainTimeout)
+	if err := g.Shutdown(context.Background()); err != nil {
+		log.Warn("shutdown", "error", err)
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("invalid -log-level %q (debug, info, warn, error)", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("invalid -log-format %q (text, json)", format)
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}

@@ -1,0 +1,204 @@
+// Package aggregate answers one client request by calling several upstream
+// services in parallel and merging their JSON bodies into one object.
+//
+// Each part has a key, a path template, a timeout and a service. A part
+// fails when its upstream is unreachable, times out, answers other than
+// 2xx, or sends a body that is not JSON or exceeds the size cap. A required
+// part's failure fails the whole response (502, or 504 for a timeout, as
+// problem JSON naming the part) and cancels the other parts. An optional
+// part's failure leaves null under its key, and the response says it is
+// incomplete: X-Lintel-Complete: false, X-Lintel-Missing listing the keys,
+// and Cache-Control: no-store so no cache keeps the partial answer.
+package aggregate
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lintelhq/lintel/core/filter"
+	"github.com/lintelhq/lintel/core/problem"
+	"github.com/lintelhq/lintel/core/router"
+)
+
+// Headers the response carries to signal a partial result.
+const (
+	HeaderComplete = "X-Lintel-Complete"
+	HeaderMissing  = "X-Lintel-Missing"
+)
+
+// Aggregate is one aggregate route, ready to serve.
+type Aggregate struct {
+	Timeout time.Duration
+	// ForwardHeaders are copied from the client request to every part;
+	// X-Request-Id and the X-Forwarded-* headers always are.
+	ForwardHeaders []string
+	MaxPartBody    int64
+	Parts          []*Part
+}
+
+// Part is one upstream call of an aggregate.
+type Part struct {
+	Key      string
+	Backend  http.RoundTripper
+	Path     *router.Template
+	Timeout  time.Duration
+	Optional bool
+	Shape    Shape
+}
+
+// result is what one part produced.
+type result struct {
+	body    []byte // JSON, shaped
+	err     error
+	timeout bool
+}
+
+// Serve fans the request out and writes the merged response.
+func (a *Aggregate) Serve(x *filter.Exchange, w http.ResponseWriter, ps router.Params) {
+	ctx, cancel := context.WithTimeout(x.Request.Context(), a.Timeout)
+	defer cancel()
+
+	results := make([]result, len(a.Parts))
+	var wg sync.WaitGroup
+	for i, p := range a.Parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = a.fetch(ctx, x, p, ps)
+			if results[i].err != nil && !p.Optional {
+				cancel() // the response has failed: stop the others
+			}
+		}()
+	}
+	wg.Wait()
+
+	if x.Request.Context().Err() != nil {
+		x.Log().Debug("client went away during aggregation")
+		w.WriteHeader(499)
+		return
+	}
+
+	// The first required part that failed by itself (not by being
+	// cancelled after another failed) names the failure.
+	var failed *Part
+	var failedRes result
+	for i, p := range a.Parts {
+		r := results[i]
+		if r.err == nil {
+			continue
+		}
+		x.FailedParts = append(x.FailedParts, p.Key)
+		if !p.Optional && (failed == nil || errors.Is(failedRes.err, context.Canceled) && !errors.Is(r.err, context.Canceled)) {
+			failed, failedRes = p, r
+		}
+	}
+	for i, p := range a.Parts {
+		if r := results[i]; r.err != nil && !errors.Is(r.err, context.Canceled) {
+			x.Log().Warn("aggregation part failed", "part", p.Key, "optional", p.Optional, "error", r.err)
+		}
+	}
+	if failed != nil {
+		x.TargetFailed = true
+		status, what := http.StatusBadGateway, "failed"
+		if failedRes.timeout {
+			status, what = http.StatusGatewayTimeout, "timed out"
+		}
+		problem.Write(w, problem.Details{Status: status, Detail: fmt.Sprintf("required part %q %s", failed.Key, what), Part: failed.Key})
+		return
+	}
+
+	body := merge(a.Parts, results)
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	if len(x.FailedParts) > 0 {
+		h.Set(HeaderComplete, "false")
+		h.Set(HeaderMissing, strings.Join(x.FailedParts, ", "))
+		h.Set("Cache-Control", "no-store")
+	}
+	w.WriteHeader(http.StatusOK)
+	if x.Request.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
+}
+
+// merge writes {"key": body, ...} in part order, null for failed parts.
+func merge(parts []*Part, results []result) []byte {
+	n := 2
+	for i, p := range parts {
+		n += len(p.Key) + 4 + max(len(results[i].body), 4)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '{')
+	for i, p := range parts {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendQuote(b, p.Key)
+		b = append(b, ':')
+		if results[i].err != nil {
+			b = append(b, "null"...)
+		} else {
+			b = append(b, results[i].body...)
+		}
+	}
+	return append(b, '}')
+}
+
+// fetch calls one part and shapes its body.
+func (a *Aggregate) fetch(ctx context.Context, x *filter.Exchange, p *Part, ps router.Params) result {
+	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://upstream", nil)
+	if err != nil {
+		return result{err: err}
+	}
+	req.URL.Path = p.Path.Expand(ps)
+	in := x.Request.Header
+	for _, name := range a.ForwardHeaders {
+		if v, ok := in[http.CanonicalHeaderKey(name)]; ok {
+			req.Header[http.CanonicalHeaderKey(name)] = v
+		}
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("X-Request-Id", x.RequestID)
+	req.Header.Set("X-Forwarded-For", x.ForwardedFor)
+	req.Header.Set("X-Forwarded-Proto", x.Scheme)
+	req.Header.Set("X-Forwarded-Host", x.Host)
+
+	resp, err := p.Backend.RoundTrip(req)
+	if err != nil {
+		return failure(ctx, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return result{err: fmt.Errorf("upstream answered %d", resp.StatusCode)}
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, a.MaxPartBody+1))
+	if err != nil {
+		return failure(ctx, err)
+	}
+	if int64(len(body)) > a.MaxPartBody {
+		return result{err: fmt.Errorf("body exceeds %d bytes", a.MaxPartBody)}
+	}
+	shaped, err := p.Shape.Apply(bytes.TrimSpace(body))
+	if err != nil {
+		return result{err: err}
+	}
+	return result{body: shaped}
+}
+
+func failure(ctx context.Context, err error) result {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return result{err: fmt.Errorf("timed out: %w", err), timeout: true}
+	}
+	return result{err: err}
+}

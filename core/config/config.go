@@ -1,0 +1,228 @@
+// Package config reads gateway.toml into typed structs and checks them.
+//
+// Decoding is strict: an unknown key, a value of the wrong type, a bad
+// duration or size, or an unset ${ENV} reference is an error naming the
+// file, the line and the key. Every key has a default, applied before the
+// file is read; docs/configuration.md lists them. Checks that need other
+// packages of the core (route conflicts, plugin loading) happen where the
+// gateway is built, with positions from Config.Pos.
+//
+// This package imports nothing else of Lintel's core.
+package config
+
+// Config is one gateway.toml, decoded and defaulted.
+type Config struct {
+	Server    Server               `toml:"server"`
+	Plugins   Plugins              `toml:"plugins"`
+	Listeners map[string]*Listener `toml:"listeners"`
+	Services  map[string]*Service  `toml:"services"`
+	Filters   map[string]*Filter   `toml:"filters"`
+	Routes    []*Route             `toml:"routes"`
+
+	// File is the path the configuration was read from.
+	File string `toml:"-"`
+	pos  positions
+}
+
+// Server holds process-wide settings.
+type Server struct {
+	// ShutdownDelay is how long gatewayd keeps serving after SIGTERM while
+	// reporting itself not ready, so load balancers stop sending traffic
+	// before listeners close. Default "0s".
+	ShutdownDelay Duration `toml:"shutdown_delay"`
+	// DrainTimeout bounds how long in-flight requests may run after the
+	// listeners close. Default "30s".
+	DrainTimeout Duration `toml:"drain_timeout"`
+}
+
+// Plugins says where WASM plugins are found.
+type Plugins struct {
+	// Dir holds <plugin>.wasm files, relative to the config file's
+	// directory unless absolute. Default "plugins".
+	Dir string `toml:"dir"`
+}
+
+// Listener is one named front door: an address with its own routes and
+// default filters (one per Backend-for-Frontend, for example).
+type Listener struct {
+	Name string `toml:"-"`
+	// Listen is the TCP address. Default "127.0.0.1:8080".
+	Listen string `toml:"listen"`
+	// Filters run on every request of this listener, before routing.
+	Filters []string `toml:"filters"`
+	// ReadHeaderTimeout bounds reading a request's head. Default "5s".
+	ReadHeaderTimeout Duration `toml:"read_header_timeout"`
+	// ReadTimeout bounds reading a whole request, body included. Default "60s".
+	ReadTimeout Duration `toml:"read_timeout"`
+	// WriteTimeout bounds writing a response; "0s" (the default) means no
+	// limit, so streamed responses (SSE, downloads) are not cut.
+	WriteTimeout Duration `toml:"write_timeout"`
+	// IdleTimeout closes idle keep-alive connections. Default "120s".
+	IdleTimeout Duration `toml:"idle_timeout"`
+	// MaxHeaderBytes caps a request's head. Default "64KiB".
+	MaxHeaderBytes ByteSize `toml:"max_header_bytes"`
+	// MaxBody caps a request body; beyond it the client gets 413. "0"
+	// means no limit. Default "10MiB".
+	MaxBody ByteSize `toml:"max_body"`
+	// MaxConcurrent caps requests in flight on this listener; beyond it
+	// the client gets 503. 0 means no limit. Default 10000.
+	MaxConcurrent int `toml:"max_concurrent"`
+	// TrustedProxies lists the peers (IPs or CIDRs) whose X-Forwarded-For
+	// and X-Forwarded-Proto are believed. Default: none.
+	TrustedProxies []string `toml:"trusted_proxies"`
+}
+
+// Service is a set of interchangeable upstream targets.
+type Service struct {
+	Name string `toml:"-"`
+	// Targets are base URLs ("http://10.0.0.5:9101"), balanced round-robin.
+	Targets []string `toml:"targets"`
+	// Timeout bounds a whole upstream exchange, body included; "0s" means
+	// none (for streams). Default "30s".
+	Timeout Duration `toml:"timeout"`
+	// ConnectTimeout bounds the TCP connect. Default "2s".
+	ConnectTimeout Duration `toml:"connect_timeout"`
+	// ResponseHeaderTimeout bounds the wait for the response head after the
+	// request is written; "0s" means none. Default "15s".
+	ResponseHeaderTimeout Duration `toml:"response_header_timeout"`
+	// MaxIdleConns is the keep-alive pool size per target. Default 256.
+	MaxIdleConns int `toml:"max_idle_conns"`
+	// IdleConnTimeout closes idle upstream connections. Default "90s".
+	IdleConnTimeout Duration `toml:"idle_conn_timeout"`
+	// Retry resends an idempotent request (GET, HEAD, OPTIONS, PUT,
+	// DELETE without a body) once, to another target, when the connection
+	// to the first failed before a response. Default true.
+	Retry bool `toml:"retry"`
+	// FailCooldown is how long a target that refused or timed out a
+	// connection is skipped. Default "10s".
+	FailCooldown Duration `toml:"fail_cooldown"`
+}
+
+// Filter is one configured instance of a plugin.
+type Filter struct {
+	Name string `toml:"-"`
+	// Plugin names <plugins.dir>/<plugin>.wasm. Default: the filter's name.
+	Plugin string `toml:"plugin"`
+	// Config is handed to the plugin as JSON.
+	Config map[string]any `toml:"config"`
+}
+
+// Route sends matching requests to a service, or fans them out to several
+// (Aggregate). Exactly one of Service and Aggregate is set.
+type Route struct {
+	// Name identifies the route in logs and metrics. Default:
+	// "METHODS PATH" of the route.
+	Name string `toml:"name"`
+	// Index is the route's position among [[routes]], from 0.
+	Index int `toml:"-"`
+	// Listener names the listener. It may be omitted when there is one.
+	Listener string `toml:"listener"`
+	// Host restricts the route to one Host header (without port,
+	// case-insensitive). Default: any host.
+	Host string `toml:"host"`
+	// Path is an httprouter pattern: "/products/:id", "/api/*rest".
+	Path string `toml:"path"`
+	// Methods the route answers. Default: GET, HEAD, POST, PUT, PATCH,
+	// DELETE, OPTIONS.
+	Methods []string `toml:"methods"`
+	// Service receives the request.
+	Service string `toml:"service"`
+	// Rewrite is the upstream path, with {param} from Path. Default: the
+	// request's normalised path unchanged.
+	Rewrite string `toml:"rewrite"`
+	// Filters run after routing, in order.
+	Filters []string `toml:"filters"`
+	// Aggregate fans the request out instead of proxying it.
+	Aggregate *Aggregate `toml:"aggregate"`
+}
+
+// Aggregate merges several upstream JSON responses into one object.
+type Aggregate struct {
+	// Timeout bounds the whole fan-out. Default "3s".
+	Timeout Duration `toml:"timeout"`
+	// ForwardHeaders are the client request headers copied to every part
+	// (X-Request-Id always is). Default: none.
+	ForwardHeaders []string `toml:"forward_headers"`
+	// MaxPartBody caps each part's response body. Default "1MiB".
+	MaxPartBody ByteSize `toml:"max_part_body"`
+	// Parts are fetched in parallel and merged in this order.
+	Parts []*Part `toml:"parts"`
+}
+
+// Part is one upstream call of an aggregate.
+type Part struct {
+	// Key is the part's field in the merged object.
+	Key string `toml:"key"`
+	// Service receives the call.
+	Service string `toml:"service"`
+	// Path is the upstream path, with {param} from the route's Path.
+	Path string `toml:"path"`
+	// Timeout bounds this part; default: the aggregate's timeout.
+	Timeout Duration `toml:"timeout"`
+	// Take lifts one field (dotted for nested objects) out of the body.
+	Take string `toml:"take"`
+	// Allow keeps only these top-level fields of an object body.
+	Allow []string `toml:"allow"`
+	// Deny drops these top-level fields of an object body.
+	Deny []string `toml:"deny"`
+	// Rename maps top-level field names to new ones.
+	Rename map[string]string `toml:"rename"`
+	// Optional parts may fail: the merged object then holds null for the
+	// key and the response is marked incomplete.
+	Optional bool `toml:"optional"`
+}
+
+// DefaultMethods are the methods of a route that lists none.
+var DefaultMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+// defaults are applied to a value before the file's keys are decoded
+// into it, so a key the file omits keeps its default.
+type defaulter interface{ setDefaults() }
+
+func (c *Config) setDefaults() {
+	c.Server = Server{DrainTimeout: Duration(30e9)}
+	c.Plugins = Plugins{Dir: "plugins"}
+}
+
+func (l *Listener) setDefaults() {
+	*l = Listener{
+		Listen:            "127.0.0.1:8080",
+		ReadHeaderTimeout: Duration(5e9),
+		ReadTimeout:       Duration(60e9),
+		IdleTimeout:       Duration(120e9),
+		MaxHeaderBytes:    64 << 10,
+		MaxBody:           10 << 20,
+		MaxConcurrent:     10000,
+	}
+}
+
+func (s *Service) setDefaults() {
+	*s = Service{
+		Timeout:               Duration(30e9),
+		ConnectTimeout:        Duration(2e9),
+		ResponseHeaderTimeout: Duration(15e9),
+		MaxIdleConns:          256,
+		IdleConnTimeout:       Duration(90e9),
+		Retry:                 true,
+		FailCooldown:          Duration(10e9),
+	}
+}
+
+func (a *Aggregate) setDefaults() {
+	*a = Aggregate{Timeout: Duration(3e9), MaxPartBody: 1 << 20}
+}
+
+// Errorf makes an error positioned at a key path such as "routes[1].path",
+// for problems found outside this package (route conflicts, plugins).
+func (c *Config) Errorf(key, format string, args ...any) *Error {
+	e := &errs{file: c.File, pos: c.pos}
+	e.add(key, format, args...)
+	return e.list[0]
+}
+
+// Line returns the line a key path is written on, or that of its nearest
+// written ancestor; 0 when unknown.
+func (c *Config) Line(key string) int { return c.pos.line(key) }
+
+// RouteKey is the key path of the i-th route, for errors.
+func RouteKey(i int) string { return indexKey("routes", i) }

@@ -1,0 +1,269 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"sort"
+	"strings"
+)
+
+// DefaultListener is the name of the listener a file without [listeners]
+// gets.
+const DefaultListener = "default"
+
+// fillNames copies map keys into the values and applies defaults that
+// depend on other keys.
+func (c *Config) fillNames() {
+	if len(c.Listeners) == 0 {
+		l := &Listener{}
+		l.setDefaults()
+		c.Listeners = map[string]*Listener{DefaultListener: l}
+	}
+	for name, l := range c.Listeners {
+		l.Name = name
+	}
+	for name, s := range c.Services {
+		s.Name = name
+	}
+	for name, f := range c.Filters {
+		f.Name = name
+		if f.Plugin == "" {
+			f.Plugin = name
+		}
+	}
+	for i, r := range c.Routes {
+		r.Index = i
+		if len(r.Methods) == 0 {
+			r.Methods = append([]string(nil), DefaultMethods...)
+		}
+		for j, m := range r.Methods {
+			r.Methods[j] = strings.ToUpper(m)
+		}
+		r.Host = strings.ToLower(r.Host)
+		if r.Listener == "" && len(c.Listeners) == 1 {
+			for name := range c.Listeners {
+				r.Listener = name
+			}
+		}
+		if r.Name == "" {
+			r.Name = strings.Join(r.Methods, ",") + " " + r.Host + r.Path
+		}
+		if a := r.Aggregate; a != nil {
+			for _, p := range a.Parts {
+				if p.Timeout == 0 || p.Timeout > a.Timeout {
+					p.Timeout = a.Timeout
+				}
+			}
+		}
+	}
+}
+
+// validate records every semantic problem of a decoded config.
+func (c *Config) validate(e *errs) {
+	addrs := map[string]string{}
+	for _, name := range sortedKeys(c.Listeners) {
+		l := c.Listeners[name]
+		key := joinKey("listeners", name)
+		if _, port, err := net.SplitHostPort(l.Listen); err != nil || port == "" {
+			e.add(joinKey(key, "listen"), "invalid address %q (write it as \"host:port\", e.g. \"127.0.0.1:8080\")", l.Listen)
+		} else if other, dup := addrs[l.Listen]; dup {
+			e.add(joinKey(key, "listen"), "address %s is already used by listener %q", l.Listen, other)
+		} else {
+			addrs[l.Listen] = name
+		}
+		for i, p := range l.TrustedProxies {
+			if _, err := ParsePrefix(p); err != nil {
+				e.add(indexKey(joinKey(key, "trusted_proxies"), i), "%v", err)
+			}
+		}
+		if l.MaxHeaderBytes < 1024 {
+			e.add(joinKey(key, "max_header_bytes"), "must be at least 1KiB")
+		}
+		c.checkFilters(e, joinKey(key, "filters"), l.Filters)
+	}
+
+	for _, name := range sortedKeys(c.Services) {
+		s := c.Services[name]
+		key := joinKey("services", name)
+		if len(s.Targets) == 0 {
+			e.add(key, "targets: at least one target is required")
+		}
+		for i, t := range s.Targets {
+			if err := checkTarget(t); err != nil {
+				e.add(indexKey(joinKey(key, "targets"), i), "%v", err)
+			}
+		}
+		if s.MaxIdleConns == 0 {
+			e.add(joinKey(key, "max_idle_conns"), "must be at least 1")
+		}
+	}
+
+	for _, name := range sortedKeys(c.Filters) {
+		f := c.Filters[name]
+		if !validPluginName(f.Plugin) {
+			e.add(joinKey(joinKey("filters", name), "plugin"), "invalid plugin name %q (letters, digits, '.', '_' and '-'; no path)", f.Plugin)
+		}
+	}
+
+	for i, r := range c.Routes {
+		c.validateRoute(e, RouteKey(i), r)
+	}
+}
+
+func (c *Config) validateRoute(e *errs, key string, r *Route) {
+	switch {
+	case r.Listener == "":
+		e.add(key, "listener: required when there are several listeners (%s)", strings.Join(sortedKeys(c.Listeners), ", "))
+	case c.Listeners[r.Listener] == nil:
+		e.add(joinKey(key, "listener"), "unknown listener %q (known: %s)", r.Listener, strings.Join(sortedKeys(c.Listeners), ", "))
+	}
+	if r.Path == "" {
+		e.add(key, "path: required")
+	} else if !strings.HasPrefix(r.Path, "/") {
+		e.add(joinKey(key, "path"), "must begin with '/'")
+	}
+	if strings.ContainsAny(r.Host, "/:@ ") {
+		e.add(joinKey(key, "host"), "must be a host name without port or scheme, found %q", r.Host)
+	}
+	for i, m := range r.Methods {
+		if !validToken(m) {
+			e.add(indexKey(joinKey(key, "methods"), i), "invalid method %q", m)
+		}
+	}
+	if r.Rewrite != "" && !strings.HasPrefix(r.Rewrite, "/") {
+		e.add(joinKey(key, "rewrite"), "must begin with '/'")
+	}
+	c.checkFilters(e, joinKey(key, "filters"), r.Filters)
+
+	switch {
+	case r.Service != "" && r.Aggregate != nil:
+		e.add(key, "service and aggregate are exclusive: a route either proxies or aggregates")
+	case r.Service == "" && r.Aggregate == nil:
+		e.add(key, "one of service or aggregate is required")
+	case r.Service != "":
+		c.checkService(e, joinKey(key, "service"), r.Service)
+	default:
+		if r.Rewrite != "" {
+			e.add(joinKey(key, "rewrite"), "has no meaning on an aggregate route (each part has a path)")
+		}
+		c.validateAggregate(e, joinKey(key, "aggregate"), r.Aggregate)
+	}
+}
+
+func (c *Config) validateAggregate(e *errs, key string, a *Aggregate) {
+	if a.Timeout == 0 {
+		e.add(joinKey(key, "timeout"), "must be more than 0s")
+	}
+	if len(a.Parts) == 0 {
+		e.add(key, "parts: at least one part is required")
+	}
+	keys := map[string]bool{}
+	for i, p := range a.Parts {
+		pk := indexKey(joinKey(key, "parts"), i)
+		switch {
+		case p.Key == "":
+			e.add(pk, "key: required")
+		case keys[p.Key]:
+			e.add(joinKey(pk, "key"), "duplicate key %q", p.Key)
+		}
+		keys[p.Key] = true
+		if p.Service == "" {
+			e.add(pk, "service: required")
+		} else {
+			c.checkService(e, joinKey(pk, "service"), p.Service)
+		}
+		if !strings.HasPrefix(p.Path, "/") {
+			e.add(joinKey(pk, "path"), "must begin with '/'")
+		}
+		if p.Take != "" && (len(p.Allow) > 0 || len(p.Deny) > 0 || len(p.Rename) > 0) {
+			e.add(joinKey(pk, "take"), "cannot be combined with allow, deny or rename (shape the field you take in the service)")
+		}
+		if len(p.Allow) > 0 && len(p.Deny) > 0 {
+			e.add(joinKey(pk, "deny"), "cannot be combined with allow")
+		}
+	}
+}
+
+func (c *Config) checkService(e *errs, key, name string) {
+	if c.Services[name] == nil {
+		e.add(key, "unknown service %q (known: %s)", name, known(c.Services))
+	}
+}
+
+func (c *Config) checkFilters(e *errs, key string, names []string) {
+	seen := map[string]bool{}
+	for i, n := range names {
+		switch {
+		case c.Filters[n] == nil:
+			e.add(indexKey(key, i), "unknown filter %q (known: %s)", n, known(c.Filters))
+		case seen[n]:
+			e.add(indexKey(key, i), "filter %q is listed twice", n)
+		}
+		seen[n] = true
+	}
+}
+
+func known[V any](m map[string]V) string {
+	if len(m) == 0 {
+		return "none defined"
+	}
+	keys := sortedKeys(m)
+	sort.Strings(keys)
+	return strings.Join(keys, ", ")
+}
+
+func checkTarget(t string) error {
+	u, err := url.Parse(t)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("invalid target %q (write it as \"http://host:port\")", t)
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil || u.Fragment != "" {
+		return fmt.Errorf("target %q must be scheme://host:port only; put paths in the route's rewrite", t)
+	}
+	return nil
+}
+
+// ParsePrefix reads an IP address or CIDR range as a prefix.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("invalid CIDR %q", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("invalid IP address %q", s)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+func validPluginName(s string) bool {
+	if s == "" || s[0] == '.' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(isBareByte(c) || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// validToken reports whether s is an RFC 9110 token (a method name).
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte("\"(),/:;<=>?@[\\]{}", c) >= 0 {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,152 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/lintelhq/lintel/core/config"
+	"github.com/lintelhq/lintel/core/filter"
+	"github.com/lintelhq/lintel/core/problem"
+	"github.com/lintelhq/lintel/core/router"
+)
+
+// listener is one [listeners.NAME]: a server, its filters and its routes.
+type listener struct {
+	g        *Gateway
+	cfg      *config.Listener
+	log      *slog.Logger
+	trusted  trustSet
+	chain    filter.Chain
+	router   *router.Router[*route]
+	routes   int
+	inflight atomic.Int64
+
+	srv *http.Server
+	ln  net.Listener
+}
+
+// route is one compiled [[routes]] entry.
+type route struct {
+	name   string
+	chain  filter.Chain
+	target func(x *filter.Exchange, w http.ResponseWriter, ps router.Params)
+}
+
+func newListener(g *Gateway, cfg *config.Listener) *listener {
+	l := &listener{g: g, cfg: cfg, log: g.log.With("listener", cfg.Name), router: router.New[*route]()}
+	for _, p := range cfg.TrustedProxies {
+		prefix, _ := config.ParsePrefix(p) // validated with the config
+		l.trusted = append(l.trusted, prefix)
+	}
+	l.srv = &http.Server{
+		Handler:           l,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout.D(),
+		ReadTimeout:       cfg.ReadTimeout.D(),
+		WriteTimeout:      cfg.WriteTimeout.D(),
+		IdleTimeout:       cfg.IdleTimeout.D(),
+		MaxHeaderBytes:    int(cfg.MaxHeaderBytes),
+		ErrorLog:          errorLog(l.log),
+	}
+	return l
+}
+
+// ServeHTTP is the gateway's entry for every request of this listener:
+// admission, identity, hop-by-hop headers, body limit, path
+// normalisation, then the listener's filters around routing.
+func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if max := int64(l.cfg.MaxConcurrent); max > 0 {
+		if l.inflight.Add(1) > max {
+			l.inflight.Add(-1)
+			w.Header().Set("Retry-After", "1")
+			problem.Error(w, http.StatusServiceUnavailable, "too many requests in flight")
+			return
+		}
+		defer l.inflight.Add(-1)
+	}
+
+	x := &filter.Exchange{Request: r, Listener: l.cfg.Name, Start: time.Now(), BaseLog: l.log}
+	rec := &recorder{w: w}
+	defer l.finish(x, rec)
+
+	stripHopByHop(r.Header)
+	x.ClientIP, x.ForwardedFor, x.Scheme, x.Host = l.trusted.identity(r)
+	x.RequestID = r.Header.Get("X-Request-Id")
+	if !validRequestID(x.RequestID) {
+		x.RequestID = l.g.ids.next()
+		r.Header.Set("X-Request-Id", x.RequestID)
+	}
+	rec.Header().Set("X-Request-Id", x.RequestID)
+
+	if max := int64(l.cfg.MaxBody); max > 0 {
+		if r.ContentLength > max {
+			problem.Error(rec, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", max))
+			return
+		}
+		r.Body = http.MaxBytesReader(rec, r.Body, max)
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = countingBody{r.Body, &x.BytesIn}
+	}
+	if !l.normalize(rec, r) {
+		return
+	}
+	l.chain.Serve(x, rec, l.route)
+}
+
+// normalize rewrites r's path to its one normal form (router.Normalize),
+// or answers 400.
+func (l *listener) normalize(w http.ResponseWriter, r *http.Request) bool {
+	p, err := router.Normalize(r.URL)
+	if err != nil {
+		problem.Error(w, http.StatusBadRequest, err.Error())
+		return false
+	}
+	r.URL.Path, r.URL.RawPath = p, ""
+	return true
+}
+
+// route matches the request, after the listener's filters (which may have
+// changed its path), and runs the route's filters around its target.
+func (l *listener) route(x *filter.Exchange, w http.ResponseWriter) {
+	r := x.Request
+	if !l.normalize(w, r) {
+		return
+	}
+	rt, ps, res, allow := l.router.Match(r.Method, r.Host, r.URL.Path)
+	switch res {
+	case router.NotFound:
+		problem.Error(w, http.StatusNotFound, "no route for this path")
+		return
+	case router.MethodNotAllowed:
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		problem.Error(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed here", r.Method))
+		return
+	}
+	x.Route = rt.name
+	rt.chain.Serve(x, w, func(x *filter.Exchange, w http.ResponseWriter) { rt.target(x, w, ps) })
+}
+
+// finish turns a panic into a 500 (when nothing was sent yet) and logs the
+// request at debug level.
+func (l *listener) finish(x *filter.Exchange, rec *recorder) {
+	if p := recover(); p != nil {
+		if p == http.ErrAbortHandler {
+			panic(p)
+		}
+		x.Log().Error("panic serving request", "panic", p)
+		if !rec.written() {
+			problem.Error(rec, http.StatusInternalServerError, "internal error")
+		}
+	}
+	x.Status, x.BytesOut = rec.status, rec.bytes
+	if l.log.Enabled(context.Background(), slog.LevelDebug) {
+		x.Log().Debug("request", "method", x.Request.Method, "path", x.Request.URL.Path, "status", x.Status,
+			"bytes_in", x.BytesIn, "bytes_out", x.BytesOut, "duration", time.Since(x.Start), "client", x.ClientIP, "upstream", x.Upstream)
+	}
+}

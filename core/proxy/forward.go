@@ -1,0 +1,103 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+
+	"github.com/lintelhq/lintel/core/filter"
+	"github.com/lintelhq/lintel/core/problem"
+)
+
+type reverseProxy = *httputil.ReverseProxy
+
+func newReverseProxy(s *Service) reverseProxy {
+	return &httputil.ReverseProxy{
+		Transport: s,
+		Rewrite:   s.rewrite,
+		// FlushInterval stays 0: ReverseProxy flushes every write of a
+		// response without Content-Length or of text/event-stream, so
+		// streams reach the client as the upstream sends them, and
+		// buffers the rest.
+		ErrorHandler: s.fail,
+		ErrorLog:     log.New(slogWriter{s.log}, "", 0),
+	}
+}
+
+// Forward proxies x.Request to the service with upstream path path (decoded,
+// normalised), streaming the response to w. It sets x.Upstream to the
+// target that answered and x.TargetFailed when the gateway had to answer
+// for the upstream (502 refused, 504 timed out, 413 body too large).
+//
+// The upstream receives the client's method, query, headers and body, with
+// hop-by-hop headers removed (RFC 9110 7.6.1), Host set to the target's,
+// and X-Forwarded-For, X-Forwarded-Proto and X-Forwarded-Host from x.
+func (s *Service) Forward(x *filter.Exchange, w http.ResponseWriter, path string) {
+	ctx := x.Request.Context()
+	if d := s.cfg.Timeout.D(); d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	f := &forward{x: x, path: path}
+	ctx = context.WithValue(ctx, stateKey{}, f)
+	s.rp.ServeHTTP(w, x.Request.WithContext(ctx))
+	x.Upstream = f.target
+}
+
+// rewrite shapes the outbound request; see Forward.
+func (s *Service) rewrite(pr *httputil.ProxyRequest) {
+	f := pr.Out.Context().Value(stateKey{}).(*forward)
+	out := pr.Out
+	out.URL.Path, out.URL.RawPath = f.path, ""
+	out.Host = ""
+	h := out.Header
+	h.Set("X-Forwarded-For", f.x.ForwardedFor)
+	h.Set("X-Forwarded-Proto", f.x.Scheme)
+	h.Set("X-Forwarded-Host", f.x.Host)
+}
+
+// fail answers for an upstream that did not.
+func (s *Service) fail(w http.ResponseWriter, r *http.Request, err error) {
+	f, _ := r.Context().Value(stateKey{}).(*forward)
+	if f == nil {
+		problem.Error(w, http.StatusBadGateway, fmt.Sprintf("upstream service %q failed", s.Name))
+		return
+	}
+	x := f.x
+	x.TargetFailed = true
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		problem.Error(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", tooBig.Limit))
+	case x.Request.Context().Err() != nil:
+		// The client left: nobody reads an answer.
+		x.Log().Debug("client went away during upstream call", "service", s.Name)
+		w.WriteHeader(499)
+	case isTimeout(err):
+		x.Log().Warn("upstream timed out", "service", s.Name, "target", f.target, "error", err)
+		problem.Error(w, http.StatusGatewayTimeout, fmt.Sprintf("upstream service %q timed out", s.Name))
+	default:
+		x.Log().Warn("upstream failed", "service", s.Name, "target", f.target, "error", err)
+		problem.Error(w, http.StatusBadGateway, fmt.Sprintf("upstream service %q is unavailable", s.Name))
+	}
+}
+
+// slogWriter sends httputil's own log lines to the gateway's log.
+type slogWriter struct{ log *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.log.Warn(string(trimNewline(p)))
+	return len(p), nil
+}
+
+func trimNewline(p []byte) []byte {
+	if n := len(p); n > 0 && p[n-1] == '\n' {
+		return p[:n-1]
+	}
+	return p
+}

@@ -1,0 +1,177 @@
+// Package proxy sends requests to upstream services: round-robin over a
+// service's targets, keep-alive connection pools, timeouts, one retry of an
+// idempotent request on a failed connection, and passive health (a target
+// whose connection failed is skipped for a cool-down).
+package proxy
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sync/atomic"
+	"time"
+
+	"github.com/lintelhq/lintel/core/config"
+	"github.com/lintelhq/lintel/core/filter"
+)
+
+// Service is one upstream service. It is an http.RoundTripper: a request
+// sent through it goes to one of the service's targets, whatever its URL's
+// scheme and host say; the path and query are the caller's.
+type Service struct {
+	Name string
+	cfg  config.Service
+	log  *slog.Logger
+
+	targets   []*target
+	next      atomic.Uint64
+	transport *http.Transport
+	rp        reverseProxy
+}
+
+type target struct {
+	url       *url.URL
+	down      atomic.Bool
+	downUntil atomic.Int64 // unix nanos
+}
+
+// NewService builds a service from its configuration (already validated).
+func NewService(cfg *config.Service, log *slog.Logger) (*Service, error) {
+	s := &Service{Name: cfg.Name, cfg: *cfg, log: log.With("service", cfg.Name)}
+	for _, t := range cfg.Targets {
+		u, err := url.Parse(t)
+		if err != nil {
+			return nil, err
+		}
+		u.Path = ""
+		s.targets = append(s.targets, &target{url: u})
+	}
+	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout.D(), KeepAlive: 30 * time.Second}
+	s.transport = &http.Transport{
+		DialContext:            dialer.DialContext,
+		MaxIdleConns:           cfg.MaxIdleConns * len(s.targets),
+		MaxIdleConnsPerHost:    cfg.MaxIdleConns,
+		IdleConnTimeout:        cfg.IdleConnTimeout.D(),
+		ResponseHeaderTimeout:  cfg.ResponseHeaderTimeout.D(),
+		ExpectContinueTimeout:  time.Second,
+		MaxResponseHeaderBytes: 1 << 20,
+		// Encodings pass through untouched: the client negotiates them
+		// with the upstream.
+		DisableCompression: true,
+	}
+	s.rp = newReverseProxy(s)
+	return s, nil
+}
+
+// Close drops idle upstream connections.
+func (s *Service) Close() { s.transport.CloseIdleConnections() }
+
+// RoundTrip sends req to the next healthy target. When the connection to
+// it fails and the request may be repeated (idempotent method, no body),
+// it is sent once more to another target.
+func (s *Service) RoundTrip(req *http.Request) (*http.Response, error) {
+	t := s.pick(nil)
+	resp, err := s.send(req, t)
+	if err == nil || !connectFailed(err) || !s.cfg.Retry || !replayable(req) || len(s.targets) < 2 {
+		return resp, err
+	}
+	other := s.pick(t)
+	if other == t {
+		return resp, err
+	}
+	s.log.Debug("retrying on another target", "failed", t.url.Host, "error", err)
+	return s.send(req, other)
+}
+
+// send makes one attempt against t and updates t's health.
+func (s *Service) send(req *http.Request, t *target) (*http.Response, error) {
+	out := *req
+	u := *req.URL
+	u.Scheme, u.Host = t.url.Scheme, t.url.Host
+	out.URL = &u
+	setTarget(req.Context(), t.url.String())
+	resp, err := s.transport.RoundTrip(&out)
+	switch {
+	case err == nil:
+		if t.down.Load() && t.down.CompareAndSwap(true, false) {
+			s.log.Info("upstream target healthy again", "target", t.url.Host)
+		}
+	case connectFailed(err) || isTimeout(err) && req.Context().Err() == nil:
+		t.downUntil.Store(time.Now().Add(s.cfg.FailCooldown.D()).UnixNano())
+		if t.down.CompareAndSwap(false, true) {
+			s.log.Warn("upstream target failing, skipped for cool-down", "target", t.url.Host, "cooldown", s.cfg.FailCooldown, "error", err)
+		}
+	}
+	return resp, err
+}
+
+// pick returns the next target in round-robin order that is not cooling
+// down and is not avoid. When every target is cooling down it returns the
+// round-robin choice anyway: trying beats refusing.
+func (s *Service) pick(avoid *target) *target {
+	n := uint64(len(s.targets))
+	start := s.next.Add(1) - 1
+	now := time.Now().UnixNano()
+	var fallback *target
+	for i := range n {
+		t := s.targets[(start+i)%n]
+		if t == avoid {
+			continue
+		}
+		if t.downUntil.Load() <= now {
+			return t
+		}
+		if fallback == nil {
+			fallback = t
+		}
+	}
+	if fallback == nil {
+		return avoid
+	}
+	return fallback
+}
+
+// connectFailed reports whether err happened before the request reached an
+// upstream (refused, unreachable, connect timeout): then it is safe to try
+// another target.
+func connectFailed(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+func isTimeout(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// replayable reports whether a request may be sent twice.
+func replayable(req *http.Request) bool {
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete, http.MethodTrace:
+	default:
+		return false
+	}
+	return req.Body == nil || req.Body == http.NoBody
+}
+
+type stateKey struct{}
+
+// forward is one proxied request's state, carried in its context from
+// Forward to the Rewrite, RoundTrip and ErrorHandler callbacks.
+type forward struct {
+	x      *filter.Exchange
+	path   string
+	target string
+}
+
+func setTarget(ctx context.Context, u string) {
+	if f, ok := ctx.Value(stateKey{}).(*forward); ok {
+		f.target = u
+	}
+}
