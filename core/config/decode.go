@@ -41,12 +41,15 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 	c.setDefaults()
 	d := &decoder{errs: errs{file: file, pos: c.pos}, env: lookupEnv}
 	d.value("", raw, reflect.ValueOf(c).Elem())
+	// Semantic checks run even after decoding errors, so one run lists
+	// every problem; keys that failed to decode are not checked again.
+	d.errs.freeze()
+	c.fillNames()
+	c.validate(&d.errs)
 	if err := d.err(); err != nil {
 		return nil, err
 	}
-	c.fillNames()
-	c.validate(&d.errs)
-	return c, d.err()
+	return c, nil
 }
 
 type decoder struct {

@@ -55,12 +55,27 @@ func (es Errors) Sort() {
 
 // errs collects positioned errors for one file.
 type errs struct {
-	file string
-	pos  positions
-	list Errors
+	file   string
+	pos    positions
+	list   Errors
+	failed map[string]bool // keys that already have an error, after freeze
+}
+
+// freeze remembers the keys that have errors so far: later errors about
+// those keys or keys inside them are dropped as consequences.
+func (c *errs) freeze() {
+	c.failed = map[string]bool{}
+	for _, e := range c.list {
+		c.failed[e.Key] = true
+	}
 }
 
 func (c *errs) add(key, format string, args ...any) {
+	for k := key; k != ""; k = parentKey(k) {
+		if c.failed[k] {
+			return
+		}
+	}
 	c.list = append(c.list, &Error{File: c.file, Line: c.pos.line(key), Key: key, Msg: fmt.Sprintf(format, args...)})
 }
 

@@ -68,7 +68,7 @@ func (c *Config) validate(e *errs) {
 		key := joinKey("listeners", name)
 		if _, port, err := net.SplitHostPort(l.Listen); err != nil || port == "" {
 			e.add(joinKey(key, "listen"), "invalid address %q (write it as \"host:port\", e.g. \"127.0.0.1:8080\")", l.Listen)
-		} else if other, dup := addrs[l.Listen]; dup {
+		} else if other, dup := addrs[l.Listen]; dup && port != "0" {
 			e.add(joinKey(key, "listen"), "address %s is already used by listener %q", l.Listen, other)
 		} else {
 			addrs[l.Listen] = name
@@ -88,7 +88,7 @@ func (c *Config) validate(e *errs) {
 		s := c.Services[name]
 		key := joinKey("services", name)
 		if len(s.Targets) == 0 {
-			e.add(key, "targets: at least one target is required")
+			e.add(joinKey(key, "targets"), "at least one target is required")
 		}
 		for i, t := range s.Targets {
 			if err := checkTarget(t); err != nil {
@@ -115,12 +115,12 @@ func (c *Config) validate(e *errs) {
 func (c *Config) validateRoute(e *errs, key string, r *Route) {
 	switch {
 	case r.Listener == "":
-		e.add(key, "listener: required when there are several listeners (%s)", strings.Join(sortedKeys(c.Listeners), ", "))
+		e.add(joinKey(key, "listener"), "required when there are several listeners (%s)", strings.Join(sortedKeys(c.Listeners), ", "))
 	case c.Listeners[r.Listener] == nil:
 		e.add(joinKey(key, "listener"), "unknown listener %q (known: %s)", r.Listener, strings.Join(sortedKeys(c.Listeners), ", "))
 	}
 	if r.Path == "" {
-		e.add(key, "path: required")
+		e.add(joinKey(key, "path"), "required")
 	} else if !strings.HasPrefix(r.Path, "/") {
 		e.add(joinKey(key, "path"), "must begin with '/'")
 	}
@@ -157,20 +157,20 @@ func (c *Config) validateAggregate(e *errs, key string, a *Aggregate) {
 		e.add(joinKey(key, "timeout"), "must be more than 0s")
 	}
 	if len(a.Parts) == 0 {
-		e.add(key, "parts: at least one part is required")
+		e.add(joinKey(key, "parts"), "at least one part is required")
 	}
 	keys := map[string]bool{}
 	for i, p := range a.Parts {
 		pk := indexKey(joinKey(key, "parts"), i)
 		switch {
 		case p.Key == "":
-			e.add(pk, "key: required")
+			e.add(joinKey(pk, "key"), "required")
 		case keys[p.Key]:
 			e.add(joinKey(pk, "key"), "duplicate key %q", p.Key)
 		}
 		keys[p.Key] = true
 		if p.Service == "" {
-			e.add(pk, "service: required")
+			e.add(joinKey(pk, "service"), "required")
 		} else {
 			c.checkService(e, joinKey(pk, "service"), p.Service)
 		}

@@ -1,0 +1,216 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(vars map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+}
+
+func parse(t *testing.T, src string) *Config {
+	t.Helper()
+	c, err := Parse("test.toml", []byte(src), env(map[string]string{"SECRET": "s3cret", "HOST": "10.1.2.3"}))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	return c
+}
+
+func parseErr(t *testing.T, src string) Errors {
+	t.Helper()
+	_, err := Parse("test.toml", []byte(src), env(nil))
+	var es Errors
+	if !errors.As(err, &es) {
+		t.Fatalf("Parse error = %v (%T), want Errors", err, err)
+	}
+	return es
+}
+
+func TestDefaultConfigParses(t *testing.T) {
+	c, err := Load("../../gateway.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Listeners) != 2 || len(c.Routes) == 0 {
+		t.Errorf("listeners %d, routes %d", len(c.Listeners), len(c.Routes))
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c := parse(t, `
+[services.s]
+targets = ["http://127.0.0.1:1"]
+[[routes]]
+path = "/x"
+service = "s"
+[[routes]]
+path = "/agg/:id"
+[routes.aggregate]
+parts = [{ key = "a", service = "s", path = "/a", timeout = "10s" }, { key = "b", service = "s", path = "/b", timeout = "100ms" }]
+`)
+	l := c.Listeners[DefaultListener]
+	if l == nil || l.Listen != "127.0.0.1:8080" || l.ReadHeaderTimeout.D() != 5*time.Second || l.MaxBody != 10<<20 || l.MaxConcurrent != 10000 {
+		t.Errorf("default listener = %+v", l)
+	}
+	s := c.Services["s"]
+	if s.Timeout.D() != 30*time.Second || !s.Retry || s.MaxIdleConns != 256 || s.Name != "s" {
+		t.Errorf("service defaults = %+v", s)
+	}
+	r := c.Routes[0]
+	if r.Listener != DefaultListener || strings.Join(r.Methods, ",") != strings.Join(DefaultMethods, ",") {
+		t.Errorf("route defaults = %+v", r)
+	}
+	if c.Server.DrainTimeout.D() != 30*time.Second || c.Plugins.Dir != "plugins" {
+		t.Errorf("server defaults = %+v %+v", c.Server, c.Plugins)
+	}
+	parts := c.Routes[1].Aggregate.Parts
+	if c.Routes[1].Aggregate.Timeout.D() != 3*time.Second || parts[0].Timeout.D() != 3*time.Second || parts[1].Timeout.D() != 100*time.Millisecond {
+		t.Errorf("part timeouts: aggregate %v, parts %v %v (a part may not outlive its aggregate)",
+			c.Routes[1].Aggregate.Timeout, parts[0].Timeout, parts[1].Timeout)
+	}
+}
+
+func TestEnvExpansion(t *testing.T) {
+	c := parse(t, `
+[services.s]
+targets = ["http://${HOST}:9000"]
+[filters.auth]
+config = { secret = "${SECRET}", nested = [{ k = "x-${SECRET}" }], literal = "$${SECRET}", dollar = "a$b" }
+[[routes]]
+path = "/x"
+service = "s"
+filters = ["auth"]
+`)
+	if got := c.Services["s"].Targets[0]; got != "http://10.1.2.3:9000" {
+		t.Errorf("target = %q", got)
+	}
+	cfg := c.Filters["auth"].Config
+	if cfg["secret"] != "s3cret" || cfg["literal"] != "${SECRET}" || cfg["dollar"] != "a$b" {
+		t.Errorf("filter config = %v", cfg)
+	}
+	if k := cfg["nested"].([]any)[0].(map[string]any)["k"]; k != "x-s3cret" {
+		t.Errorf("nested = %v", k)
+	}
+	if c.Filters["auth"].Plugin != "auth" {
+		t.Errorf("plugin defaults to the filter name, got %q", c.Filters["auth"].Plugin)
+	}
+}
+
+func TestEnvErrors(t *testing.T) {
+	es := parseErr(t, `
+[filters.f]
+config = { a = "${NOPE}", b = "${1BAD}", c = "${OPEN" }
+`)
+	want := []string{
+		`test.toml:3: filters.f.config.a: environment variable NOPE is not set`,
+		`test.toml:3: filters.f.config.b: invalid environment variable name "1BAD"`,
+		`test.toml:3: filters.f.config.c: unterminated ${ in "${OPEN"`,
+	}
+	if got := es.Error(); got != strings.Join(want, "\n") {
+		t.Errorf("got:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
+	}
+}
+
+// TestPositionsTrickyTOML checks that the line scanner is not fooled by
+// brackets and equals signs inside strings and comments, quoted and
+// dotted keys, and nested arrays of tables.
+func TestPositionsTrickyTOML(t *testing.T) {
+	src := `# [[routes]] in a comment
+title = """
+[[routes]]
+x = 1
+"""
+"quoted.key" = 'it is [not] a "table"'
+dotted.inner = { a = "}", b = [1, [2, 3]] }
+
+[[routes]] # first
+path = "/a"
+
+[[routes]]
+path = "/b"
+[routes.aggregate]
+parts = [
+  { key = "x" },
+  # a comment
+  { key = "y",
+    path = "/y" },
+]
+
+[[routes.extra]]
+k = 1
+[[routes.extra]]
+k = 2
+`
+	pos := scanPositions(src)
+	for key, line := range map[string]int{
+		"title":                             2,
+		`"quoted.key"`:                      6,
+		"dotted.inner.a":                    7,
+		"dotted.inner.b[1]":                 7,
+		"routes[0]":                         9,
+		"routes[0].path":                    10,
+		"routes[1].path":                    13,
+		"routes[1].aggregate":               14,
+		"routes[1].aggregate.parts[0]":      16,
+		"routes[1].aggregate.parts[1]":      18,
+		"routes[1].aggregate.parts[1].path": 19,
+		"routes[1].extra[0].k":              23,
+		"routes[1].extra[1].k":              25,
+	} {
+		if got := pos[key]; got != line {
+			t.Errorf("line of %s = %d, want %d", key, got, line)
+		}
+	}
+	if pos.line("routes[1].aggregate.parts[1].take") != 18 {
+		t.Errorf("an unwritten key takes its table's line")
+	}
+}
+
+func TestUnits(t *testing.T) {
+	for in, want := range map[string]ByteSize{"512": 512, "64KiB": 64 << 10, "10MiB": 10 << 20, "1GiB": 1 << 30, "10MB": 10e6, "3 KB": 3000, "7B": 7} {
+		if got, err := parseByteSize(in); err != nil || got != want {
+			t.Errorf("parseByteSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "ten", "-1", "1.5MiB", "99999999999GiB"} {
+		if _, err := parseByteSize(bad); err == nil {
+			t.Errorf("parseByteSize(%q) succeeded", bad)
+		}
+	}
+	if d, err := parseDuration("1m30s"); err != nil || d.D() != 90*time.Second {
+		t.Errorf("parseDuration = %v, %v", d, err)
+	}
+}
+
+func TestLoadNamesFileOnError(t *testing.T) {
+	_, err := Load("testdata-does-not-exist.toml")
+	if err == nil || err.Error() != "testdata-does-not-exist.toml: no such file or directory" {
+		t.Errorf("err = %v", err)
+	}
+}
+
+// FuzzParse: no input makes Parse panic, and every error it returns is
+// positioned in the file.
+func FuzzParse(f *testing.F) {
+	data, _ := os.ReadFile("../../gateway.toml")
+	f.Add(string(data))
+	f.Add("[[routes]]\npath = \"/a\"\n[routes.aggregate]\nparts = [{key=\"a\"}]")
+	f.Add("a = \"\"\"\n[x]\n\"\"\"\n[[b]]\nc.d = {e = [1,{f=2}]}")
+	f.Fuzz(func(t *testing.T, src string) {
+		_, err := Parse("f.toml", []byte(src), env(nil))
+		var es Errors
+		if err != nil && !errors.As(err, &es) {
+			t.Fatalf("error of type %T: %v", err, err)
+		}
+		for _, e := range es {
+			if e.File != "f.toml" || e.Msg == "" {
+				t.Fatalf("bad error %+v", e)
+			}
+		}
+	})
+}
