@@ -74,6 +74,14 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &recorder{w: w}
 	defer l.finish(x, rec)
 
+	if r.ProtoMajor == 1 && len(r.TransferEncoding) > 0 {
+		// net/http has already dropped any Content-Length sent beside
+		// Transfer-Encoding, so a request that framed itself two ways
+		// cannot be told apart: close the connection after every chunked
+		// request, and bytes a front proxy saw as a second request are
+		// never read as one (RFC 9112 6.1).
+		rec.Header().Set("Connection", "close")
+	}
 	stripHopByHop(r.Header)
 	x.ClientIP, x.ForwardedFor, x.Scheme, x.Host = l.trusted.identity(r)
 	x.RequestID = r.Header.Get("X-Request-Id")
