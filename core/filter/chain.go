@@ -92,6 +92,7 @@ type hookWriter struct {
 	wroteHeader bool // the head was written, by us or to the buffer
 	committed   bool // the head reached w
 	tooLarge    bool
+	discard     bool // the response phase failed and answered 500: drop the body
 }
 
 func (h *hookWriter) Header() http.Header { return h.w.Header() }
@@ -115,6 +116,9 @@ func (h *hookWriter) Write(b []byte) (int, error) {
 	if !h.wroteHeader {
 		h.WriteHeader(http.StatusOK)
 	}
+	if h.discard {
+		return len(b), nil
+	}
 	if !h.buffer {
 		return h.w.Write(b)
 	}
@@ -134,7 +138,7 @@ var errBufferFull = errors.New("response too large to buffer for a filter")
 // Flush sends the head (running the response phase) and flushes w. While
 // buffering it does nothing: the body is not complete.
 func (h *hookWriter) Flush() {
-	if h.buffer {
+	if h.buffer || h.discard {
 		return
 	}
 	if !h.wroteHeader {
@@ -179,7 +183,9 @@ func (h *hookWriter) commit(body []byte) {
 	h.committed = true
 	r := &Response{Status: h.status, Header: h.w.Header(), Body: body, Buffered: h.buffer, Error: h.x.TargetFailed}
 	if err := h.runResponse(r); err != nil {
+		h.discard = true
 		clear(r.Header)
+		r.Header.Set("X-Request-Id", h.x.RequestID)
 		problem.Write(h.w, problem.Details{Status: http.StatusInternalServerError, Detail: err.Error(), RequestID: h.x.RequestID})
 		return
 	}
