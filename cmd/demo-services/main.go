@@ -19,6 +19,7 @@ import (
 
 func main() {
 	host := flag.String("host", "127.0.0.1", "address to listen on")
+	offset := flag.Int("port-offset", 0, "added to every port (9101-9111), to run beside another copy")
 	flag.Parse()
 
 	services := []struct {
@@ -33,7 +34,7 @@ func main() {
 		{"orders", 9104, http.HandlerFunc(orders)},
 	}
 	for _, s := range services {
-		addr := net.JoinHostPort(*host, fmt.Sprint(s.port))
+		addr := net.JoinHostPort(*host, fmt.Sprint(s.port+*offset))
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			log.Fatalf("demo-services: %s: %v", s.name, err)

@@ -142,7 +142,7 @@ func merge(parts []*Part, results []result) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = strconv.AppendQuote(b, p.Key)
+		b = appendJSONString(b, p.Key)
 		b = append(b, ':')
 		if results[i].err != nil {
 			b = append(b, "null"...)

@@ -1,11 +1,9 @@
 package aggregate
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 )
 
@@ -93,7 +91,7 @@ func (s *Shape) Apply(body []byte) ([]byte, error) {
 			out = append(out, ',')
 		}
 		n++
-		out = strconv.AppendQuote(out, name)
+		out = appendJSONString(out, name)
 		out = append(out, ':')
 		out = append(out, f.value...)
 	}
@@ -106,33 +104,103 @@ type field struct {
 }
 
 // objectFields splits a JSON object into its fields, in order. Anything
-// else, or invalid JSON, is an error.
+// else, or invalid JSON, is an error. The document is validated first, so
+// the split itself only has to find where strings and values end.
 func objectFields(data []byte) ([]field, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	tok, err := dec.Token()
-	if err != nil {
+	if !json.Valid(data) {
 		return nil, errors.New("body is not JSON")
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
 		return nil, errors.New("body is not a JSON object")
 	}
-	var fields []field
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, errors.New("body is not JSON")
+	fields := make([]field, 0, 8)
+	for i = skipSpace(data, i+1); data[i] != '}'; i = skipSpace(data, i+1) {
+		end := stringEnd(data, i)
+		name := string(data[i+1 : end-1])
+		if needsDecoding(data[i:end]) {
+			if err := json.Unmarshal(data[i:end], &name); err != nil {
+				return nil, err
+			}
 		}
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil, errors.New("body is not JSON")
+		start := skipSpace(data, skipSpace(data, end)+1) // past ':'
+		stop := valueEnd(data, start)
+		fields = append(fields, field{name, data[start:stop]})
+		i = skipSpace(data, stop)
+		if data[i] == '}' {
+			break
 		}
-		fields = append(fields, field{tok.(string), v})
-	}
-	if _, err := dec.Token(); err != nil {
-		return nil, errors.New("body is not JSON")
-	}
-	if _, err := dec.Token(); err == nil {
-		return nil, errors.New("body is not JSON: data after the object")
 	}
 	return fields, nil
+}
+
+// needsDecoding reports whether a JSON string holds escapes or non-ASCII
+// bytes, which encoding/json must decode (invalid UTF-8 becomes U+FFFD).
+func needsDecoding(quoted []byte) bool {
+	for _, c := range quoted {
+		if c == '\\' || c >= 0x80 {
+			return true
+		}
+	}
+	return false
+}
+
+// appendJSONString appends s as a JSON string.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index just past the string that starts at i.
+func stringEnd(data []byte, i int) int {
+	for i++; data[i] != '"'; i++ {
+		if data[i] == '\\' {
+			i++
+		}
+	}
+	return i + 1
+}
+
+// valueEnd returns the index just past the value that starts at i.
+func valueEnd(data []byte, i int) int {
+	depth := 0
+	for ; i < len(data); i++ {
+		switch data[i] {
+		case '"':
+			i = stringEnd(data, i) - 1
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return i
+			}
+			depth--
+		case ',':
+			if depth == 0 {
+				return i
+			}
+		case ' ', '\t', '\n', '\r':
+			if depth == 0 {
+				return i
+			}
+		}
+		if depth == 0 && (data[i] == '}' || data[i] == ']' || data[i] == '"') {
+			return i + 1
+		}
+	}
+	return i
 }

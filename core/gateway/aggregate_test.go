@@ -224,8 +224,9 @@ func TestAggregatePartsRunInParallel(t *testing.T) {
 }
 
 func TestAggregateRequiredFailureCancelsOthers(t *testing.T) {
-	cancelled := make(chan struct{})
+	cancelled, started := make(chan struct{}), make(chan struct{})
 	slow := func(w http.ResponseWriter, r *http.Request) {
+		close(started)
 		select {
 		case <-r.Context().Done():
 			close(cancelled)
@@ -233,7 +234,10 @@ func TestAggregateRequiredFailureCancelsOthers(t *testing.T) {
 		}
 	}
 	s := product{
-		catalog:   newUpstream(t, func(w http.ResponseWriter, r *http.Request) { http.Error(w, "x", 500) }),
+		catalog: newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+			<-started // fail only once the slow part is in flight
+			http.Error(w, "x", 500)
+		}),
 		inventory: newUpstream(t, slow),
 		reviews:   jsonUpstream(t, `[]`),
 	}

@@ -21,7 +21,7 @@ import (
 
 // harness is a running gateway built from a TOML snippet, with its log.
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	g       *Gateway
 	filters *filtertest.Factory
 	logs    *syncBuffer
@@ -30,7 +30,7 @@ type harness struct {
 // start builds and starts a gateway from src. In src, each {{name}} is
 // replaced by vars[name] (upstream URLs). Listeners should use
 // "127.0.0.1:0"; a file without [listeners] gets one such listener.
-func start(t *testing.T, src string, vars map[string]string) *harness {
+func start(t testing.TB, src string, vars map[string]string) *harness {
 	t.Helper()
 	if !strings.Contains(src, "[listeners.") {
 		src = "[listeners.default]\nlisten = \"127.0.0.1:0\"\n" + src
@@ -43,7 +43,7 @@ func start(t *testing.T, src string, vars map[string]string) *harness {
 		t.Fatalf("config: %v\n%s", err, src)
 	}
 	h := &harness{t: t, filters: &filtertest.Factory{}, logs: &syncBuffer{}}
-	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	g, err := New(cfg, Options{Log: log, Filters: h.filters})
 	if err != nil {
 		t.Fatalf("gateway: %v", err)
@@ -142,7 +142,7 @@ type upstream struct {
 
 // newUpstream starts a service; handler may be nil for one that echoes
 // the request as JSON.
-func newUpstream(t *testing.T, handler http.HandlerFunc) *upstream {
+func newUpstream(t testing.TB, handler http.HandlerFunc) *upstream {
 	u := &upstream{}
 	if handler == nil {
 		handler = echo
@@ -191,7 +191,7 @@ func echo(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(echoed{r.Method, r.URL.Path, r.URL.RawQuery, r.Host, r.Header, string(b)})
 }
 
-func decodeEcho(t *testing.T, body string) echoed {
+func decodeEcho(t testing.TB, body string) echoed {
 	t.Helper()
 	var e echoed
 	if err := json.Unmarshal([]byte(body), &e); err != nil {
@@ -217,7 +217,7 @@ func problemBody(t *testing.T, resp *http.Response, body string) map[string]any 
 }
 
 // deadAddr returns a loopback URL where nothing listens.
-func deadAddr(t *testing.T) string {
+func deadAddr(t testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
+	"sync"
 
 	"github.com/lintelhq/lintel/core/filter"
 	"github.com/lintelhq/lintel/core/problem"
@@ -25,8 +26,18 @@ func newReverseProxy(s *Service) reverseProxy {
 		// buffers the rest.
 		ErrorHandler: s.fail,
 		ErrorLog:     log.New(slogWriter{s.log}, "", 0),
+		BufferPool:   copyBuffers,
 	}
 }
+
+// copyBuffers recycles the 32 KiB buffers ReverseProxy copies bodies
+// through; without it every request allocates one.
+var copyBuffers = &bufferPool{sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte  { return *b.p.Get().(*[]byte) }
+func (b *bufferPool) Put(p []byte) { b.p.Put(&p) }
 
 // Forward proxies x.Request to the service with upstream path path (decoded,
 // normalised), streaming the response to w. It sets x.Upstream to the

@@ -1,0 +1,22 @@
+# The two commands of the README's Quick start are `make run` and `make test`.
+.PHONY: run test build bench clean
+
+# Build gatewayd and the demo services, start the services, and serve
+# gateway.toml on :8080 (web) and :8081 (mobile). Ctrl-C stops everything.
+run:
+	@scripts/run-demo.sh
+
+# gofmt, go vet, every test (core packages under -race), and a short run
+# of every benchmark.
+test:
+	@scripts/test.sh
+
+build:
+	go build -o bin/ ./cmd/...
+
+# gatewayd versus nginx on the same upstream (needs nginx and wrk).
+bench:
+	@scripts/bench-vs-nginx.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Plain proxying through gatewayd versus nginx (Debian's package, set up
+# equivalently: upstream keep-alive, HTTP/1.1 to the upstream), against the
+# same upstream in the same run, plus the aggregation route's throughput.
+#
+#   scripts/bench-vs-nginx.sh            # 3 rounds of 10 s per target
+#   DURATION=2 ROUNDS=1 scripts/bench-vs-nginx.sh   # the short CI version
+#
+# Needs nginx and wrk (apt-get install nginx-light wrk). Everything
+# listens on loopback and is stopped on exit. Prints requests per second
+# for each round and the gatewayd/nginx ratio (median of rounds).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-3}
+CONNS=${CONNS:-32}
+OFFSET=${OFFSET:-21000}          # demo services on 30101..30111
+NGINX_PORT=${NGINX_PORT:-30080}
+LINTEL_PORT=${LINTEL_PORT:-30081}
+
+for tool in nginx wrk; do
+  command -v "$tool" >/dev/null || command -v "/usr/sbin/$tool" >/dev/null ||
+    { echo "bench: $tool is missing: apt-get install nginx-light wrk" >&2; exit 1; }
+done
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+go build -o "$work/gatewayd" ./cmd/gatewayd
+go build -o "$work/demo-services" ./cmd/demo-services
+"$work/demo-services" -port-offset "$OFFSET" 2>"$work/demo.log" &
+pids+=($!)
+
+orders=$((9104 + OFFSET)); catalog=$((9101 + OFFSET)); catalog2=$((9111 + OFFSET))
+inventory=$((9102 + OFFSET)); reviews=$((9103 + OFFSET))
+
+cat >"$work/nginx.conf" <<NGINX
+worker_processes auto;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  upstream orders { server 127.0.0.1:$orders; keepalive 256; }
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location /api/v1/orders/ {
+      proxy_pass http://orders/orders/;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto \$scheme;
+      proxy_set_header X-Forwarded-Host \$host;
+    }
+  }
+}
+NGINX
+"$NGINX" -c "$work/nginx.conf" -p "$work" -e "$work/nginx-error.log"
+
+cat >"$work/gateway.toml" <<TOML
+[listeners.bench]
+listen = "127.0.0.1:$LINTEL_PORT"
+[services.orders]
+targets = ["http://127.0.0.1:$orders"]
+[services.catalog]
+targets = ["http://127.0.0.1:$catalog", "http://127.0.0.1:$catalog2"]
+[services.inventory]
+targets = ["http://127.0.0.1:$inventory"]
+[services.reviews]
+targets = ["http://127.0.0.1:$reviews"]
+[[routes]]
+path = "/api/v1/orders/*rest"
+methods = ["GET"]
+service = "orders"
+rewrite = "/orders/{rest}"
+[[routes]]
+path = "/products/:id"
+methods = ["GET"]
+[routes.aggregate]
+parts = [
+  { key = "product", service = "catalog",   path = "/internal/catalog/{id}" },
+  { key = "stock",   service = "inventory", path = "/internal/inventory/{id}", take = "count" },
+  { key = "reviews", service = "reviews",   path = "/internal/reviews/{id}", optional = true },
+]
+TOML
+"$work/gatewayd" -config "$work/gateway.toml" -log-level warn 2>"$work/gatewayd.log" &
+pids+=($!)
+
+wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "bench: port $1 never opened" >&2; exit 1; }
+for p in $orders $reviews $NGINX_PORT $LINTEL_PORT; do wait_port "$p"; done
+
+# rps URL: requests per second, after checking every answer was a 2xx.
+rps() {
+  local out
+  out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency "$1")
+  if grep -q "Non-2xx" <<<"$out"; then echo "bench: non-2xx answers from $1:" >&2; echo "$out" >&2; exit 1; fi
+  awk '/^Requests\/sec/ {print int($2)}' <<<"$out"
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+curl -fsS "http://127.0.0.1:$LINTEL_PORT/api/v1/orders/1" >/dev/null
+curl -fsS "http://127.0.0.1:$LINTEL_PORT/products/1" >/dev/null
+
+echo "wrk -t2 -c$CONNS -d${DURATION}s, $ROUNDS round(s), $(nproc) cores, everything on this machine"
+printf '%-8s %12s %12s %12s %14s\n' round direct nginx gatewayd aggregate
+: >"$work/n"; : >"$work/l"; : >"$work/a"; : >"$work/d"
+for r in $(seq "$ROUNDS"); do
+  d=$(rps "http://127.0.0.1:$orders/orders/1")
+  n=$(rps "http://127.0.0.1:$NGINX_PORT/api/v1/orders/1")
+  l=$(rps "http://127.0.0.1:$LINTEL_PORT/api/v1/orders/1")
+  a=$(rps "http://127.0.0.1:$LINTEL_PORT/products/1")
+  echo "$d" >>"$work/d"; echo "$n" >>"$work/n"; echo "$l" >>"$work/l"; echo "$a" >>"$work/a"
+  printf '%-8s %12s %12s %12s %14s\n' "$r" "$d" "$n" "$l" "$a"
+done
+n=$(median <"$work/n"); l=$(median <"$work/l"); a=$(median <"$work/a")
+printf 'median   nginx %s req/s, gatewayd %s req/s: gatewayd/nginx = %s\n' "$n" "$l" "$(awk -v l="$l" -v n="$n" 'BEGIN {printf "%.2f", l/n}')"
+printf 'aggregate (3 parts per request): %s req/s = %s upstream calls/s\n' "$a" "$((a * 3))"

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs the demo: the upstream services of gateway.toml, then gatewayd in
+# the foreground. Ctrl-C (or SIGTERM) stops both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+go build -o bin/ ./cmd/gatewayd ./cmd/demo-services
+
+bin/demo-services &
+demo=$!
+trap 'kill $demo 2>/dev/null || true; wait $demo 2>/dev/null || true' EXIT
+for _ in $(seq 50); do
+  (exec 3<>/dev/tcp/127.0.0.1/9104) 2>/dev/null && break
+  kill -0 $demo 2>/dev/null || { echo "run-demo: the demo services did not start (ports 9101-9111 busy?)" >&2; exit 1; }
+  sleep 0.1
+done
+
+cat <<'MSG'
+
+  Lintel is starting. Try, in another terminal:
+    curl -s localhost:8080/products/123        # catalog + inventory + reviews, merged
+    curl -s localhost:8081/products/123        # the mobile gateway's smaller answer
+    curl -s localhost:8080/api/v1/orders/42    # proxied to the orders service
+
+MSG
+bin/gatewayd -config gateway.toml "$@" &
+gw=$!
+trap 'kill $gw $demo 2>/dev/null || true; wait 2>/dev/null || true' EXIT INT TERM
+wait $gw

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The project's test command (README: `make test`): formatting, vet, every
+# test, the core packages under the race detector, a short run of every
+# benchmark, and (when nginx and wrk are installed, and always under CI)
+# a short gatewayd-versus-nginx run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test -race (core)"
+go test -race -count=1 ./core/...
+
+echo "== go test (the rest)"
+go test -count=1 $(go list ./... | grep -v '/core/')
+
+echo "== benchmarks (short)"
+go test -run '^$' -bench . -benchtime 100x ./... >/dev/null
+
+if command -v wrk >/dev/null && { command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; }; then
+  echo "== gatewayd vs nginx (short)"
+  DURATION=2 ROUNDS=1 scripts/bench-vs-nginx.sh
+elif [ "${CI:-}" = true ]; then
+  echo "nginx and wrk are required under CI (apt-get install nginx-light wrk)" >&2; exit 1
+else
+  echo "== gatewayd vs nginx: skipped (apt-get install nginx-light wrk to run it)"
+fi
+echo "== all checks passed"
