@@ -53,7 +53,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
-		fmt.Fprint(stderr, "\nThe configuration reference is docs/configuration.md.\n")
+		fmt.Fprint(stderr, "\nThe configuration reference is in README.md, section Configuration.\n")
 	}
 	if cmd == "help" {
 		fs.Usage()

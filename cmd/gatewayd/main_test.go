@@ -73,7 +73,7 @@ func TestVersionAndHelp(t *testing.T) {
 	if code := run([]string{"-h"}, &stdout, &stderr); code != 0 {
 		t.Errorf("-h: exit code %d", code)
 	}
-	for _, want := range []string{"gatewayd validate", "-config file", "docs/configuration.md"} {
+	for _, want := range []string{"gatewayd validate", "-config file", "README.md"} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("-h output lacks %q:\n%s", want, stderr.String())
 		}

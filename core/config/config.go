@@ -3,7 +3,7 @@
 // Decoding is strict: an unknown key, a value of the wrong type, a bad
 // duration or size, or an unset ${ENV} reference is an error naming the
 // file, the line and the key. Every key has a default, applied before the
-// file is read; docs/configuration.md lists them. Checks that need other
+// file is read; README.md (Configuration) lists them. Checks that need other
 // packages of the core (route conflicts, plugin loading) happen where the
 // gateway is built, with positions from Config.Pos.
 //
