@@ -19,6 +19,7 @@ import (
 
 	"github.com/lintelhq/lintel/core/config"
 	"github.com/lintelhq/lintel/core/gateway"
+	"github.com/lintelhq/lintel/core/wasm"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -90,7 +91,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 func validate(path string, stdout, stderr io.Writer) int {
 	cfg, err := config.Load(path)
 	if err == nil {
-		_, err = gateway.New(cfg, gateway.Options{Log: slog.New(slog.DiscardHandler), Filters: filterFactory(cfg)})
+		log := slog.New(slog.DiscardHandler)
+		var engine *wasm.Engine
+		if engine, err = wasm.NewEngine(cfg, log); err == nil {
+			var g *gateway.Gateway
+			if g, err = gateway.New(cfg, gateway.Options{Log: log, Filters: engine}); err == nil {
+				g.Close()
+			}
+			engine.Close()
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -106,7 +115,13 @@ func serve(path string, log *slog.Logger, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	g, err := gateway.New(cfg, gateway.Options{Log: log, Filters: filterFactory(cfg)})
+	engine, err := wasm.NewEngine(cfg, log)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	defer engine.Close()
+	g, err := gateway.New(cfg, gateway.Options{Log: log, Filters: engine})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1

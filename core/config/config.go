@@ -40,6 +40,10 @@ type Plugins struct {
 	// Dir holds <plugin>.wasm files, relative to the config file's
 	// directory unless absolute. Default "plugins".
 	Dir string `toml:"dir"`
+	// CacheDir keeps compiled plugins across restarts, relative to the
+	// config file's directory unless absolute. Default: "lintel/wasm"
+	// under the user's cache directory ($XDG_CACHE_HOME or ~/.cache).
+	CacheDir string `toml:"cache_dir"`
 }
 
 // Listener is one named front door: an address with its own routes and
@@ -105,6 +109,31 @@ type Filter struct {
 	Plugin string `toml:"plugin"`
 	// Config is handed to the plugin as JSON.
 	Config map[string]any `toml:"config"`
+	// OnError is what a failing plugin (trap, deadline, bad pointer)
+	// does to the request: "deny" answers 500; "allow" skips the filter
+	// (for filters that are not about security). Default "deny".
+	OnError string `toml:"on_error"`
+	// Timeout bounds each call into the plugin; a plugin that runs
+	// longer is stopped and its instance discarded. Default "500ms".
+	Timeout Duration `toml:"timeout"`
+	// Trusted runs the plugin without the per-call deadline, which costs
+	// about 2us a call. Only for plugins you build. Default false.
+	Trusted bool `toml:"trusted"`
+	// MemoryLimit caps each instance's linear memory. Default "64MiB".
+	MemoryLimit ByteSize `toml:"memory_limit"`
+	// MinInstances are created at load and kept warm. Default 1.
+	MinInstances int `toml:"min_instances"`
+	// MaxInstances bounds the instances alive at once. Default 64.
+	MaxInstances int `toml:"max_instances"`
+	// PoolTimeout bounds the wait for a free instance; then the client
+	// gets 503. Default "1s".
+	PoolTimeout Duration `toml:"pool_timeout"`
+	// MaxRequests recycles an instance after this many requests.
+	// Default 10000.
+	MaxRequests int `toml:"max_requests"`
+	// RecycleMemory recycles an instance whose memory grew above this.
+	// Default: half of memory_limit.
+	RecycleMemory ByteSize `toml:"recycle_memory"`
 }
 
 // Route sends matching requests to a service, or fans them out to several
@@ -205,6 +234,18 @@ func (s *Service) setDefaults() {
 		IdleConnTimeout:       Duration(90e9),
 		Retry:                 true,
 		FailCooldown:          Duration(10e9),
+	}
+}
+
+func (f *Filter) setDefaults() {
+	*f = Filter{
+		OnError:      "deny",
+		Timeout:      Duration(500e6),
+		MemoryLimit:  64 << 20,
+		MinInstances: 1,
+		MaxInstances: 64,
+		PoolTimeout:  Duration(1e9),
+		MaxRequests:  10000,
 	}
 }
 

@@ -32,6 +32,9 @@ func (c *Config) fillNames() {
 		if f.Plugin == "" {
 			f.Plugin = name
 		}
+		if f.RecycleMemory == 0 {
+			f.RecycleMemory = f.MemoryLimit / 2
+		}
 	}
 	for i, r := range c.Routes {
 		r.Index = i
@@ -101,14 +104,38 @@ func (c *Config) validate(e *errs) {
 	}
 
 	for _, name := range sortedKeys(c.Filters) {
-		f := c.Filters[name]
-		if !validPluginName(f.Plugin) {
-			e.add(joinKey(joinKey("filters", name), "plugin"), "invalid plugin name %q (letters, digits, '.', '_' and '-'; no path)", f.Plugin)
-		}
+		c.validateFilter(e, joinKey("filters", name), c.Filters[name])
 	}
 
 	for i, r := range c.Routes {
 		c.validateRoute(e, RouteKey(i), r)
+	}
+}
+
+func (c *Config) validateFilter(e *errs, key string, f *Filter) {
+	if !validPluginName(f.Plugin) {
+		e.add(joinKey(key, "plugin"), "invalid plugin name %q (letters, digits, '.', '_' and '-'; no path)", f.Plugin)
+	}
+	if f.OnError != "deny" && f.OnError != "allow" {
+		e.add(joinKey(key, "on_error"), "must be \"deny\" or \"allow\", found %q", f.OnError)
+	}
+	if f.Timeout == 0 && !f.Trusted {
+		e.add(joinKey(key, "timeout"), "must be more than 0s (set trusted = true to run without a deadline)")
+	}
+	if f.MemoryLimit < 64<<10 || f.MemoryLimit > 4<<30 || f.MemoryLimit%(64<<10) != 0 {
+		e.add(joinKey(key, "memory_limit"), "must be a multiple of 64KiB (a WebAssembly page) between 64KiB and 4GiB")
+	}
+	if f.MaxInstances < 1 {
+		e.add(joinKey(key, "max_instances"), "must be at least 1")
+	}
+	if f.MinInstances > f.MaxInstances {
+		e.add(joinKey(key, "min_instances"), "must not exceed max_instances (%d)", f.MaxInstances)
+	}
+	if f.MaxRequests < 1 {
+		e.add(joinKey(key, "max_requests"), "must be at least 1")
+	}
+	if f.RecycleMemory > f.MemoryLimit {
+		e.add(joinKey(key, "recycle_memory"), "must not exceed memory_limit")
 	}
 }
 

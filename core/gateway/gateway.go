@@ -255,6 +255,10 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	return nil
 }
 
+// Close releases what New built without serving (for a gateway that was
+// never started, such as `gatewayd validate`'s).
+func (g *Gateway) Close() { g.close() }
+
 func (g *Gateway) closeListeners() {
 	for _, l := range g.listeners {
 		if l.ln != nil {

@@ -5,18 +5,23 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/lintelhq/lintel/core/config"
+	"github.com/lintelhq/lintel/core/filter"
 	"github.com/lintelhq/lintel/core/filter/filtertest"
+	"github.com/lintelhq/lintel/core/wasm"
 )
 
 // harness is a running gateway built from a TOML snippet, with its log.
@@ -32,6 +37,27 @@ type harness struct {
 // "127.0.0.1:0"; a file without [listeners] gets one such listener.
 func start(t testing.TB, src string, vars map[string]string) *harness {
 	t.Helper()
+	return startWith(t, src, vars, nil)
+}
+
+// startWASM is start with the WebAssembly plugin engine, loading plugins
+// from testdata/wasm.
+func startWASM(t testing.TB, src string, vars map[string]string) *harness {
+	t.Helper()
+	dir, _ := filepath.Abs("../../testdata/wasm")
+	src = fmt.Sprintf("[plugins]\ndir = %q\ncache_dir = %q\n", dir, filepath.Join(os.TempDir(), "lintel-test-wasm-cache")) + src
+	return startWith(t, src, vars, func(cfg *config.Config, log *slog.Logger) filter.Factory {
+		e, err := wasm.NewEngine(cfg, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.Close() })
+		return e
+	})
+}
+
+func startWith(t testing.TB, src string, vars map[string]string, factory func(*config.Config, *slog.Logger) filter.Factory) *harness {
+	t.Helper()
 	if !strings.Contains(src, "[listeners.") {
 		src = "[listeners.default]\nlisten = \"127.0.0.1:0\"\n" + src
 	}
@@ -44,7 +70,11 @@ func start(t testing.TB, src string, vars map[string]string) *harness {
 	}
 	h := &harness{t: t, filters: &filtertest.Factory{}, logs: &syncBuffer{}}
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	g, err := New(cfg, Options{Log: log, Filters: h.filters})
+	var filters filter.Factory = h.filters
+	if factory != nil {
+		filters = factory(cfg, log)
+	}
+	g, err := New(cfg, Options{Log: log, Filters: filters})
 	if err != nil {
 		t.Fatalf("gateway: %v", err)
 	}

@@ -1,0 +1,270 @@
+// Package wasm runs filters written as WebAssembly plugins, under wazero.
+// It is the only importer of wazero in Lintel.
+//
+// A plugin speaks http-wasm's handler ABI (host module http_handler, guest
+// exports handle_request and handle_response), plus, optionally, Lintel's
+// own host module "lintel". sdk/ABI.md is the normative description; abi.go
+// holds every name of it.
+//
+// Each configured filter gets its own wazero runtime (memory limits and
+// deadlines are per runtime), compiled through one on-disk compilation
+// cache shared by all, and a bounded pool of instances. An instance is
+// pinned to one request from handle_request to handle_response, unless the
+// guest declared through lintel.declare that it needs no such pinning.
+package wasm
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/lintelhq/lintel/core/config"
+	"github.com/lintelhq/lintel/core/filter"
+)
+
+// Engine loads plugins from one directory through one compilation cache.
+// It implements filter.Factory.
+type Engine struct {
+	dir   string
+	cache wazero.CompilationCache
+	log   *slog.Logger
+}
+
+// NewEngine prepares to load plugins from cfg's plugins directory. Paths
+// relative in cfg are taken from the config file's directory.
+func NewEngine(cfg *config.Config, log *slog.Logger) (*Engine, error) {
+	base := filepath.Dir(cfg.File)
+	dir := cfg.Plugins.Dir
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(base, dir)
+	}
+	cacheDir := cfg.Plugins.CacheDir
+	switch {
+	case cacheDir == "":
+		user, err := os.UserCacheDir()
+		if err != nil {
+			user = os.TempDir()
+		}
+		cacheDir = filepath.Join(user, "lintel", "wasm")
+	case !filepath.IsAbs(cacheDir):
+		cacheDir = filepath.Join(base, cacheDir)
+	}
+	cache, err := wazero.NewCompilationCacheWithDir(cacheDir)
+	if err != nil {
+		log.Warn("plugin compilation cache unavailable; compiling in memory", "dir", cacheDir, "error", err)
+		cache = wazero.NewCompilationCache()
+	}
+	return &Engine{dir: dir, cache: cache, log: log}, nil
+}
+
+// Close releases the compilation cache (the on-disk copy stays).
+func (e *Engine) Close() error { return e.cache.Close(context.Background()) }
+
+// New loads, validates and compiles the plugin a filter names, and
+// creates its first instances, so a broken plugin fails here, at start,
+// with its name and what is wrong.
+func (e *Engine) New(spec *config.Filter) (filter.Filter, error) {
+	path := filepath.Join(e.dir, spec.Plugin+".wasm")
+	code, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("plugin %q: %s not found", spec.Plugin, path)
+		}
+		return nil, fmt.Errorf("plugin %q: %v", spec.Plugin, err)
+	}
+	cfgJSON, err := json.Marshal(spec.Config)
+	if err != nil {
+		return nil, fmt.Errorf("plugin %q: config: %v", spec.Plugin, err)
+	}
+	if spec.Config == nil {
+		cfgJSON = []byte("{}")
+	}
+	sum := sha256.Sum256(code)
+	f := &Filter{
+		name:    spec.Name,
+		spec:    *spec,
+		config:  cfgJSON,
+		log:     e.log.With("filter", spec.Name, "plugin", spec.Plugin),
+		Plugin:  spec.Plugin,
+		Size:    len(code),
+		SHA256:  hex.EncodeToString(sum[:]),
+		maxBody: filter.MaxBufferedResponse,
+	}
+	if err := f.load(e.cache, code); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("plugin %q: %w", spec.Plugin, err)
+	}
+	f.log.Info("plugin loaded", "size", f.Size, "sha256", f.SHA256[:12], "instances", spec.MinInstances)
+	return f, nil
+}
+
+// load compiles the module in the filter's own runtime, checks its
+// imports and exports, and warms the pool.
+func (f *Filter) load(cache wazero.CompilationCache, code []byte) error {
+	ctx := context.Background()
+	pages := uint32(f.spec.MemoryLimit / (64 << 10))
+	rc := wazero.NewRuntimeConfigCompiler().
+		WithCompilationCache(cache).
+		WithMemoryLimitPages(pages).
+		WithCloseOnContextDone(!f.spec.Trusted)
+	f.rt = wazero.NewRuntimeWithConfig(ctx, rc)
+	compiled, err := f.rt.CompileModule(ctx, code)
+	if err != nil {
+		return fmt.Errorf("not a valid WebAssembly module: %v", err)
+	}
+	f.compiled = compiled
+	usesWASI, err := validate(compiled)
+	if err != nil {
+		return err
+	}
+	if usesWASI {
+		if _, err := wasi_snapshot_preview1.Instantiate(ctx, f.rt); err != nil {
+			return err
+		}
+	}
+	if err := hostModules(ctx, f.rt, f); err != nil {
+		return err
+	}
+	f.pool = newPool(f)
+	return f.pool.warm(f.spec.MinInstances)
+}
+
+// validate checks that a module exports what the ABI needs and imports
+// only what the host provides, with the right signatures.
+func validate(m wazero.CompiledModule) (usesWASI bool, err error) {
+	host := map[string]hostFunc{}
+	for _, fn := range httpHandlerFuncs {
+		host[fn.name] = fn
+	}
+	lintel := map[string]hostFunc{
+		FnABIVersion: {FnABIVersion, nil, []api.ValueType{i32}, nil},
+		FnDeclare:    {FnDeclare, []api.ValueType{i32}, nil, nil},
+	}
+	for _, imp := range m.ImportedFunctions() {
+		module, name, _ := imp.Import()
+		var want hostFunc
+		var ok bool
+		switch module {
+		case ModuleHTTPHandler:
+			want, ok = host[name]
+		case ModuleLintel:
+			want, ok = lintel[name]
+		case ModuleWASI:
+			usesWASI = true
+			continue
+		default:
+			return false, fmt.Errorf("imports %s.%s: module %q is not provided (only %s, %s and %s are)", module, name, module, ModuleHTTPHandler, ModuleLintel, ModuleWASI)
+		}
+		if !ok {
+			return false, fmt.Errorf("imports %s.%s: no such function in %s", module, name, module)
+		}
+		if !sameTypes(imp.ParamTypes(), want.params) || !sameTypes(imp.ResultTypes(), want.results) {
+			return false, fmt.Errorf("imports %s.%s with signature %s, the host's is %s", module, name,
+				signature(imp.ParamTypes(), imp.ResultTypes()), signature(want.params, want.results))
+		}
+	}
+	if len(m.ImportedMemories()) > 0 {
+		return false, errors.New("imports a memory; a plugin must export its own as \"memory\"")
+	}
+	if _, ok := m.ExportedMemories()[ExportMemory]; !ok {
+		return false, fmt.Errorf("does not export %q", ExportMemory)
+	}
+	exports := m.ExportedFunctions()
+	for _, want := range []struct {
+		name            string
+		params, results []api.ValueType
+	}{
+		{ExportHandleRequest, nil, []api.ValueType{i64}},
+		{ExportHandleResponse, []api.ValueType{i32, i32}, nil},
+	} {
+		fn, ok := exports[want.name]
+		if !ok {
+			return false, fmt.Errorf("does not export function %q", want.name)
+		}
+		if !sameTypes(fn.ParamTypes(), want.params) || !sameTypes(fn.ResultTypes(), want.results) {
+			return false, fmt.Errorf("exports %q with signature %s, the ABI's is %s", want.name,
+				signature(fn.ParamTypes(), fn.ResultTypes()), signature(want.params, want.results))
+		}
+	}
+	if fn, ok := exports[ExportInitialize]; ok && (len(fn.ParamTypes()) > 0 || len(fn.ResultTypes()) > 0) {
+		return false, fmt.Errorf("exports %q with signature %s, want () -> ()", ExportInitialize, signature(fn.ParamTypes(), fn.ResultTypes()))
+	}
+	return usesWASI, nil
+}
+
+func sameTypes(a, b []api.ValueType) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func signature(params, results []api.ValueType) string {
+	name := func(ts []api.ValueType) string {
+		s := "("
+		for i, t := range ts {
+			if i > 0 {
+				s += ", "
+			}
+			s += api.ValueTypeName(t)
+		}
+		return s + ")"
+	}
+	return name(params) + " -> " + name(results)
+}
+
+// Filter is a plugin-backed filter: one runtime, one compiled module, a
+// pool of instances. It implements filter.Filter.
+type Filter struct {
+	name   string
+	spec   config.Filter
+	config []byte
+	log    *slog.Logger
+
+	// Plugin, Size and SHA256 describe the loaded module.
+	Plugin string
+	Size   int
+	SHA256 string
+
+	rt       wazero.Runtime
+	compiled wazero.CompiledModule
+	pool     *pool
+	maxBody  int64
+
+	// declared holds lintel.declare flags; initFeatures the features a
+	// guest enabled while initialising (they apply to every request).
+	declared     atomic.Uint32
+	initFeatures atomic.Uint32
+}
+
+// Name is the filter's name in gateway.toml.
+func (f *Filter) Name() string { return f.name }
+
+// Close closes the pool; the runtime closes when the last instance in use
+// comes back.
+func (f *Filter) Close() error {
+	if f.pool != nil {
+		f.pool.close()
+		return nil
+	}
+	if f.rt != nil {
+		return f.rt.Close(context.Background())
+	}
+	return nil
+}

@@ -1,0 +1,202 @@
+package wasm
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+)
+
+// instance is one instantiated guest.
+type instance struct {
+	mod            api.Module
+	handleRequest  api.Function
+	handleResponse api.Function
+	uses           int
+	broken         bool // trapped, timed out or misbehaved: never reused
+}
+
+// pool bounds a filter's instances. Instances are created on demand up to
+// max_instances; a request that finds none free waits up to pool_timeout.
+// An instance returns to the pool after its request unless it is broken,
+// has served max_requests, or its memory grew above recycle_memory; then
+// it is closed. There is no sync.Pool and no finalizer: every instance is
+// closed explicitly, by put or by close.
+type pool struct {
+	f     *Filter
+	idle  chan *instance
+	slots chan struct{} // one token per live instance
+
+	mu     sync.Mutex
+	closed bool
+	live   int
+}
+
+var errPoolTimeout = errors.New("no free plugin instance")
+
+func newPool(f *Filter) *pool {
+	return &pool{
+		f:     f,
+		idle:  make(chan *instance, f.spec.MaxInstances),
+		slots: make(chan struct{}, f.spec.MaxInstances),
+	}
+}
+
+// warm creates n instances now, so a plugin whose initialisation fails is
+// refused at load.
+func (p *pool) warm(n int) error {
+	if n < 1 {
+		n = 1 // always prove one instance can be made
+	}
+	var made []*instance
+	for range n {
+		p.slots <- struct{}{}
+		inst, err := p.create()
+		if err != nil {
+			<-p.slots
+			for _, i := range made {
+				p.put(i)
+			}
+			return err
+		}
+		made = append(made, inst)
+	}
+	for _, i := range made {
+		p.put(i)
+	}
+	return nil
+}
+
+// get returns a free instance, creating one if the pool has room, else
+// waiting for one up to pool_timeout or ctx.
+func (p *pool) get(ctx context.Context) (*instance, error) {
+	select {
+	case inst := <-p.idle:
+		return inst, nil
+	default:
+	}
+	timer := time.NewTimer(p.f.spec.PoolTimeout.D())
+	defer timer.Stop()
+	select {
+	case inst := <-p.idle:
+		return inst, nil
+	case p.slots <- struct{}{}:
+		inst, err := p.create()
+		if err != nil {
+			<-p.slots
+			return nil, err
+		}
+		return inst, nil
+	case <-timer.C:
+		return nil, errPoolTimeout
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// put returns an instance after a request.
+func (p *pool) put(inst *instance) {
+	inst.uses++
+	recycle := inst.broken || inst.uses >= p.f.spec.MaxRequests ||
+		inst.mod.Memory().Size() > uint32(p.f.spec.RecycleMemory)
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if !recycle && !closed {
+		p.idle <- inst // never blocks: idle holds max_instances
+		return
+	}
+	p.destroy(inst)
+}
+
+func (p *pool) destroy(inst *instance) {
+	_ = inst.mod.Close(context.Background())
+	<-p.slots
+	p.mu.Lock()
+	p.live--
+	last := p.closed && p.live == 0
+	p.mu.Unlock()
+	if last {
+		_ = p.f.rt.Close(context.Background())
+	}
+}
+
+// create instantiates the module and runs its _initialize.
+func (p *pool) create() (*instance, error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, errors.New("plugin is closed")
+	}
+	p.live++
+	p.mu.Unlock()
+
+	f := p.f
+	cfg := wazero.NewModuleConfig().
+		WithName(""). // anonymous: many instances of one module
+		WithStartFunctions().
+		WithSysWalltime().
+		WithSysNanotime().
+		WithSysNanosleep().
+		WithRandSource(rand.Reader)
+	s := &callState{f: f}
+	ctx, cancel := f.callContext(s)
+	defer cancel()
+	mod, err := f.rt.InstantiateModule(ctx, f.compiled, cfg)
+	if err == nil {
+		if init := mod.ExportedFunction(ExportInitialize); init != nil {
+			if _, err = init.Call(ctx); err != nil {
+				_ = mod.Close(context.Background())
+			}
+		}
+	}
+	if err != nil {
+		p.mu.Lock()
+		p.live--
+		p.mu.Unlock()
+		return nil, fmt.Errorf("instantiating: %v", callError(err))
+	}
+	return &instance{
+		mod:            mod,
+		handleRequest:  mod.ExportedFunction(ExportHandleRequest),
+		handleResponse: mod.ExportedFunction(ExportHandleResponse),
+	}, nil
+}
+
+// close stops handing out instances and closes the idle ones; instances in
+// use are closed when they come back, and the runtime with the last.
+func (p *pool) close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	p.mu.Unlock()
+	for {
+		select {
+		case inst := <-p.idle:
+			p.destroy(inst)
+		default:
+			p.mu.Lock()
+			none := p.live == 0
+			p.mu.Unlock()
+			if none {
+				_ = p.f.rt.Close(context.Background())
+			}
+			return
+		}
+	}
+}
+
+// stats reports instances alive and idle.
+func (p *pool) stats() (live, idle int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.live, len(p.idle)
+}
