@@ -147,11 +147,18 @@ func (h *hookWriter) Flush() {
 	http.NewResponseController(h.w).Flush()
 }
 
-// Hijack hands the connection over (a WebSocket upgrade). The response
-// phase does not run for a hijacked connection.
+// Hijack hands the connection over for a protocol switch (a WebSocket
+// upgrade). The response phase runs first, with status 101: filters see
+// the switch and may add headers to it (the upstream's own 101 headers
+// are added after them by the proxy).
 func (h *hookWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	h.committed, h.wroteHeader = true, true
-	h.releaseAll()
+	if !h.committed {
+		h.wroteHeader, h.committed, h.status = true, true, http.StatusSwitchingProtocols
+		r := &Response{Status: h.status, Header: h.w.Header()}
+		if err := h.runResponse(r); err != nil {
+			return nil, nil, err
+		}
+	}
 	return http.NewResponseController(h.w).Hijack()
 }
 

@@ -196,3 +196,18 @@ func TestAggregateRunsChainOnce(t *testing.T) {
 		t.Errorf("upstream calls %d, want 2", up.count())
 	}
 }
+
+// TestResponsePhaseOnWebSocketUpgrade: filters see the 101 of a protocol
+// switch and their headers reach the client; the bytes flow after it.
+func TestResponsePhaseOnWebSocketUpgrade(t *testing.T) {
+	up := newUpstream(t, wsEcho)
+	h := start(t, chainConfig(""), map[string]string{"orders": up.URL})
+	resp := wsRoundTrip(t, h, "/orders/ws")
+	if got := strings.Join(resp.Header.Values("X-Trace"), ","); got != "d,c,b,a" {
+		t.Errorf("X-Trace on the 101: %q", got)
+	}
+	want := "a:request b:request c:request d:request d:response d:release c:response c:release b:response b:release a:response a:release"
+	if got := strings.Join(h.filters.Events(), " "); got != want {
+		t.Errorf("events:\n got %s\nwant %s", got, want)
+	}
+}

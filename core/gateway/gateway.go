@@ -21,6 +21,7 @@ import (
 	"github.com/lintelhq/lintel/core/aggregate"
 	"github.com/lintelhq/lintel/core/config"
 	"github.com/lintelhq/lintel/core/filter"
+	"github.com/lintelhq/lintel/core/problem"
 	"github.com/lintelhq/lintel/core/proxy"
 	"github.com/lintelhq/lintel/core/router"
 )
@@ -140,7 +141,14 @@ func (g *Gateway) addRoute(l *listener, rc *config.Route) *config.Error {
 			}
 		} else {
 			rt.target = func(x *filter.Exchange, w http.ResponseWriter, _ router.Params) {
-				svc.Forward(x, w, x.Request.URL.Path)
+				// Route filters may have changed the path since routing:
+				// what is forwarded is normalised like what was routed.
+				p, err := router.Normalize(x.Request.URL)
+				if err != nil {
+					problem.Error(w, http.StatusInternalServerError, "a filter set an invalid path: "+err.Error())
+					return
+				}
+				svc.Forward(x, w, p)
 			}
 		}
 	}

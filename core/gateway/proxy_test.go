@@ -394,31 +394,42 @@ func TestStreamingResponseIsNotBuffered(t *testing.T) {
 // TestWebSocketUpgradePassesThrough uses a raw upgrade handshake and an
 // echoing upstream: bytes flow both ways after 101.
 func TestWebSocketUpgradePassesThrough(t *testing.T) {
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Upgrade") != "websocket" || r.Header.Get("Connection") != "Upgrade" {
-			http.Error(w, "not an upgrade", 400)
-			return
-		}
-		conn, brw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		fmt.Fprint(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")
-		brw.Flush()
-		buf := make([]byte, 5)
-		if _, err := io.ReadFull(brw, buf); err == nil {
-			conn.Write([]byte("echo:" + string(buf)))
-		}
-	})
+	up := newUpstream(t, wsEcho)
 	h := start(t, ordersRoute, map[string]string{"orders": up.URL})
+	wsRoundTrip(t, h, "/api/v1/orders/ws")
+}
+
+// wsEcho is an upstream that accepts a WebSocket handshake and echoes the
+// first five bytes it receives, prefixed with "echo:".
+func wsEcho(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Upgrade") != "websocket" || r.Header.Get("Connection") != "Upgrade" {
+		http.Error(w, "not an upgrade", 400)
+		return
+	}
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	fmt.Fprint(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")
+	brw.Flush()
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(brw, buf); err == nil {
+		conn.Write([]byte("echo:" + string(buf)))
+	}
+}
+
+// wsRoundTrip does a raw upgrade through the gateway, checks the echo, and
+// returns the 101 response.
+func wsRoundTrip(t *testing.T, h *harness, path string) *http.Response {
+	t.Helper()
 	conn, err := net.Dial("tcp", h.g.Addr("default"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(5 * time.Second))
-	fmt.Fprint(conn, "GET /api/v1/orders/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
+	fmt.Fprint(conn, "GET "+path+" HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
 		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
 	br := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(br, nil)
@@ -430,6 +441,7 @@ func TestWebSocketUpgradePassesThrough(t *testing.T) {
 	if _, err := io.ReadFull(br, got); err != nil || string(got) != "echo:hello" {
 		t.Errorf("echo: %q, %v", got, err)
 	}
+	return resp
 }
 
 func TestBodyLimit(t *testing.T) {

@@ -23,22 +23,40 @@ const (
 	maxLogMessage = 4 << 10
 )
 
-// callContext is the context of one call into the guest: it carries the
-// call's state and, unless the filter is trusted, the per-call deadline.
-func (f *Filter) callContext(s *callState) (context.Context, context.CancelFunc) {
-	ctx := context.WithValue(context.Background(), stateKey{}, s)
-	if f.spec.Trusted {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(ctx, f.spec.Timeout.D())
+// stateContext carries a call's state to host functions. An instance
+// keeps one, so a call allocates no context unless it has a deadline.
+type stateContext struct {
+	context.Context
+	s *callState
 }
 
-// call runs one export; any failure marks the instance broken.
+func (c *stateContext) Value(key any) any {
+	if key == (stateKey{}) {
+		return c.s
+	}
+	return c.Context.Value(key)
+}
+
+// callContext is the context of one call into the guest: it carries the
+// call's state and, unless the filter is trusted, the per-call deadline.
+func (f *Filter) callContext(sc *stateContext, s *callState) (context.Context, context.CancelFunc) {
+	sc.Context, sc.s = context.Background(), s
+	if f.spec.Trusted {
+		return sc, func() {}
+	}
+	return context.WithTimeout(sc, f.spec.Timeout.D())
+}
+
+// call runs one export with params (at most two); any failure marks the
+// instance broken.
 func (f *Filter) call(inst *instance, s *callState, fn api.Function, params ...uint64) (uint64, error) {
-	ctx, cancel := f.callContext(s)
+	ctx, cancel := f.callContext(&inst.ctx, s)
 	defer cancel()
 	s.logLines = 0
-	res, err := fn.Call(ctx, params...)
+	stack := inst.stack[:]
+	copy(stack, params)
+	err := fn.CallWithStack(ctx, stack)
+	inst.ctx.s = nil
 	if s.logLines > maxLogLines {
 		f.log.Warn("plugin log lines dropped", "dropped", s.logLines-maxLogLines, "request_id", s.requestID())
 	}
@@ -46,10 +64,7 @@ func (f *Filter) call(inst *instance, s *callState, fn api.Function, params ...u
 		inst.broken = true
 		return 0, callError(err)
 	}
-	if len(res) > 0 {
-		return res[0], nil
-	}
-	return 0, nil
+	return stack[0], nil
 }
 
 // callError makes wazero's errors say what happened in the terms of a

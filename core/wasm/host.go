@@ -3,7 +3,7 @@ package wasm
 import (
 	"bytes"
 	"context"
-		"fmt"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -282,10 +282,14 @@ func (s *callState) headers(kind uint32, fn string) http.Header {
 
 func hostGetHeaderNames(ctx context.Context, mod api.Module, stack []uint64) {
 	s := req(ctx, FnGetHeaderNames)
-	h := s.headers(uint32(stack[0]), FnGetHeaderNames)
-	names := make([]string, 0, len(h))
+	kind := uint32(stack[0])
+	h := s.headers(kind, FnGetHeaderNames)
+	names := make([]string, 0, len(h)+1)
 	for k := range h {
 		names = append(names, strings.ToLower(k))
+	}
+	if kind == HeaderKindRequest && s.x.Request.Host != "" {
+		names = append(names, "host") // net/http keeps Host out of the map
 	}
 	sort.Strings(names)
 	stack[0] = writeNULTerminated(mod, uint32(stack[1]), uint32(stack[2]), names, FnGetHeaderNames)
@@ -298,7 +302,11 @@ func hostGetHeaderValues(ctx context.Context, mod api.Module, stack []uint64) {
 	if name == "" {
 		fail("%s: empty header name", FnGetHeaderValues)
 	}
-	stack[0] = writeNULTerminated(mod, uint32(stack[3]), uint32(stack[4]), h.Values(name), FnGetHeaderValues)
+	values := h.Values(name)
+	if isHost(uint32(stack[0]), name) && s.x.Request.Host != "" {
+		values = []string{s.x.Request.Host}
+	}
+	stack[0] = writeNULTerminated(mod, uint32(stack[3]), uint32(stack[4]), values, FnGetHeaderValues)
 }
 
 // writableHeaders returns the header map to change, refusing trailers.
@@ -340,10 +348,20 @@ func validHeaderName(s string) bool {
 	return true
 }
 
+// isHost reports whether a request header name is Host, which net/http
+// keeps in Request.Host rather than in the header map.
+func isHost(kind uint32, name string) bool {
+	return kind == HeaderKindRequest && strings.EqualFold(name, "host")
+}
+
 func hostSetHeaderValue(ctx context.Context, mod api.Module, stack []uint64) {
 	s := req(ctx, FnSetHeaderValue)
 	h := s.writableHeaders(uint32(stack[0]), FnSetHeaderValue)
 	name, value := headerField(mod, stack, FnSetHeaderValue)
+	if isHost(uint32(stack[0]), name) {
+		s.x.Request.Host = value
+		return
+	}
 	h[textproto.CanonicalMIMEHeaderKey(name)] = []string{value}
 }
 
@@ -351,6 +369,10 @@ func hostAddHeaderValue(ctx context.Context, mod api.Module, stack []uint64) {
 	s := req(ctx, FnAddHeaderValue)
 	h := s.writableHeaders(uint32(stack[0]), FnAddHeaderValue)
 	name, value := headerField(mod, stack, FnAddHeaderValue)
+	if isHost(uint32(stack[0]), name) {
+		s.x.Request.Host = value // a request has one Host
+		return
+	}
 	h.Add(name, value)
 }
 
@@ -358,6 +380,10 @@ func hostRemoveHeader(ctx context.Context, mod api.Module, stack []uint64) {
 	s := req(ctx, FnRemoveHeader)
 	h := s.writableHeaders(uint32(stack[0]), FnRemoveHeader)
 	name, _ := headerField(mod, stack[:3], FnRemoveHeader)
+	if isHost(uint32(stack[0]), name) {
+		s.x.Request.Host = ""
+		return
+	}
 	h.Del(name)
 }
 

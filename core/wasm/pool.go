@@ -19,6 +19,8 @@ type instance struct {
 	handleResponse api.Function
 	uses           int
 	broken         bool // trapped, timed out or misbehaved: never reused
+	ctx            stateContext
+	stack          [2]uint64 // params and results of calls into the guest
 }
 
 // pool bounds a filter's instances. Instances are created on demand up to
@@ -145,7 +147,8 @@ func (p *pool) create() (*instance, error) {
 		WithSysNanosleep().
 		WithRandSource(rand.Reader)
 	s := &callState{f: f}
-	ctx, cancel := f.callContext(s)
+	var sc stateContext
+	ctx, cancel := f.callContext(&sc, s)
 	defer cancel()
 	mod, err := f.rt.InstantiateModule(ctx, f.compiled, cfg)
 	if err == nil {

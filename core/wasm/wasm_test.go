@@ -1,0 +1,165 @@
+package wasm
+
+import (
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/lintelhq/lintel/core/config"
+	"github.com/lintelhq/lintel/core/filter"
+)
+
+// load builds one filter over a fixture of testdata/wasm; settings holds
+// extra keys of its [filters.f] table.
+func load(t testing.TB, plugin, settings string) *Filter {
+	t.Helper()
+	dir, _ := filepath.Abs("../../testdata/wasm")
+	src := "[plugins]\ndir = \"" + dir + "\"\ncache_dir = \"" + filepath.Join(os.TempDir(), "lintel-test-wasm-cache") + "\"\n" +
+		"[filters.f]\nplugin = \"" + plugin + "\"\n" + settings + "\n"
+	cfg, err := config.Parse(filepath.Join(dir, "test.toml"), []byte(src), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewEngine(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ff, err := e.New(cfg.Filters["f"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := ff.(*Filter)
+	t.Cleanup(func() { f.Close(); e.Close() })
+	return f
+}
+
+func exchange() (*filter.Exchange, *httptest.ResponseRecorder) {
+	r := httptest.NewRequest("GET", "/x", nil)
+	r.Header.Set("X-Stamp-In", "hello")
+	return &filter.Exchange{Request: r, BaseLog: slog.New(slog.DiscardHandler)}, httptest.NewRecorder()
+}
+
+// serve runs the filter's two phases as a chain does for one request.
+func serve(tb testing.TB, f *Filter, x *filter.Exchange, w http.ResponseWriter) {
+	next, p, err := f.Request(x, w)
+	if err != nil || !next {
+		tb.Fatalf("Request: next %v, %v", next, err)
+	}
+	resp := &filter.Response{Status: 200, Header: http.Header{}}
+	if err := p.Response(x, resp); err != nil {
+		tb.Fatal(err)
+	}
+	p.Release()
+	if x.Request.Header.Get("X-Stamp") != "hello" || resp.Header.Get("X-Stamped") != "1" {
+		tb.Fatalf("stamp did not work: %v %v", x.Request.Header, resp.Header)
+	}
+}
+
+func TestStampFixtures(t *testing.T) {
+	for _, plugin := range []string{"stamp", "gostamp"} {
+		f := load(t, plugin, "")
+		x, w := exchange()
+		serve(t, f, x, w)
+	}
+}
+
+func TestPoolClosesEveryInstance(t *testing.T) {
+	f := load(t, "stamp", "min_instances = 3\nmax_instances = 3")
+	x, w := exchange()
+	_, p, _ := f.Request(x, w) // one instance pinned
+	if live, idle := f.pool.stats(); live != 3 || idle != 2 {
+		t.Fatalf("live %d idle %d, want 3 and 2", live, idle)
+	}
+	f.Close()
+	if live, _ := f.pool.stats(); live != 1 {
+		t.Errorf("after Close with one in use: live %d, want 1", live)
+	}
+	p.Release()
+	if live, idle := f.pool.stats(); live != 0 || idle != 0 {
+		t.Errorf("after the last release: live %d idle %d, want 0", live, idle)
+	}
+	if _, _, err := f.Request(exchange()); err == nil {
+		t.Error("a closed filter served a request")
+	}
+}
+
+// BenchmarkFilter is the per-request cost of one filter that reads a
+// header and sets one (request phase) and sets a response header
+// (response phase): two guest calls, three host calls. "trusted" runs
+// without the per-call deadline.
+func BenchmarkFilter(b *testing.B) {
+	for _, plugin := range []string{"stamp", "gostamp"} {
+		for _, mode := range []string{"deadline", "trusted"} {
+			settings := ""
+			if mode == "trusted" {
+				settings = "trusted = true"
+			}
+			b.Run(plugin+"/"+mode, func(b *testing.B) {
+				f := load(b, plugin, settings)
+				x, w := exchange()
+				b.ReportAllocs()
+				for b.Loop() {
+					x.Request.Header.Del("X-Stamp")
+					serve(b, f, x, w)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkColdStart loads a plugin with a warm compilation cache: what a
+// restart with unchanged plugins costs per plugin.
+func BenchmarkColdStart(b *testing.B) {
+	for _, plugin := range []string{"stamp", "gostamp", "conformance"} {
+		b.Run(plugin, func(b *testing.B) {
+			load(b, plugin, "") // fill the cache
+			for b.Loop() {
+				f := load(b, plugin, "")
+				f.Close()
+			}
+		})
+	}
+}
+
+// TestReportInstanceMemory logs the memory one pooled instance costs, as
+// the growth of the Go heap plus guest linear memory per extra instance.
+// Run with -v to see the figures; it asserts only that they are sane.
+func TestReportInstanceMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("memory report")
+	}
+	for _, plugin := range []string{"stamp", "gostamp"} {
+		const n = 20
+		f := load(t, plugin, "max_instances = 32")
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		var held []filter.Pending
+		for range n {
+			x, w := exchange()
+			_, p, err := f.Request(x, w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			held = append(held, p)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		per := (int64(after.Sys) - int64(before.Sys)) / n
+		guest := int64(0)
+		for _, p := range held {
+			guest += int64(p.(*pending).inst.mod.Memory().Size())
+			p.Release()
+		}
+		t.Logf("%s: %d instances; process memory +%.2f MiB each (guest linear memory %.2f MiB each)",
+			plugin, n, float64(per)/(1<<20), float64(guest/n)/(1<<20))
+		if !strings.Contains(plugin, "go") && guest/n > 1<<20 {
+			t.Errorf("a WAT instance uses %d bytes of linear memory", guest/n)
+		}
+	}
+}
