@@ -12,6 +12,15 @@ if [ -n "$unformatted" ]; then
   echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
 
+if command -v wat2wasm >/dev/null; then
+  echo "== plugin fixtures match their sources"
+  scripts/build-fixtures.sh -check
+elif [ "${CI:-}" = true ]; then
+  echo "wat2wasm is required under CI (apt-get install wabt)" >&2; exit 1
+else
+  echo "== plugin fixtures: check skipped (apt-get install wabt to run it)"
+fi
+
 echo "== go vet"
 go vet ./...
 

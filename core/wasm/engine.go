@@ -256,6 +256,9 @@ type Filter struct {
 // Name is the filter's name in gateway.toml.
 func (f *Filter) Name() string { return f.name }
 
+// Stats reports the instances alive (idle or in use) and idle.
+func (f *Filter) Stats() (live, idle int) { return f.pool.stats() }
+
 // Close closes the pool; the runtime closes when the last instance in use
 // comes back.
 func (f *Filter) Close() error {
