@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -358,4 +360,92 @@ func TestWASMInstanceRecycling(t *testing.T) {
 			t.Fatalf("request %d: %d", i, resp.StatusCode)
 		}
 	}
+}
+
+func TestWASMOnePluginSeveralFilters(t *testing.T) {
+	up := newUpstream(t, nil)
+	tables := "[filters.one]\nplugin = \"conformance\"\nconfig = { who = \"one\" }\n[filters.two]\nplugin = \"conformance\"\nconfig = { who = \"two\" }\n"
+	src := tables + `
+[services.echo]
+targets = ["{{echo}}"]
+[[routes]]
+path = "/one/*rest"
+service = "echo"
+filters = ["one"]
+[[routes]]
+path = "/two/*rest"
+service = "echo"
+filters = ["two"]
+`
+	h := startWASM(t, src, map[string]string{"echo": up.URL})
+	for _, who := range []string{"one", "two"} {
+		_, body := h.do("GET", "/"+who+"/x", nil, "X-Case", "inspect")
+		if !strings.Contains(body, `config={"who":"`+who+`"}`) {
+			t.Errorf("filter %s got config: %s", who, body)
+		}
+	}
+}
+
+func TestWASMManyAndLargeHeaders(t *testing.T) {
+	up := newUpstream(t, nil)
+	h := startWASM(t, wasmRoute(`"conf"`, conformance), map[string]string{"echo": up.URL})
+	req, _ := http.NewRequest("GET", h.url()+"/echo/x", nil)
+	req.Header.Set("X-Case", "inspect")
+	for i := range 100 {
+		req.Header.Set(fmt.Sprintf("X-Many-%03d", i), "v")
+	}
+	big := strings.Repeat("b", 30<<10)
+	req.Header.Add("X-Multi", big)
+	req.Header.Add("X-Multi", "")
+	req.Header.Add("X-Multi", "last")
+	resp, body := h.send(req)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if !strings.Contains(body, "multi="+big+"||last\n") {
+		t.Errorf("a 30 KiB value, an empty one and a third did not come back in order")
+	}
+	for i := range 100 {
+		if !strings.Contains(body, fmt.Sprintf("x-many-%03d", i)) {
+			t.Fatalf("header name x-many-%03d missing", i)
+		}
+	}
+}
+
+// TestWASMLargeDownloadStreams: a filter's response phase on a large
+// download changes its headers without the gateway holding the body.
+// LINTEL_DOWNLOAD_MIB sets the size (1024 for the 1 GiB evidence).
+func TestWASMLargeDownloadStreams(t *testing.T) {
+	size := int64(128) << 20
+	if v, _ := strconv.Atoi(os.Getenv("LINTEL_DOWNLOAD_MIB")); v > 0 {
+		size = int64(v) << 20
+	}
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+		io.CopyN(w, zeros{}, size)
+	})
+	h := startWASM(t, wasmRoute(`"stamp"`, "[filters.stamp]\n"), map[string]string{"echo": up.URL})
+	before := rss()
+	resp, err := testClient.Get(h.url() + "/echo/big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.Header.Get("X-Stamped") != "1" {
+		t.Errorf("response phase did not run on the download")
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err != nil || n != size {
+		t.Fatalf("read %d of %d bytes: %v", n, size, err)
+	}
+	if grew := rss() - before; grew > 64<<20 {
+		t.Errorf("memory grew %d MiB while streaming %d MiB: the body was held", grew>>20, size>>20)
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }
