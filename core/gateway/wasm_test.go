@@ -449,3 +449,14 @@ func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
 }
+
+// TestWASMCommandModuleStart: a command module (TinyGo's http-wasm guests)
+// has its _start run once per instance before it handles requests.
+func TestWASMCommandModuleStart(t *testing.T) {
+	up := newUpstream(t, nil)
+	h := startWASM(t, wasmRoute(`"cmd"`, "[filters.cmd]\nplugin = \"command\"\n"), map[string]string{"echo": up.URL})
+	_, body := h.do("GET", "/echo/x", nil)
+	if got := decodeEcho(t, body).Header.Get("X-Started"); got != "1" {
+		t.Errorf("X-Started = %q: _start did not run", got)
+	}
+}

@@ -21,6 +21,7 @@ const (
 	ExportHandleRequest  = "handle_request"  // () -> i64 ctx_next
 	ExportHandleResponse = "handle_response" // (i32 req_ctx, i32 is_error) -> ()
 	ExportInitialize     = "_initialize"     // reactor initialisation, called once per instance
+	ExportStart          = "_start"          // command entry, called once per instance when there is no _initialize
 )
 
 // Functions of the http_handler host module.

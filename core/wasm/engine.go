@@ -197,8 +197,10 @@ func validate(m wazero.CompiledModule) (usesWASI bool, err error) {
 				signature(fn.ParamTypes(), fn.ResultTypes()), signature(want.params, want.results))
 		}
 	}
-	if fn, ok := exports[ExportInitialize]; ok && (len(fn.ParamTypes()) > 0 || len(fn.ResultTypes()) > 0) {
-		return false, fmt.Errorf("exports %q with signature %s, want () -> ()", ExportInitialize, signature(fn.ParamTypes(), fn.ResultTypes()))
+	for _, name := range []string{ExportInitialize, ExportStart} {
+		if fn, ok := exports[name]; ok && (len(fn.ParamTypes()) > 0 || len(fn.ResultTypes()) > 0) {
+			return false, fmt.Errorf("exports %q with signature %s, want () -> ()", name, signature(fn.ParamTypes(), fn.ResultTypes()))
+		}
 	}
 	return usesWASI, nil
 }

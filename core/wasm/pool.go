@@ -41,6 +41,9 @@ type pool struct {
 
 var errPoolTimeout = errors.New("no free plugin instance")
 
+// initTimeout is the least time an instance gets to initialise.
+const initTimeout = 10 * time.Second
+
 func newPool(f *Filter) *pool {
 	return &pool{
 		f:     f,
@@ -146,14 +149,29 @@ func (p *pool) create() (*instance, error) {
 		WithSysNanotime().
 		WithSysNanosleep().
 		WithRandSource(rand.Reader)
-	s := &callState{f: f}
-	var sc stateContext
-	ctx, cancel := f.callContext(&sc, s)
-	defer cancel()
+	// Initialisation gets a longer deadline than a request's call: a Go
+	// guest's runtime start-up is far slower than a handler, more so on a
+	// loaded machine. It still cannot loop forever.
+	ctx := context.Context(&stateContext{Context: context.Background(), s: &callState{f: f}})
+	if !f.spec.Trusted {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, max(10*f.spec.Timeout.D(), initTimeout))
+		defer cancel()
+	}
 	mod, err := f.rt.InstantiateModule(ctx, f.compiled, cfg)
 	if err == nil {
-		if init := mod.ExportedFunction(ExportInitialize); init != nil {
-			if _, err = init.Call(ctx); err != nil {
+		// A reactor initialises with _initialize; a command module (TinyGo
+		// guests built for Traefik) with _start, whose main registers the
+		// handlers and returns.
+		init := mod.ExportedFunction(ExportInitialize)
+		if init == nil {
+			init = mod.ExportedFunction(ExportStart)
+		}
+		if init != nil {
+			if _, err = init.Call(ctx); err == nil && mod.IsClosed() {
+				err = errors.New("the module exited during initialisation")
+			}
+			if err != nil {
 				_ = mod.Close(context.Background())
 			}
 		}
