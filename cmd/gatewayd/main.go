@@ -18,7 +18,10 @@ import (
 	"syscall"
 
 	"github.com/lintelhq/lintel/core/config"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/lintelhq/lintel/core/gateway"
+	"github.com/lintelhq/lintel/core/state"
 	"github.com/lintelhq/lintel/core/wasm"
 )
 
@@ -93,7 +96,7 @@ func validate(path string, stdout, stderr io.Writer) int {
 	if err == nil {
 		log := slog.New(slog.DiscardHandler)
 		var engine *wasm.Engine
-		if engine, err = wasm.NewEngine(cfg, log); err == nil {
+		if engine, err = wasm.NewEngine(cfg, wasm.Options{Log: log}); err == nil {
 			var g *gateway.Gateway
 			if g, err = gateway.New(cfg, gateway.Options{Log: log, Filters: engine}); err == nil {
 				g.Close()
@@ -115,7 +118,9 @@ func serve(path string, log *slog.Logger, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	engine, err := wasm.NewEngine(cfg, log)
+	store := state.NewMemory(0)
+	defer store.Close()
+	engine, err := wasm.NewEngine(cfg, wasm.Options{Log: log, State: store, Metrics: prometheus.NewRegistry()})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1

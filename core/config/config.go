@@ -134,6 +134,31 @@ type Filter struct {
 	// RecycleMemory recycles an instance whose memory grew above this.
 	// Default: half of memory_limit.
 	RecycleMemory ByteSize `toml:"recycle_memory"`
+	// StateNamespace is the namespace of the filter's shared state.
+	// Filters that name the same namespace share keys; by default each
+	// filter has its own. Default: the filter's name.
+	StateNamespace string `toml:"state_namespace"`
+	// Outbound allows the plugin HTTP calls of its own (to fetch a JWKS,
+	// say). Default: none allowed.
+	Outbound *Outbound `toml:"outbound"`
+}
+
+// Outbound is the allow-list of a filter's own HTTP calls.
+type Outbound struct {
+	// Hosts are the "host:port" pairs the plugin may call (the port is
+	// required). Scheme http and https are both allowed.
+	Hosts []string `toml:"hosts"`
+	// Methods the plugin may use. Default ["GET"].
+	Methods []string `toml:"methods"`
+	// Timeout bounds each call. Default "2s".
+	Timeout Duration `toml:"timeout"`
+	// MaxResponse caps a response body; a larger one fails the call.
+	// Default "1MiB".
+	MaxResponse ByteSize `toml:"max_response"`
+}
+
+func (o *Outbound) setDefaults() {
+	*o = Outbound{Methods: []string{"GET"}, Timeout: Duration(2e9), MaxResponse: 1 << 20}
 }
 
 // Route sends matching requests to a service, or fans them out to several

@@ -35,6 +35,9 @@ func (c *Config) fillNames() {
 		if f.RecycleMemory == 0 {
 			f.RecycleMemory = f.MemoryLimit / 2
 		}
+		if f.StateNamespace == "" {
+			f.StateNamespace = name
+		}
 	}
 	for i, r := range c.Routes {
 		r.Index = i
@@ -136,6 +139,21 @@ func (c *Config) validateFilter(e *errs, key string, f *Filter) {
 	}
 	if f.RecycleMemory > f.MemoryLimit {
 		e.add(joinKey(key, "recycle_memory"), "must not exceed memory_limit")
+	}
+	if o := f.Outbound; o != nil {
+		for i, h := range o.Hosts {
+			if host, port, err := net.SplitHostPort(h); err != nil || host == "" || port == "" {
+				e.add(indexKey(joinKey(key, "outbound.hosts"), i), "write it as \"host:port\", found %q", h)
+			}
+		}
+		for i, m := range o.Methods {
+			if !validToken(m) {
+				e.add(indexKey(joinKey(key, "outbound.methods"), i), "invalid method %q", m)
+			}
+		}
+		if o.Timeout == 0 {
+			e.add(joinKey(key, "outbound.timeout"), "must be more than 0s")
+		}
 	}
 }
 

@@ -97,7 +97,8 @@ type Exchange struct {
 	// error (the upstream refused, timed out, ...).
 	TargetFailed bool
 
-	// Filled in as the response is sent.
+	// Filled in as the response is sent; final when Complete runs.
+	Duration time.Duration
 	Status   int
 	BytesIn  int64
 	BytesOut int64
@@ -106,8 +107,22 @@ type Exchange struct {
 	// FailedParts names the aggregation parts that failed.
 	FailedParts []string
 
-	props  map[string]string
-	logger *slog.Logger
+	props      map[string]string
+	logger     *slog.Logger
+	onComplete []func()
+}
+
+// OnComplete registers fn to run once the response is complete (the last
+// body byte sent, or the connection handed over), when Status, BytesOut
+// and the duration are final. Functions run in registration order.
+func (x *Exchange) OnComplete(fn func()) { x.onComplete = append(x.onComplete, fn) }
+
+// Complete runs the OnComplete functions; the gateway calls it once.
+func (x *Exchange) Complete() {
+	for _, fn := range x.onComplete {
+		fn()
+	}
+	x.onComplete = nil
 }
 
 // Log returns a logger whose lines carry the request id and route.

@@ -21,7 +21,9 @@ import (
 	"github.com/lintelhq/lintel/core/config"
 	"github.com/lintelhq/lintel/core/filter"
 	"github.com/lintelhq/lintel/core/filter/filtertest"
+	"github.com/lintelhq/lintel/core/state"
 	"github.com/lintelhq/lintel/core/wasm"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // harness is a running gateway built from a TOML snippet, with its log.
@@ -30,6 +32,8 @@ type harness struct {
 	g       *Gateway
 	filters *filtertest.Factory
 	logs    *syncBuffer
+	state   *state.Memory
+	metrics *prometheus.Registry
 }
 
 // start builds and starts a gateway from src. In src, each {{name}} is
@@ -46,8 +50,8 @@ func startWASM(t testing.TB, src string, vars map[string]string) *harness {
 	t.Helper()
 	dir, _ := filepath.Abs("../../testdata/wasm")
 	src = fmt.Sprintf("[plugins]\ndir = %q\ncache_dir = %q\n", dir, filepath.Join(os.TempDir(), "lintel-test-wasm-cache")) + src
-	return startWith(t, src, vars, func(cfg *config.Config, log *slog.Logger) filter.Factory {
-		e, err := wasm.NewEngine(cfg, log)
+	return startWith(t, src, vars, func(h *harness, cfg *config.Config, log *slog.Logger) filter.Factory {
+		e, err := wasm.NewEngine(cfg, wasm.Options{Log: log, State: h.state, Metrics: h.metrics})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -56,7 +60,7 @@ func startWASM(t testing.TB, src string, vars map[string]string) *harness {
 	})
 }
 
-func startWith(t testing.TB, src string, vars map[string]string, factory func(*config.Config, *slog.Logger) filter.Factory) *harness {
+func startWith(t testing.TB, src string, vars map[string]string, factory func(*harness, *config.Config, *slog.Logger) filter.Factory) *harness {
 	t.Helper()
 	if !strings.Contains(src, "[listeners.") {
 		src = "[listeners.default]\nlisten = \"127.0.0.1:0\"\n" + src
@@ -68,11 +72,12 @@ func startWith(t testing.TB, src string, vars map[string]string, factory func(*c
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, src)
 	}
-	h := &harness{t: t, filters: &filtertest.Factory{}, logs: &syncBuffer{}}
+	h := &harness{t: t, filters: &filtertest.Factory{}, logs: &syncBuffer{}, state: state.NewMemory(time.Minute), metrics: prometheus.NewRegistry()}
+	t.Cleanup(func() { h.state.Close() })
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	var filters filter.Factory = h.filters
 	if factory != nil {
-		filters = factory(cfg, log)
+		filters = factory(h, cfg, log)
 	}
 	g, err := New(cfg, Options{Log: log, Filters: filters})
 	if err != nil {

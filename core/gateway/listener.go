@@ -152,9 +152,10 @@ func (l *listener) finish(x *filter.Exchange, rec *recorder) {
 			problem.Error(rec, http.StatusInternalServerError, "internal error")
 		}
 	}
-	x.Status, x.BytesOut = rec.status, rec.bytes
+	x.Status, x.BytesOut, x.Duration = rec.status, rec.bytes, time.Since(x.Start)
+	x.Complete()
 	if l.log.Enabled(context.Background(), slog.LevelDebug) {
 		x.Log().Debug("request", "method", x.Request.Method, "path", x.Request.URL.Path, "status", x.Status,
-			"bytes_in", x.BytesIn, "bytes_out", x.BytesOut, "duration", time.Since(x.Start), "client", x.ClientIP, "upstream", x.Upstream)
+			"bytes_in", x.BytesIn, "bytes_out", x.BytesOut, "duration", x.Duration, "client", x.ClientIP, "upstream", x.Upstream)
 	}
 }

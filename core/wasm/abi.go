@@ -47,14 +47,31 @@ const (
 	FnSetStatusCode      = "set_status_code"
 )
 
-// Functions of the lintel host module.
+// Functions of the lintel host module; signatures in lintel.go and
+// sdk/ABI.md.
 const (
-	// FnABIVersion () -> i32: the lintel module's ABI version.
-	FnABIVersion = "abi_version"
-	// FnDeclare (i32 flags) -> (): what the guest promises about its
-	// phases, so the host can hold fewer instances (Declare*).
-	FnDeclare = "declare"
+	FnABIVersion         = "abi_version"
+	FnDeclare            = "declare"
+	FnNow                = "now"
+	FnLogKV              = "log_kv"
+	FnGetProperty        = "get_property"
+	FnSetProperty        = "set_property"
+	FnStateGet           = "state_get"
+	FnStateSet           = "state_set"
+	FnStateCAS           = "state_cas"
+	FnStateIncr          = "state_incr"
+	FnStateDelete        = "state_delete"
+	FnMetricDefine       = "metric_define"
+	FnMetricUpdate       = "metric_update"
+	FnHTTPCall           = "http_call"
+	FnHTTPResponseHeader = "http_response_header"
+	FnHTTPResponseBody   = "http_response_body"
 )
+
+// ExportOnComplete is the optional guest export () -> () the host calls
+// once a response is complete, on any instance, with the request's
+// properties (status, bytes_out, duration_ms) final.
+const ExportOnComplete = "lintel_on_complete"
 
 // LintelABIVersion is what abi_version returns.
 const LintelABIVersion = 1

@@ -21,9 +21,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -31,6 +35,7 @@ import (
 
 	"github.com/lintelhq/lintel/core/config"
 	"github.com/lintelhq/lintel/core/filter"
+	"github.com/lintelhq/lintel/core/state"
 )
 
 // Engine loads plugins from one directory through one compilation cache.
@@ -38,12 +43,31 @@ import (
 type Engine struct {
 	dir   string
 	cache wazero.CompilationCache
+	opt   Options
 	log   *slog.Logger
+}
+
+// Options are what plugins share with the rest of the gateway.
+type Options struct {
+	Log *slog.Logger
+	// State backs the lintel module's state functions; each filter sees
+	// its own namespace of it. Default: a new in-memory store.
+	State state.Store
+	// Metrics receives the metrics plugins define. Default: none kept
+	// (metric_define then returns -1).
+	Metrics *prometheus.Registry
 }
 
 // NewEngine prepares to load plugins from cfg's plugins directory. Paths
 // relative in cfg are taken from the config file's directory.
-func NewEngine(cfg *config.Config, log *slog.Logger) (*Engine, error) {
+func NewEngine(cfg *config.Config, opt Options) (*Engine, error) {
+	if opt.Log == nil {
+		opt.Log = slog.Default()
+	}
+	if opt.State == nil {
+		opt.State = state.NewMemory(0)
+	}
+	log := opt.Log
 	base := filepath.Dir(cfg.File)
 	dir := cfg.Plugins.Dir
 	if !filepath.IsAbs(dir) {
@@ -65,7 +89,7 @@ func NewEngine(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 		log.Warn("plugin compilation cache unavailable; compiling in memory", "dir", cacheDir, "error", err)
 		cache = wazero.NewCompilationCache()
 	}
-	return &Engine{dir: dir, cache: cache, log: log}, nil
+	return &Engine{dir: dir, cache: cache, opt: opt, log: log}, nil
 }
 
 // Close releases the compilation cache (the on-disk copy stays).
@@ -100,6 +124,18 @@ func (e *Engine) New(spec *config.Filter) (filter.Filter, error) {
 		Size:    len(code),
 		SHA256:  hex.EncodeToString(sum[:]),
 		maxBody: filter.MaxBufferedResponse,
+
+		state:     state.Namespace(e.opt.State, spec.StateNamespace),
+		registry:  e.opt.Metrics,
+		metricIDs: map[string]int{},
+	}
+	if spec.Outbound != nil {
+		f.client = &http.Client{
+			Timeout: spec.Outbound.Timeout.D(),
+			// A plugin's call goes where its allow-list says, not where a
+			// redirect points.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
 	}
 	if err := f.load(e.cache, code); err != nil {
 		f.Close()
@@ -133,9 +169,10 @@ func (f *Filter) load(cache wazero.CompilationCache, code []byte) error {
 			return err
 		}
 	}
-	if err := hostModules(ctx, f.rt, f); err != nil {
+	if err := hostModules(ctx, f.rt); err != nil {
 		return err
 	}
+	_, f.onComplete = compiled.ExportedFunctions()[ExportOnComplete]
 	f.pool = newPool(f)
 	return f.pool.warm(f.spec.MinInstances)
 }
@@ -147,9 +184,9 @@ func validate(m wazero.CompiledModule) (usesWASI bool, err error) {
 	for _, fn := range httpHandlerFuncs {
 		host[fn.name] = fn
 	}
-	lintel := map[string]hostFunc{
-		FnABIVersion: {FnABIVersion, nil, []api.ValueType{i32}, nil},
-		FnDeclare:    {FnDeclare, []api.ValueType{i32}, nil, nil},
+	lintel := map[string]hostFunc{}
+	for _, fn := range lintelFuncs {
+		lintel[fn.name] = fn
 	}
 	for _, imp := range m.ImportedFunctions() {
 		module, name, _ := imp.Import()
@@ -197,7 +234,7 @@ func validate(m wazero.CompiledModule) (usesWASI bool, err error) {
 				signature(fn.ParamTypes(), fn.ResultTypes()), signature(want.params, want.results))
 		}
 	}
-	for _, name := range []string{ExportInitialize, ExportStart} {
+	for _, name := range []string{ExportInitialize, ExportStart, ExportOnComplete} {
 		if fn, ok := exports[name]; ok && (len(fn.ParamTypes()) > 0 || len(fn.ResultTypes()) > 0) {
 			return false, fmt.Errorf("exports %q with signature %s, want () -> ()", name, signature(fn.ParamTypes(), fn.ResultTypes()))
 		}
@@ -253,6 +290,14 @@ type Filter struct {
 	// guest enabled while initialising (they apply to every request).
 	declared     atomic.Uint32
 	initFeatures atomic.Uint32
+	onComplete   bool // the guest exports lintel_on_complete
+
+	state     state.Store
+	client    *http.Client // outbound calls; nil when none are allowed
+	registry  *prometheus.Registry
+	metricsMu sync.Mutex
+	metrics   []metric
+	metricIDs map[string]int
 }
 
 // Name is the filter's name in gateway.toml.

@@ -107,6 +107,9 @@ func (f *Filter) Request(x *filter.Exchange, w http.ResponseWriter) (bool, filte
 		return f.failed(x, err)
 	}
 	s := &callState{f: f, x: x, w: w}
+	if f.onComplete {
+		x.OnComplete(func() { f.complete(x) })
+	}
 	if f.initFeatures.Load()&FeatureBufferResponse != 0 {
 		x.BufferResponse = true
 	}
@@ -142,6 +145,20 @@ func (f *Filter) Request(x *filter.Exchange, w http.ResponseWriter) (bool, filte
 		p.inst = inst
 	}
 	return true, p, nil
+}
+
+// complete calls lintel_on_complete once the response is complete.
+func (f *Filter) complete(x *filter.Exchange) {
+	inst, err := f.pool.get(x.Request.Context())
+	if err != nil {
+		f.log.Warn("plugin completion skipped", "error", err, "request_id", x.RequestID)
+		return
+	}
+	defer f.pool.put(inst)
+	s := &callState{f: f, x: x, complete: true}
+	if _, err := f.call(inst, s, inst.onComplete); err != nil {
+		f.log.Error("filter failed", "phase", "complete", "error", err, "request_id", x.RequestID)
+	}
 }
 
 // failed applies on_error to a plugin failure.
@@ -207,7 +224,7 @@ func (p *pending) Release() {
 
 // log writes a guest's log line to the gateway's log, with the filter and
 // request id, within the per-call budget.
-func (s *callState) log(level int32, msg []byte) {
+func (s *callState) log(level int32, msg []byte, attrs ...any) {
 	if level >= LogLevelNone {
 		return
 	}
@@ -222,7 +239,7 @@ func (s *callState) log(level int32, msg []byte) {
 	if s.x != nil {
 		l = l.With("request_id", s.x.RequestID)
 	}
-	l.Log(context.Background(), slogLevel(level), string(msg))
+	l.Log(context.Background(), slogLevel(level), string(msg), attrs...)
 }
 
 func (s *callState) requestID() string {

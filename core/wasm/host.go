@@ -36,6 +36,10 @@ type callState struct {
 	respWrites    bool // write_body(response) was called in this phase
 	respRead      int  // read offset into a buffered response body
 	logLines      int  // log lines in the current call
+	complete      bool // lintel_on_complete: the response is complete
+
+	outResp *http.Response // the last http_call's response
+	outBody []byte
 }
 
 type stateKey struct{}
@@ -113,7 +117,7 @@ func writeNULTerminated(mod api.Module, buf, limit uint32, values []string, what
 }
 
 // hostModules instantiates http_handler and lintel in a runtime.
-func hostModules(ctx context.Context, rt wazero.Runtime, f *Filter) error {
+func hostModules(ctx context.Context, rt wazero.Runtime) error {
 	b := rt.NewHostModuleBuilder(ModuleHTTPHandler)
 	for _, fn := range httpHandlerFuncs {
 		b.NewFunctionBuilder().WithGoModuleFunction(fn.fn, fn.params, fn.results).Export(fn.name)
@@ -121,15 +125,7 @@ func hostModules(ctx context.Context, rt wazero.Runtime, f *Filter) error {
 	if _, err := b.Instantiate(ctx); err != nil {
 		return err
 	}
-	lb := rt.NewHostModuleBuilder(ModuleLintel)
-	lb.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
-		stack[0] = LintelABIVersion
-	}), nil, []api.ValueType{i32}).Export(FnABIVersion)
-	lb.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
-		f.declared.Or(uint32(stack[0]) & (DeclareStateless | DeclareNoResponse))
-	}), []api.ValueType{i32}, nil).Export(FnDeclare)
-	_, err := lb.Instantiate(ctx)
-	return err
+	return instantiateLintel(ctx, rt)
 }
 
 const (

@@ -17,6 +17,7 @@ type instance struct {
 	mod            api.Module
 	handleRequest  api.Function
 	handleResponse api.Function
+	onComplete     api.Function // nil unless exported
 	uses           int
 	broken         bool // trapped, timed out or misbehaved: never reused
 	ctx            stateContext
@@ -186,6 +187,7 @@ func (p *pool) create() (*instance, error) {
 		mod:            mod,
 		handleRequest:  mod.ExportedFunction(ExportHandleRequest),
 		handleResponse: mod.ExportedFunction(ExportHandleResponse),
+		onComplete:     mod.ExportedFunction(ExportOnComplete),
 	}, nil
 }
 

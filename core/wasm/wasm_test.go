@@ -25,7 +25,7 @@ func load(t testing.TB, plugin, settings string) *Filter {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := NewEngine(cfg, slog.New(slog.DiscardHandler))
+	e, err := NewEngine(cfg, Options{Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
