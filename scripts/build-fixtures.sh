@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the WebAssembly test fixtures in testdata/wasm from their sources:
-# testdata/wasm/wat/NAME.wat with wat2wasm (Debian's wabt), and
-# testdata/wasm/go/NAME/ with standard Go (wasip1, c-shared). The built
+# testdata/wasm/wat/NAME.wat with wat2wasm (Debian's wabt),
+# testdata/wasm/go/NAME/ with standard Go (wasip1, c-shared), and the Go
+# SDK's examples and test guest (sdk/go/examples/NAME,
+# sdk/go/internal/testguest). The built
 # .wasm files are committed so tests need no toolchain.
 #
 #   scripts/build-fixtures.sh           rebuild them
@@ -24,6 +26,12 @@ done
 for dir in "$out"/go/*/; do
   name=$(basename "$dir")
   GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -o "$tmp/$name.wasm" "./$dir"
+done
+# Guests written with the Go SDK (its own module): the examples and the
+# SDK's test guest.
+for dir in sdk/go/examples/*/ sdk/go/internal/testguest/; do
+  name=$(basename "$dir")
+  (cd sdk/go && GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -o "$tmp/$name.wasm" "./${dir#sdk/go/}")
 done
 
 status=0

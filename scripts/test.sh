@@ -30,6 +30,9 @@ go test -race -count=1 ./core/...
 echo "== go test (the rest)"
 go test -count=1 $(go list ./... | grep -v '/core/')
 
+echo "== Go SDK (its own module): vet natively and for wasip1, tests against the fake host"
+(cd sdk/go && go vet ./... && GOOS=wasip1 GOARCH=wasm go vet ./... && go test -count=1 ./...)
+
 echo "== benchmarks (short)"
 go test -run '^$' -bench . -benchtime 100x ./... >/dev/null
 

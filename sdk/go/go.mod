@@ -1,0 +1,3 @@
+module github.com/lintelhq/lintel/sdk/go
+
+go 1.26

@@ -1,0 +1,359 @@
+//go:build wasip1
+
+package lintel
+
+import (
+	"encoding/binary"
+	"strings"
+	"time"
+	"unsafe"
+)
+
+//go:wasmexport handle_request
+func exportHandleRequest() uint64 {
+	if handleRequest() {
+		return 1
+	}
+	return 0
+}
+
+//go:wasmexport handle_response
+func exportHandleResponse(reqCtx, isError uint32) { handleResponse() }
+
+//go:wasmexport lintel_on_complete
+func exportOnComplete() { handleComplete() }
+
+//go:wasmimport http_handler log
+func hLog(level int32, msg, msgLen uint32)
+
+//go:wasmimport http_handler get_config
+func hGetConfig(buf, limit uint32) uint32
+
+//go:wasmimport http_handler enable_features
+func hEnableFeatures(features uint32) uint32
+
+//go:wasmimport http_handler get_method
+func hGetMethod(buf, limit uint32) uint32
+
+//go:wasmimport http_handler set_method
+func hSetMethod(ptr, n uint32)
+
+//go:wasmimport http_handler get_uri
+func hGetURI(buf, limit uint32) uint32
+
+//go:wasmimport http_handler set_uri
+func hSetURI(ptr, n uint32)
+
+//go:wasmimport http_handler get_protocol_version
+func hGetProtocolVersion(buf, limit uint32) uint32
+
+//go:wasmimport http_handler get_source_addr
+func hGetSourceAddr(buf, limit uint32) uint32
+
+//go:wasmimport http_handler get_header_names
+func hGetHeaderNames(kind, buf, limit uint32) uint64
+
+//go:wasmimport http_handler get_header_values
+func hGetHeaderValues(kind, name, nameLen, buf, limit uint32) uint64
+
+//go:wasmimport http_handler set_header_value
+func hSetHeaderValue(kind, name, nameLen, value, valueLen uint32)
+
+//go:wasmimport http_handler add_header_value
+func hAddHeaderValue(kind, name, nameLen, value, valueLen uint32)
+
+//go:wasmimport http_handler remove_header
+func hRemoveHeader(kind, name, nameLen uint32)
+
+//go:wasmimport http_handler read_body
+func hReadBody(kind, buf, limit uint32) uint64
+
+//go:wasmimport http_handler write_body
+func hWriteBody(kind, ptr, n uint32)
+
+//go:wasmimport http_handler get_status_code
+func hGetStatusCode() uint32
+
+//go:wasmimport http_handler set_status_code
+func hSetStatusCode(code uint32)
+
+//go:wasmimport lintel declare
+func lDeclare(flags uint32)
+
+//go:wasmimport lintel now
+func lNow() int64
+
+//go:wasmimport lintel log_kv
+func lLogKV(level int32, msg, msgLen, kv, kvLen uint32)
+
+//go:wasmimport lintel get_property
+func lGetProperty(name, nameLen, buf, limit uint32) uint64
+
+//go:wasmimport lintel set_property
+func lSetProperty(name, nameLen, value, valueLen uint32)
+
+//go:wasmimport lintel state_get
+func lStateGet(key, keyLen, buf, limit uint32) uint64
+
+//go:wasmimport lintel state_set
+func lStateSet(key, keyLen, value, valueLen uint32, ttlMs int64) int32
+
+//go:wasmimport lintel state_cas
+func lStateCAS(key, keyLen, old uint32, oldLen int32, value, valueLen uint32, ttlMs int64) int32
+
+//go:wasmimport lintel state_incr
+func lStateIncr(key, keyLen uint32, delta, ttlMs int64, out uint32) int32
+
+//go:wasmimport lintel state_delete
+func lStateDelete(key, keyLen uint32) int32
+
+//go:wasmimport lintel metric_define
+func lMetricDefine(kind int32, name, nameLen, help, helpLen, labels, labelsLen uint32) int32
+
+//go:wasmimport lintel metric_update
+func lMetricUpdate(id int32, value float64, labels, labelsLen uint32)
+
+//go:wasmimport lintel http_call
+func lHTTPCall(method, methodLen, url, urlLen, headers, headersLen, body, bodyLen uint32) int32
+
+//go:wasmimport lintel http_response_header
+func lHTTPResponseHeader(name, nameLen, buf, limit uint32) uint64
+
+//go:wasmimport lintel http_response_body
+func lHTTPResponseBody(buf, limit uint32) uint32
+
+func sptr(s string) (uint32, uint32) {
+	if s == "" {
+		return 0, 0
+	}
+	return uint32(uintptr(unsafe.Pointer(unsafe.StringData(s)))), uint32(len(s))
+}
+
+func bptr(b []byte) (uint32, uint32) {
+	if len(b) == 0 {
+		return 0, 0
+	}
+	return uint32(uintptr(unsafe.Pointer(&b[0]))), uint32(len(b))
+}
+
+// scratch is reused for reads that fit; larger values get their own buffer.
+var scratch = make([]byte, 2048)
+
+// getBytes reads a buf_limit value: into scratch when it fits, else again
+// into a buffer of the exact length.
+func getBytes(fn func(buf, limit uint32) uint32) []byte {
+	p, n := bptr(scratch)
+	size := fn(p, n)
+	if size <= n {
+		return append([]byte(nil), scratch[:size]...)
+	}
+	b := make([]byte, size)
+	p, _ = bptr(b)
+	fn(p, size)
+	return b
+}
+
+func getString(fn func(buf, limit uint32) uint32) string { return string(getBytes(fn)) }
+
+// getList reads a NUL-terminated list (count<<32 | len).
+func getList(fn func(buf, limit uint32) uint64) []string {
+	p, n := bptr(scratch)
+	cl := fn(p, n)
+	size := uint32(cl)
+	if cl == 0 {
+		return nil
+	}
+	b := scratch[:size]
+	if size > n {
+		b = make([]byte, size)
+		p, _ = bptr(b)
+		fn(p, size)
+	}
+	return strings.Split(string(b[:size-1]), "\x00")
+}
+
+func nulJoin(list []string) []byte {
+	var b []byte
+	for _, s := range list {
+		b = append(b, s...)
+		b = append(b, 0)
+	}
+	return b
+}
+
+func declare(flags uint32)           { lDeclare(flags) }
+func enableFeatures(f uint32) uint32 { return hEnableFeatures(f) }
+func getConfig() []byte              { return getBytes(hGetConfig) }
+func getMethod() string              { return getString(hGetMethod) }
+func setMethod(m string)             { hSetMethod(sptr(m)) }
+func getURI() string                 { return getString(hGetURI) }
+func setURI(u string)                { hSetURI(sptr(u)) }
+func getProtocol() string            { return getString(hGetProtocolVersion) }
+func getSourceAddr() string          { return getString(hGetSourceAddr) }
+func getStatus() int                 { return int(hGetStatusCode()) }
+func setStatus(code int)             { hSetStatusCode(uint32(code)) }
+func now() int64                     { return lNow() }
+func headerNames(kind uint32) []string {
+	return getList(func(buf, limit uint32) uint64 { return hGetHeaderNames(kind, buf, limit) })
+}
+
+func headerValues(kind uint32, name string) []string {
+	p, n := sptr(name)
+	return getList(func(buf, limit uint32) uint64 { return hGetHeaderValues(kind, p, n, buf, limit) })
+}
+
+func setHeader(kind uint32, name, value string) {
+	np, nn := sptr(name)
+	vp, vn := sptr(value)
+	hSetHeaderValue(kind, np, nn, vp, vn)
+}
+
+func addHeader(kind uint32, name, value string) {
+	np, nn := sptr(name)
+	vp, vn := sptr(value)
+	hAddHeaderValue(kind, np, nn, vp, vn)
+}
+
+func removeHeader(kind uint32, name string) {
+	np, nn := sptr(name)
+	hRemoveHeader(kind, np, nn)
+}
+
+func readBody(kind uint32) []byte {
+	var out []byte
+	p, n := bptr(scratch)
+	for {
+		r := hReadBody(kind, p, n)
+		out = append(out, scratch[:uint32(r)]...)
+		if r>>32 != 0 {
+			return out
+		}
+	}
+}
+
+// writeBody appends b; the host replaces the body on the first write of a
+// phase.
+func writeBody(kind uint32, b []byte) {
+	p, n := bptr(b)
+	hWriteBody(kind, p, n)
+}
+
+func getProperty(name string) (string, bool) {
+	np, nn := sptr(name)
+	var found bool
+	v := getString(func(buf, limit uint32) uint32 {
+		r := lGetProperty(np, nn, buf, limit)
+		found = r>>32 == 1
+		return uint32(r)
+	})
+	return v, found
+}
+
+func setProperty(name, value string) {
+	np, nn := sptr(name)
+	vp, vn := sptr(value)
+	lSetProperty(np, nn, vp, vn)
+}
+
+func stateGet(key string) ([]byte, bool, error) {
+	kp, kn := sptr(key)
+	var r uint64
+	v := getBytes(func(buf, limit uint32) uint32 {
+		r = lStateGet(kp, kn, buf, limit)
+		return uint32(r)
+	})
+	switch {
+	case int64(r) == -1:
+		return nil, false, ErrState
+	case r == 0:
+		return nil, false, nil
+	}
+	return v, true, nil
+}
+
+func ms(d time.Duration) int64 { return d.Milliseconds() }
+
+func stateSet(key string, value []byte, ttl time.Duration) error {
+	kp, kn := sptr(key)
+	vp, vn := bptr(value)
+	if lStateSet(kp, kn, vp, vn, ms(ttl)) != 0 {
+		return ErrState
+	}
+	return nil
+}
+
+func stateCAS(key string, old, value []byte, ttl time.Duration) (bool, error) {
+	kp, kn := sptr(key)
+	op, on := bptr(old)
+	oldLen := int32(on)
+	if old == nil {
+		oldLen = -1
+	}
+	vp, vn := bptr(value)
+	switch lStateCAS(kp, kn, op, oldLen, vp, vn, ms(ttl)) {
+	case 1:
+		return true, nil
+	case 0:
+		return false, nil
+	}
+	return false, ErrState
+}
+
+var incrOut [8]byte
+
+func stateIncr(key string, delta int64, ttl time.Duration) (int64, error) {
+	kp, kn := sptr(key)
+	switch lStateIncr(kp, kn, delta, ms(ttl), uint32(uintptr(unsafe.Pointer(&incrOut[0])))) {
+	case 0:
+		return int64(binary.LittleEndian.Uint64(incrOut[:])), nil
+	case -2:
+		return 0, ErrNotInteger
+	}
+	return 0, ErrState
+}
+
+func stateDelete(key string) error {
+	if lStateDelete(sptr(key)) != 0 {
+		return ErrState
+	}
+	return nil
+}
+
+func metricDefine(kind int32, name, help string, labels []string) int32 {
+	np, nn := sptr(name)
+	hp, hn := sptr(help)
+	lp, ln := bptr(nulJoin(labels))
+	return lMetricDefine(kind, np, nn, hp, hn, lp, ln)
+}
+
+func metricUpdate(id int32, v float64, labelValues []string) {
+	if id < 0 {
+		return
+	}
+	lp, ln := bptr(nulJoin(labelValues))
+	lMetricUpdate(id, v, lp, ln)
+}
+
+func logKV(level int32, msg string, kv []string) {
+	mp, mn := sptr(msg)
+	if len(kv)%2 != 0 {
+		kv = append(kv, "")
+	}
+	kp, kn := bptr(nulJoin(kv))
+	lLogKV(level, mp, mn, kp, kn)
+}
+
+func httpCall(method, url string, headers []string, body []byte) int {
+	mp, mn := sptr(method)
+	up, un := sptr(url)
+	hp, hn := bptr(nulJoin(headers))
+	bp, bn := bptr(body)
+	return int(lHTTPCall(mp, mn, up, un, hp, hn, bp, bn))
+}
+
+func fetchHeader(name string) []string {
+	np, nn := sptr(name)
+	return getList(func(buf, limit uint32) uint64 { return lHTTPResponseHeader(np, nn, buf, limit) })
+}
+
+func fetchBody() []byte { return getBytes(lHTTPResponseBody) }
