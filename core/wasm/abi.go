@@ -68,9 +68,10 @@ const (
 	FnHTTPResponseBody   = "http_response_body"
 )
 
-// ExportOnComplete is the optional guest export () -> () the host calls
-// once a response is complete, on any instance, with the request's
-// properties (status, bytes_out, duration_ms) final.
+// ExportOnComplete is the optional guest export () -> () the host calls,
+// when the guest declared DeclareOnComplete, once a response is complete,
+// on any instance, with the request's properties (status, bytes_out,
+// duration_ms) final.
 const ExportOnComplete = "lintel_on_complete"
 
 // LintelABIVersion is what abi_version returns.
@@ -86,6 +87,9 @@ const (
 	// DeclareNoResponse: handle_response does nothing; the host never
 	// calls it and releases the instance after handle_request.
 	DeclareNoResponse = 1 << 1
+	// DeclareOnComplete: call the guest's lintel_on_complete export once
+	// each response is complete.
+	DeclareOnComplete = 1 << 2
 )
 
 // Feature flags of enable_features.

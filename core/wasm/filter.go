@@ -107,7 +107,7 @@ func (f *Filter) Request(x *filter.Exchange, w http.ResponseWriter) (bool, filte
 		return f.failed(x, err)
 	}
 	s := &callState{f: f, x: x, w: w}
-	if f.onComplete {
+	if f.onComplete && f.declared.Load()&DeclareOnComplete != 0 {
 		x.OnComplete(func() { f.complete(x) })
 	}
 	if f.initFeatures.Load()&FeatureBufferResponse != 0 {
@@ -229,7 +229,7 @@ func (s *callState) log(level int32, msg []byte, attrs ...any) {
 		return
 	}
 	s.logLines++
-	if s.logLines > maxLogLines {
+	if s.logLines > maxLogLines || !s.f.log.Enabled(context.Background(), slogLevel(level)) {
 		return
 	}
 	if len(msg) > maxLogMessage {

@@ -29,7 +29,7 @@ var lintelFuncs = []hostFunc{
 		stack[0] = LintelABIVersion
 	}},
 	{FnDeclare, []api.ValueType{i32}, nil, func(ctx context.Context, _ api.Module, stack []uint64) {
-		stateOf(ctx).f.declared.Or(uint32(stack[0]) & (DeclareStateless | DeclareNoResponse))
+		stateOf(ctx).f.declared.Or(uint32(stack[0]) & (DeclareStateless | DeclareNoResponse | DeclareOnComplete))
 	}},
 	{FnNow, nil, []api.ValueType{i64}, func(_ context.Context, _ api.Module, stack []uint64) {
 		stack[0] = uint64(time.Now().UnixNano())

@@ -94,7 +94,7 @@ const (
 	// NoResponse promises the plugin has no response phase.
 	NoResponse = 2
 
-	declareComplete = 4
+	declareComplete = 4 // set by HandleComplete
 )
 
 // Declare tells the host what the plugin promises (Stateless,
