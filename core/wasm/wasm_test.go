@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -200,5 +201,51 @@ func BenchmarkHostCall(b *testing.B) {
 			}
 			b.ReportMetric((per-base)/100, "ns/call")
 		})
+	}
+}
+
+// TestSoakGoGuestMemory serves many requests through one instance of a Go
+// SDK guest that allocates on every request, with recycling by request
+// count off, and checks that its linear memory stays flat: the SDK's
+// periodic GC, not the host's recycling, keeps it so. LINTEL_SOAK sets the
+// number of requests (scripts/soak-go-guest.sh runs 2,000,000); the
+// default is a short run.
+func TestSoakGoGuestMemory(t *testing.T) {
+	n := 20000
+	if v, _ := strconv.Atoi(os.Getenv("LINTEL_SOAK")); v > 0 {
+		n = v
+	}
+	f := load(t, "testguest", "config = { prefix = \"s\" }\nmax_instances = 1\nmax_requests = 1000000000\nrecycle_memory = \"64MiB\"\ntrusted = true")
+	r := httptest.NewRequest("GET", "/soak", nil)
+	r.Header.Set("X-Case", "alloc")
+	x := &filter.Exchange{Request: r, BaseLog: slog.New(slog.DiscardHandler)}
+	w := httptest.NewRecorder()
+	var first, peak uint32
+	samples := 10
+	for i := 1; i <= n; i++ {
+		_, p, err := f.Request(x, w)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		p.Release()
+		if i%(n/samples) == 0 {
+			inst, err := f.pool.get(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			size := inst.mod.Memory().Size()
+			f.pool.put(inst)
+			if first == 0 {
+				first = size
+			}
+			peak = max(peak, size)
+			t.Logf("after %8d requests: guest linear memory %.1f MiB", i, float64(size)/(1<<20))
+		}
+	}
+	if live, _ := f.Stats(); live != 1 {
+		t.Errorf("%d instances: the soak must run on one", live)
+	}
+	if peak > first+first/4 {
+		t.Errorf("guest memory grew from %d to %d bytes over %d requests", first, peak, n)
 	}
 }

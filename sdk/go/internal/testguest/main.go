@@ -15,6 +15,7 @@ import (
 func main() {}
 
 var (
+	sink     string
 	prefix   string
 	requests = lintel.NewCounter("testguest_requests_total", "Requests seen by the test guest.", "case")
 	level    = lintel.NewGauge("testguest_level", "A gauge.")
@@ -124,6 +125,10 @@ func handle(req lintel.Request, resp lintel.Response) bool {
 		lintel.Info("structured line", "answer", "42")
 	case "now":
 		result(resp, strconv.FormatInt(lintel.Now().UnixMilli(), 10))
+	case "alloc":
+		// Garbage per request, as a real plugin makes: for the soak.
+		buf := make([]byte, 4096+len(sink)%64)
+		sink = strings.Repeat(string(buf[:64]), 16) + req.URI()
 	case "answer":
 		resp.SetStatus(201)
 		resp.Header().Set("X-Answer", "sdk")
