@@ -266,7 +266,9 @@ type FetchResponse struct {
 	Body   []byte
 }
 
-// Header returns the values of a response header.
+// Header returns the values of a response header. Call it before the
+// next Fetch and within the same handler: the host keeps only the last
+// response.
 func (r *FetchResponse) Header(name string) []string { return fetchHeader(name) }
 
 // Errors of Fetch.
