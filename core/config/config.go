@@ -109,6 +109,14 @@ type Filter struct {
 	Plugin string `toml:"plugin"`
 	// Config is handed to the plugin as JSON.
 	Config map[string]any `toml:"config"`
+	// ConfigFiles adds files to Config: each key gets the content of the
+	// file it names (relative to the config file), as a string. Plugins
+	// have no filesystem; this is how a JWKS file reaches one.
+	ConfigFiles map[string]string `toml:"config_files"`
+	// Output is where the plugin's raw lines (lintel.emit) go: "stdout",
+	// "stderr", or a file path (appended, relative to the config file).
+	// Default: nowhere (emit is refused).
+	Output string `toml:"output"`
 	// OnError is what a failing plugin (trap, deadline, bad pointer)
 	// does to the request: "deny" answers 500; "allow" skips the filter
 	// (for filters that are not about security). Default "deny".

@@ -140,6 +140,11 @@ func (c *Config) validateFilter(e *errs, key string, f *Filter) {
 	if f.RecycleMemory > f.MemoryLimit {
 		e.add(joinKey(key, "recycle_memory"), "must not exceed memory_limit")
 	}
+	for k := range f.ConfigFiles {
+		if _, dup := f.Config[k]; dup {
+			e.add(joinKey(joinKey(key, "config_files"), k), "key %q is also in config", k)
+		}
+	}
 	if o := f.Outbound; o != nil {
 		for i, h := range o.Hosts {
 			if host, port, err := net.SplitHostPort(h); err != nil || host == "" || port == "" {

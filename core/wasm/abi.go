@@ -66,6 +66,7 @@ const (
 	FnHTTPCall           = "http_call"
 	FnHTTPResponseHeader = "http_response_header"
 	FnHTTPResponseBody   = "http_response_body"
+	FnEmit               = "emit"
 )
 
 // ExportOnComplete is the optional guest export () -> () the host calls,

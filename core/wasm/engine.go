@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -41,6 +42,7 @@ import (
 // Engine loads plugins from one directory through one compilation cache.
 // It implements filter.Factory.
 type Engine struct {
+	base  string // directory of the config file
 	dir   string
 	cache wazero.CompilationCache
 	opt   Options
@@ -89,7 +91,7 @@ func NewEngine(cfg *config.Config, opt Options) (*Engine, error) {
 		log.Warn("plugin compilation cache unavailable; compiling in memory", "dir", cacheDir, "error", err)
 		cache = wazero.NewCompilationCache()
 	}
-	return &Engine{dir: dir, cache: cache, opt: opt, log: log}, nil
+	return &Engine{base: base, dir: dir, cache: cache, opt: opt, log: log}, nil
 }
 
 // Close releases the compilation cache (the on-disk copy stays).
@@ -107,12 +109,24 @@ func (e *Engine) New(spec *config.Filter) (filter.Filter, error) {
 		}
 		return nil, fmt.Errorf("plugin %q: %v", spec.Plugin, err)
 	}
-	cfgJSON, err := json.Marshal(spec.Config)
+	cfg := map[string]any{}
+	for k, v := range spec.Config {
+		cfg[k] = v
+	}
+	for k, file := range spec.ConfigFiles {
+		b, err := os.ReadFile(e.path(file))
+		if err != nil {
+			return nil, fmt.Errorf("plugin %q: config_files.%s: %v", spec.Plugin, k, err)
+		}
+		cfg[k] = string(b)
+	}
+	cfgJSON, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("plugin %q: config: %v", spec.Plugin, err)
 	}
-	if spec.Config == nil {
-		cfgJSON = []byte("{}")
+	out, err := e.output(spec.Output)
+	if err != nil {
+		return nil, fmt.Errorf("plugin %q: output: %v", spec.Plugin, err)
 	}
 	sum := sha256.Sum256(code)
 	f := &Filter{
@@ -124,6 +138,7 @@ func (e *Engine) New(spec *config.Filter) (filter.Filter, error) {
 		Size:    len(code),
 		SHA256:  hex.EncodeToString(sum[:]),
 		maxBody: filter.MaxBufferedResponse,
+		output:  out,
 
 		state:     state.Namespace(e.opt.State, spec.StateNamespace),
 		registry:  e.opt.Metrics,
@@ -143,6 +158,48 @@ func (e *Engine) New(spec *config.Filter) (filter.Filter, error) {
 	}
 	f.log.Info("plugin loaded", "size", f.Size, "sha256", f.SHA256[:12], "instances", spec.MinInstances)
 	return f, nil
+}
+
+// path resolves a path relative to the config file.
+func (e *Engine) path(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(e.base, p)
+}
+
+// output opens where a filter's emitted lines go.
+func (e *Engine) output(o string) (*lineWriter, error) {
+	switch o {
+	case "":
+		return nil, nil
+	case "stdout":
+		return &lineWriter{w: os.Stdout}, nil
+	case "stderr":
+		return &lineWriter{w: os.Stderr}, nil
+	}
+	f, err := os.OpenFile(e.path(o), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return &lineWriter{w: f, c: f}, nil
+}
+
+// lineWriter writes whole lines, one writer at a time.
+type lineWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+	c  io.Closer // nil for stdout and stderr
+}
+
+func (l *lineWriter) writeLine(b []byte) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(b) == 0 || b[len(b)-1] != '\n' {
+		b = append(b, '\n')
+	}
+	_, err := l.w.Write(b)
+	return err
 }
 
 // load compiles the module in the filter's own runtime, checks its
@@ -293,6 +350,7 @@ type Filter struct {
 	onComplete   bool // the guest exports lintel_on_complete
 
 	state     state.Store
+	output    *lineWriter  // emitted lines; nil when none are allowed
 	client    *http.Client // outbound calls; nil when none are allowed
 	registry  *prometheus.Registry
 	metricsMu sync.Mutex
@@ -309,6 +367,9 @@ func (f *Filter) Stats() (live, idle int) { return f.pool.stats() }
 // Close closes the pool; the runtime closes when the last instance in use
 // comes back.
 func (f *Filter) Close() error {
+	if f.output != nil && f.output.c != nil {
+		f.output.c.Close()
+	}
 	if f.pool != nil {
 		f.pool.close()
 		return nil

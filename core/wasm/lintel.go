@@ -47,6 +47,24 @@ var lintelFuncs = []hostFunc{
 	{FnHTTPCall, []api.ValueType{i32, i32, i32, i32, i32, i32, i32, i32}, []api.ValueType{i32}, hostHTTPCall},
 	{FnHTTPResponseHeader, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i64}, hostHTTPResponseHeader},
 	{FnHTTPResponseBody, []api.ValueType{i32, i32}, []api.ValueType{i32}, hostHTTPResponseBody},
+	{FnEmit, []api.ValueType{i32, i32}, []api.ValueType{i32}, hostEmit},
+}
+
+// hostEmit writes one raw line to the filter's configured output (an
+// access log): 0, or -1 when the filter has no output or writing failed.
+func hostEmit(ctx context.Context, mod api.Module, stack []uint64) {
+	s := stateOf(ctx)
+	line := read(mod, uint32(stack[0]), uint32(stack[1]), FnEmit)
+	if s.f.output == nil {
+		stack[0] = i32Result(resultError)
+		return
+	}
+	if err := s.f.output.writeLine(bytes.Clone(line)); err != nil {
+		s.f.log.Warn("plugin output failed", "error", err)
+		stack[0] = i32Result(resultError)
+		return
+	}
+	stack[0] = 0
 }
 
 func instantiateLintel(ctx context.Context, rt wazero.Runtime) error {

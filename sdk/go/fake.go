@@ -44,6 +44,10 @@ type FakeHost struct {
 	Fetch func(method, url string, headers []string, body []byte) (status int, header http.Header, respBody []byte, err error)
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+	// Emitted collects the lines written with Emit; NoOutput makes Emit
+	// fail as on a filter without output.
+	Emitted  []string
+	NoOutput bool
 
 	phase      int // 0 request, 1 response, 2 complete
 	features   uint32
@@ -332,3 +336,12 @@ func httpCall(method, url string, headers []string, body []byte) int {
 
 func fetchHeader(name string) []string { return host().fetched.Values(name) }
 func fetchBody() []byte                { return host().fetchBody }
+
+func emit(line []byte) int32 {
+	h := host()
+	if h.NoOutput {
+		return -1
+	}
+	h.Emitted = append(h.Emitted, string(line))
+	return 0
+}

@@ -122,6 +122,9 @@ func lHTTPResponseHeader(name, nameLen, buf, limit uint32) uint64
 //go:wasmimport lintel http_response_body
 func lHTTPResponseBody(buf, limit uint32) uint32
 
+//go:wasmimport lintel emit
+func lEmit(ptr, n uint32) int32
+
 func sptr(s string) (uint32, uint32) {
 	if s == "" {
 		return 0, 0
@@ -357,3 +360,5 @@ func fetchHeader(name string) []string {
 }
 
 func fetchBody() []byte { return getBytes(lHTTPResponseBody) }
+
+func emit(line []byte) int32 { return lEmit(bptr(line)) }

@@ -260,6 +260,18 @@ func Info(msg string, kv ...string)  { logKV(LevelInfo, msg, kv) }
 func Warn(msg string, kv ...string)  { logKV(LevelWarn, msg, kv) }
 func Error(msg string, kv ...string) { logKV(LevelError, msg, kv) }
 
+// ErrNoOutput is returned by Emit when the filter has no output.
+var ErrNoOutput = errors.New("lintel: the filter has no output configured")
+
+// Emit writes one raw line (an access log line, say) to the filter's
+// output, as configured in gateway.toml: stdout, stderr or a file.
+func Emit(line []byte) error {
+	if emit(line) != 0 {
+		return ErrNoOutput
+	}
+	return nil
+}
+
 // FetchResponse is the answer to Fetch.
 type FetchResponse struct {
 	Status int
