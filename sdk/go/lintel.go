@@ -57,8 +57,12 @@ func HandleResponse(fn ResponseHandler) { onResponse = fn }
 // (an access log, say). It runs on any instance of the plugin.
 func HandleComplete(fn CompleteHandler) {
 	onComplete = fn
-	declare(declareComplete)
+	declared |= declareComplete
+	declare(declared)
 }
+
+// declared are the flags declared so far.
+var declared uint32
 
 // gcEvery is how many requests an instance serves between forced garbage
 // collections. A Go guest that allocates per request can otherwise stop
@@ -98,8 +102,12 @@ const (
 )
 
 // Declare tells the host what the plugin promises (Stateless,
-// NoResponse). Call it in init.
-func Declare(flags uint32) { declare(flags) }
+// NoResponse). Call it in init. (Natively, against FakeHost, a later call
+// replaces an earlier one, so tests can reconfigure a plugin.)
+func Declare(flags uint32) {
+	declared = flags | declared&declareComplete
+	declare(declared)
+}
 
 // Features of EnableFeatures.
 const (
