@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -143,7 +144,9 @@ func (p *pool) create() (*instance, error) {
 	p.mu.Unlock()
 
 	f := p.f
+	stderr := &tailBuffer{max: 2048}
 	cfg := wazero.NewModuleConfig().
+		WithStderr(stderr).
 		WithName(""). // anonymous: many instances of one module
 		WithStartFunctions().
 		WithSysWalltime().
@@ -181,6 +184,9 @@ func (p *pool) create() (*instance, error) {
 		p.mu.Lock()
 		p.live--
 		p.mu.Unlock()
+		if out := strings.TrimSpace(stderr.String()); out != "" {
+			return nil, fmt.Errorf("instantiating: %v: %s", callError(err), out)
+		}
 		return nil, fmt.Errorf("instantiating: %v", callError(err))
 	}
 	return &instance{
@@ -215,6 +221,29 @@ func (p *pool) close() {
 			return
 		}
 	}
+}
+
+// tailBuffer keeps the first bytes a guest writes to standard error (a Go
+// guest's panic message), for the error that explains why it failed.
+type tailBuffer struct {
+	mu  sync.Mutex
+	b   []byte
+	max int
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if room := t.max - len(t.b); room > 0 {
+		t.b = append(t.b, p[:min(len(p), room)]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
 }
 
 // stats reports instances alive and idle.
