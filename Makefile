@@ -1,8 +1,9 @@
 # The two commands of the README's Quick start are `make run` and `make test`.
-.PHONY: run test build bench clean
+.PHONY: run test build plugins bench clean
 
-# Build gatewayd and the demo services, start the services, and serve
-# gateway.toml on :8080 (web) and :8081 (mobile). Ctrl-C stops everything.
+# Build gatewayd, the bundled plugins and the demo services, start the
+# services, and serve gateway.toml on :8080 (web) and :8081 (mobile).
+# Ctrl-C stops everything.
 run:
 	@scripts/run-demo.sh
 
@@ -14,9 +15,13 @@ test:
 build:
 	go build -o bin/ ./cmd/...
 
+# The bundled plugins, plugins/NAME/ -> plugins/NAME.wasm.
+plugins:
+	@scripts/build-plugins.sh
+
 # gatewayd versus nginx on the same upstream (needs nginx and wrk).
 bench:
 	@scripts/bench-vs-nginx.sh
 
 clean:
-	rm -rf bin
+	rm -rf bin plugins/*.wasm

@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-go build -o bin/ ./cmd/gatewayd ./cmd/demo-services
+go build -o bin/ ./cmd/gatewayd ./cmd/demo-services ./cmd/demo-token
+echo "building the bundled plugins..."
+scripts/build-plugins.sh
 
 bin/demo-services &
 demo=$!
@@ -20,7 +22,9 @@ cat <<'MSG'
   Lintel is starting. Try, in another terminal:
     curl -s localhost:8080/products/123        # catalog + inventory + reviews, merged
     curl -s localhost:8081/products/123        # the mobile gateway's smaller answer
-    curl -s localhost:8080/api/v1/orders/42    # proxied to the orders service
+    curl -si localhost:8080/api/v1/orders/42   # 401: the orders API wants a token
+    curl -s -H "Authorization: Bearer $(bin/demo-token)" localhost:8080/api/v1/orders/42
+  Access log lines appear below, one JSON line per request.
 
 MSG
 bin/gatewayd -config gateway.toml "$@" &

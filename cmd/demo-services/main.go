@@ -92,5 +92,7 @@ func orders(w http.ResponseWriter, r *http.Request) {
 		"path":       r.URL.Path,
 		"request_id": r.Header.Get("X-Request-Id"),
 		"forwarded":  r.Header.Get("X-Forwarded-For"),
+		"user":       r.Header.Get("X-User"),
+		"gateway":    r.Header.Get("X-Gateway"),
 	})
 }
