@@ -50,14 +50,17 @@ func startWASM(t testing.TB, src string, vars map[string]string) *harness {
 	t.Helper()
 	dir, _ := filepath.Abs("../../testdata/wasm")
 	src = fmt.Sprintf("[plugins]\ndir = %q\ncache_dir = %q\n", dir, filepath.Join(os.TempDir(), "lintel-test-wasm-cache")) + src
-	return startWith(t, src, vars, func(h *harness, cfg *config.Config, log *slog.Logger) filter.Factory {
-		e, err := wasm.NewEngine(cfg, wasm.Options{Log: log, State: h.state, Metrics: h.metrics})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { e.Close() })
-		return e
-	})
+	return startWith(t, src, vars, wasmFactory)
+}
+
+// wasmFactory is the plugin engine over the harness's state and metrics.
+func wasmFactory(h *harness, cfg *config.Config, log *slog.Logger) filter.Factory {
+	e, err := wasm.NewEngine(cfg, wasm.Options{Log: log, State: h.state, Metrics: h.metrics})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { e.Close() })
+	return e
 }
 
 func startWith(t testing.TB, src string, vars map[string]string, factory func(*harness, *config.Config, *slog.Logger) filter.Factory) *harness {

@@ -1,0 +1,208 @@
+package gateway
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The bundled plugins are build outputs: the tests build them once.
+var (
+	bundledOnce sync.Once
+	bundledDir  string
+	bundledErr  error
+)
+
+func bundledPlugins(t testing.TB) string {
+	t.Helper()
+	bundledOnce.Do(func() {
+		bundledDir, bundledErr = os.MkdirTemp("", "lintel-plugins")
+		if bundledErr != nil {
+			return
+		}
+		out, err := exec.Command("../../scripts/build-plugins.sh", bundledDir).CombinedOutput()
+		if err != nil {
+			bundledErr = fmt.Errorf("%v: %s", err, out)
+		}
+	})
+	if bundledErr != nil {
+		t.Fatalf("building the bundled plugins: %v", bundledErr)
+	}
+	return bundledDir
+}
+
+// startBundled starts a gateway with the bundled plugins and the demo
+// keys; src holds [filters.*], services and routes.
+func startBundled(t testing.TB, src string, vars map[string]string) *harness {
+	dir := bundledPlugins(t)
+	keys, _ := filepath.Abs("../../testdata/keys/demo-jwks.json")
+	src = strings.ReplaceAll(src, "{{jwks}}", keys)
+	src = fmt.Sprintf("[plugins]\ndir = %q\ncache_dir = %q\n", dir, filepath.Join(os.TempDir(), "lintel-test-wasm-cache")) + src
+	return startWith(t, src, vars, wasmFactory)
+}
+
+func demoToken(t testing.TB, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("go", append([]string{"run", "./cmd/demo-token"}, args...)...)
+	cmd.Dir = "../.."
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("demo-token: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+const bundledChain = `
+[listeners.default]
+listen = "127.0.0.1:0"
+filters = ["log"]
+[filters.log]
+plugin = "access-log"
+output = "{{log}}"
+config = { format = "json", redact = ["Authorization"], headers = ["Authorization", "User-Agent"] }
+[filters.auth]
+plugin = "jwt-auth"
+config_files = { jwks = "{{jwks}}" }
+config = { algorithms = ["RS256"], issuer = "https://idp.lintel.demo", audience = ["lintel-demo"], claims_to_headers = { sub = "X-User" } }
+[filters.headers]
+plugin = "header-rewrite"
+config.request = { set = { X-Gateway = "lintel", X-Client = "{client_ip}" }, remove = ["Host", "Connection", "X-Debug"] }
+config.response = { set = { X-Served-By = "lintel", X-Route = "{route}" }, remove = ["X-Internal"], rename = { X-Up = "X-Upstream-Said" } }
+[services.echo]
+targets = ["{{echo}}"]
+[[routes]]
+name = "orders"
+path = "/orders/*rest"
+service = "echo"
+filters = ["auth", "headers"]
+[[routes]]
+name = "open"
+path = "/open/*rest"
+service = "echo"
+filters = ["headers"]
+`
+
+func TestBundledChain(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Internal", "secret")
+		w.Header().Set("X-Up", "yes")
+		echo(w, r)
+	})
+	logFile := filepath.Join(t.TempDir(), "access.log")
+	h := startBundled(t, bundledChain, map[string]string{"echo": up.URL, "log": logFile})
+	token := demoToken(t)
+
+	// No token: 401 with the RFC 6750 challenge, upstream untouched.
+	resp, body := h.do("GET", "/orders/1", nil)
+	if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") != `Bearer realm="lintel"` || up.count() != 0 {
+		t.Errorf("no token: %d %q %s", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
+	}
+	// A forged token (the demo token with a changed payload).
+	parts := strings.Split(token, ".")
+	forged := parts[0] + "." + strings.TrimRight(parts[1], "=") + "x." + parts[2]
+	resp, body = h.do("GET", "/orders/1", nil, "Authorization", "Bearer "+forged)
+	if resp.StatusCode != 401 || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`) || strings.Contains(body, forged) {
+		t.Errorf("forged token: %d %q %s", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
+	}
+	// A valid token: claims to headers (the client's X-User is replaced,
+	// whatever it lists in Connection), header rewrites both ways.
+	resp, body = h.rawResponse("GET /orders/1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token +
+		"\r\nX-User: mallory\r\nConnection: close, X-User\r\nX-Debug: 1\r\n\r\n")
+	if resp.StatusCode != 200 {
+		t.Fatalf("valid token: %d %s", resp.StatusCode, body)
+	}
+	e := decodeEcho(t, body)
+	if e.Header.Get("X-User") != "alice" || e.Header.Get("X-Gateway") != "lintel" || e.Header.Get("X-Client") != "127.0.0.1" || e.Header.Get("X-Debug") != "" {
+		t.Errorf("upstream headers: %v", e.Header)
+	}
+	if resp.Header.Get("X-Served-By") != "lintel" || resp.Header.Get("X-Route") != "orders" || resp.Header.Get("X-Internal") != "" || resp.Header.Get("X-Upstream-Said") != "yes" {
+		t.Errorf("response headers: %v", resp.Header)
+	}
+	// Removing Host and Connection in a filter does not break proxying.
+	if e.Host != strings.TrimPrefix(up.URL, "http://") {
+		t.Errorf("upstream Host %q", e.Host)
+	}
+
+	// The access log: one JSON line per request, the user from the auth
+	// filter, the Authorization header redacted.
+	var lines []map[string]any
+	deadline := time.Now().Add(5 * time.Second)
+	for len(lines) < 3 && time.Now().Before(deadline) {
+		lines = readJSONLines(t, logFile)
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(lines) != 3 {
+		t.Fatalf("%d access log lines, want 3", len(lines))
+	}
+	last := lines[2]
+	if last["status"] != 200.0 || last["user"] != "alice" || last["route"] != "orders" || last["path"] != "/orders/1" || last["upstream"] != up.URL {
+		t.Errorf("log line: %v", last)
+	}
+	if hs := last["headers"].(map[string]any); hs["authorization"] != "[REDACTED]" {
+		t.Errorf("Authorization not redacted: %v", hs)
+	}
+	if raw, _ := os.ReadFile(logFile); strings.Contains(string(raw), token) {
+		t.Error("the token reached the access log")
+	}
+	if lines[0]["status"] != 401.0 {
+		t.Errorf("first line: %v", lines[0])
+	}
+}
+
+func readJSONLines(t testing.TB, file string) []map[string]any {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []map[string]any
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(s.Bytes(), &m); err != nil {
+			t.Fatalf("not a JSON line: %q", s.Text())
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// TestBundledAccessLogOnStream: the line is written when a streamed
+// response ends, with its real size.
+func TestBundledAccessLogOnStream(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := range 3 {
+			fmt.Fprintf(w, "data: %d\n\n", i)
+			w.(http.Flusher).Flush()
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+	logFile := filepath.Join(t.TempDir(), "access.log")
+	h := startBundled(t, bundledChain, map[string]string{"echo": up.URL, "log": logFile})
+	resp, err := testClient.Get(h.url() + "/open/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	var lines []map[string]any
+	for deadline := time.Now().Add(5 * time.Second); len(lines) == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		lines = readJSONLines(t, logFile)
+	}
+	if len(lines) != 1 || lines[0]["bytes_out"] != float64(n) || lines[0]["duration_ms"].(float64) < 100 {
+		t.Errorf("stream log line %v (client read %d bytes)", lines, n)
+	}
+	if resp.Header.Get("X-Served-By") != "lintel" {
+		t.Error("response rewrite missing on a stream")
+	}
+}
