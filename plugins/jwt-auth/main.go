@@ -14,7 +14,6 @@
 package main
 
 import (
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,7 +59,7 @@ type verifier struct {
 	fetchedAt time.Time
 	triedAt   time.Time
 	forcedAt  time.Time
-	cache     map[[32]byte]cached
+	cache     map[string]cached
 	cacheSize int
 }
 
@@ -121,7 +120,7 @@ func newVerifier(c Config) (*verifier, error) {
 		opts = append(opts, jwt.WithAudience(c.Audience...))
 	}
 	v := &verifier{cfg: c, parser: jwt.NewParser(opts...), keys: newKeySet(), refresh: 10 * time.Minute,
-		cache: map[[32]byte]cached{}, cacheSize: 10000}
+		cache: map[string]cached{}, cacheSize: 4096}
 	if c.CacheSize != nil {
 		v.cacheSize = *c.CacheSize
 	}
@@ -220,16 +219,16 @@ var (
 var verifications int
 
 // verify checks a token, from the cache of verified tokens when it can:
-// a token is remembered by its SHA-256 until it expires, so a client
-// sending the same token pays for one signature check.
+// a token is remembered (the whole token is the key, so a hit is an exact
+// match, never a collision) until it expires, so a client sending the same
+// token pays for one signature check.
 func (v *verifier) verify(token string) (jwt.MapClaims, error) {
-	sum := sha256.Sum256([]byte(token))
 	now := time.Now()
-	if c, ok := v.cache[sum]; ok {
+	if c, ok := v.cache[token]; ok {
 		if now.Before(c.until) {
 			return c.claims, nil
 		}
-		delete(v.cache, sum)
+		delete(v.cache, token)
 	}
 	if err := v.ensureKeys(now, false); err != nil && !v.keys.loaded {
 		return nil, errNoKeys
@@ -249,11 +248,11 @@ func (v *verifier) verify(token string) (jwt.MapClaims, error) {
 			return nil, fmt.Errorf("required claim %q is missing", c)
 		}
 	}
-	v.remember(sum, claims, now)
+	v.remember(token, claims, now)
 	return claims, nil
 }
 
-func (v *verifier) remember(sum [32]byte, claims jwt.MapClaims, now time.Time) {
+func (v *verifier) remember(token string, claims jwt.MapClaims, now time.Time) {
 	if v.cacheSize <= 0 {
 		return
 	}
@@ -271,7 +270,7 @@ func (v *verifier) remember(sum [32]byte, claims jwt.MapClaims, now time.Time) {
 			clear(v.cache)
 		}
 	}
-	v.cache[sum] = cached{claims, until}
+	v.cache[strings.Clone(token)] = cached{claims, until}
 }
 
 func (v *verifier) keyFunc(t *jwt.Token) (any, error) {

@@ -4,7 +4,6 @@ package lintel
 
 import (
 	"encoding/binary"
-	"strings"
 	"time"
 	"unsafe"
 )
@@ -172,7 +171,18 @@ func getList(fn func(buf, limit uint32) uint64) []string {
 		p, _ = bptr(b)
 		fn(p, size)
 	}
-	return strings.Split(string(b[:size-1]), "\x00")
+	// One pass over the bytes: Go's wasm port copies and searches a byte
+	// at a time, so strings.Split's several passes cost microseconds on a
+	// long header (a bearer token).
+	out := make([]string, 0, cl>>32)
+	start := 0
+	for i, c := range b {
+		if c == 0 {
+			out = append(out, string(b[start:i]))
+			start = i + 1
+		}
+	}
+	return out
 }
 
 func nulJoin(list []string) []byte {

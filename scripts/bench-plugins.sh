@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Throughput of routes behind the bundled plugins against the same route
+# with no filter, in one run, and a soak of the demo chain.
+#
+#   scripts/bench-plugins.sh                  # ratios: 3 rounds x 10 s
+#   DURATION=2 ROUNDS=1 scripts/bench-plugins.sh
+#   MODE=soak REQUESTS=1000000 scripts/bench-plugins.sh
+#
+# Routes: /plain (no filter), /auth (jwt-auth with valid RS256 tokens,
+# verified-token cache on), /demo (access log + jwt-auth + header-rewrite,
+# the demo chain). Needs wrk (apt-get install wrk).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-3}
+CONNS=${CONNS:-32}
+MODE=${MODE:-ratio}
+REQUESTS=${REQUESTS:-1000000}
+OFFSET=${OFFSET:-22000}
+PORT=${PORT:-31081}
+command -v wrk >/dev/null || { echo "bench-plugins: wrk is missing: apt-get install wrk" >&2; exit 1; }
+
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+go build -o "$work/" ./cmd/gatewayd ./cmd/demo-services ./cmd/demo-token
+scripts/build-plugins.sh "$work/plugins"
+"$work/demo-services" -port-offset "$OFFSET" 2>/dev/null &
+pids+=($!)
+orders=$((9104 + OFFSET))
+jwks=$(realpath testdata/keys/demo-jwks.json)
+
+cat >"$work/gateway.toml" <<TOML
+[plugins]
+dir = "plugins"
+[listeners.bench]
+listen = "127.0.0.1:$PORT"
+[filters.log]
+plugin = "access-log"
+trusted = true
+output = "access.log"
+[filters.auth]
+plugin = "jwt-auth"
+trusted = true
+config_files = { jwks = "$jwks" }
+config = { algorithms = ["RS256"], issuer = "https://idp.lintel.demo", audience = ["lintel-demo"], claims_to_headers = { sub = "X-User" } }
+[filters.headers]
+plugin = "header-rewrite"
+trusted = true
+config.request = { set = { X-Gateway = "lintel" } }
+config.response = { set = { X-Served-By = "lintel" } }
+[services.orders]
+targets = ["http://127.0.0.1:$orders"]
+[[routes]]
+path = "/plain/*rest"
+service = "orders"
+[[routes]]
+path = "/auth/*rest"
+service = "orders"
+filters = ["auth"]
+[[routes]]
+path = "/demo/*rest"
+service = "orders"
+filters = ["log", "auth", "headers"]
+TOML
+"$work/gatewayd" -config "$work/gateway.toml" -log-level warn 2>"$work/gatewayd.log" &
+gw=$!
+pids+=($gw)
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
+token=$("$work/demo-token" -key testdata/keys/demo-rsa.pem -ttl 2h)
+auth="Authorization: Bearer $token"
+curl -fsS -H "$auth" "http://127.0.0.1:$PORT/demo/1" >/dev/null
+
+rps() {
+  local out
+  out=$(wrk -t2 -c"$CONNS" -d"$1" -H "$auth" "http://127.0.0.1:$PORT$2")
+  if grep -q "Non-2xx" <<<"$out"; then echo "bench-plugins: non-2xx answers on $2" >&2; echo "$out" >&2; exit 1; fi
+  awk '/^Requests\/sec/ {print int($2)}' <<<"$out"
+}
+rss() { awk '/VmRSS/ {print $2}' "/proc/$gw/status"; }
+
+if [ "$MODE" = soak ]; then
+  rate=$(rps 5s /demo/1)
+  secs=$(( REQUESTS / (rate > 0 ? rate : 1) + 1 ))
+  slice=$(( secs / 10 > 1 ? secs / 10 : 1 ))
+  echo "soak: ~$REQUESTS requests through the demo chain (log, auth, headers) at ~$rate req/s, RSS of gatewayd every ${slice}s"
+  echo "after warm-up: $(rss) KiB"
+  total=0
+  for i in $(seq 10); do
+    r=$(rps "${slice}s" /demo/1)
+    total=$(( total + r * slice ))
+    echo "slice $i: $r req/s, $total requests so far, RSS $(rss) KiB"
+  done
+  exit 0
+fi
+
+# Warm up: plugin instances are created as concurrency asks for them, and
+# each verifies the token once before its cache serves it.
+for path in /plain/1 /auth/1 /demo/1; do rps 3s "$path" >/dev/null; done
+
+echo "wrk -t2 -c$CONNS -d${DURATION}s, valid RS256 token on every request, $ROUNDS round(s), after a warm-up"
+printf '%-6s %10s %10s %10s\n' round plain auth demo
+: >"$work/p"; : >"$work/a"; : >"$work/d"
+for r in $(seq "$ROUNDS"); do
+  p=$(rps "${DURATION}s" /plain/1); a=$(rps "${DURATION}s" /auth/1); d=$(rps "${DURATION}s" /demo/1)
+  echo "$p" >>"$work/p"; echo "$a" >>"$work/a"; echo "$d" >>"$work/d"
+  printf '%-6s %10s %10s %10s\n' "$r" "$p" "$a" "$d"
+done
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+p=$(median <"$work/p"); a=$(median <"$work/a"); d=$(median <"$work/d")
+awk -v p="$p" -v a="$a" -v d="$d" 'BEGIN {printf "median: auth/plain = %.2f, demo chain/plain = %.2f\n", a/p, d/p}'
