@@ -92,3 +92,24 @@ func TestNoOutputIsCounted(t *testing.T) {
 		t.Errorf("metrics %v", h.Metrics)
 	}
 }
+
+func TestJSONEscaping(t *testing.T) {
+	setup(Config{Headers: []string{"User-Agent"}})
+	h := host()
+	h.RequestHeader.Set("User-Agent", "quote\" back\\slash \x01 \xff é")
+	h.Properties["failed_parts"] = "reviews,stock"
+	h.Run()
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(h.Emitted[0]), &rec); err != nil {
+		t.Fatalf("invalid JSON %s: %v", h.Emitted[0], err)
+	}
+	if ua := rec["headers"].(map[string]any)["user-agent"]; ua != "quote\" back\\slash \x01 \ufffd é" {
+		t.Errorf("user-agent %q", ua)
+	}
+	if fp := rec["failed_parts"].([]any); len(fp) != 2 || fp[1] != "stock" {
+		t.Errorf("failed_parts %v", rec["failed_parts"])
+	}
+	if !strings.HasPrefix(h.Emitted[0], `{"time":"2026-11-25T10:00:00.5Z","request_id":"test",`) {
+		t.Errorf("field order: %s", h.Emitted[0])
+	}
+}
