@@ -33,12 +33,17 @@ go test -count=1 $(go list ./... | grep -v '/core/')
 echo "== Go SDK (its own module): vet natively and for wasip1, tests against the fake host"
 (cd sdk/go && go vet ./... && GOOS=wasip1 GOARCH=wasm go vet ./... && go test -count=1 ./...)
 
+echo "== bundled plugins (their own module): vet for both targets, tests against the fake host"
+(cd plugins && go vet ./... && GOOS=wasip1 GOARCH=wasm go vet ./... && go test -count=1 ./...)
+
 echo "== benchmarks (short)"
 go test -run '^$' -bench . -benchtime 100x ./... >/dev/null
 
 if command -v wrk >/dev/null && { command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; }; then
   echo "== gatewayd vs nginx (short)"
   DURATION=2 ROUNDS=1 scripts/bench-vs-nginx.sh
+  echo "== routes behind the bundled plugins vs none (short)"
+  DURATION=2 ROUNDS=1 scripts/bench-plugins.sh
 elif [ "${CI:-}" = true ]; then
   echo "nginx and wrk are required under CI (apt-get install nginx-light wrk)" >&2; exit 1
 else
