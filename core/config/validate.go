@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
-	"sort"
 	"strings"
 )
 
@@ -152,7 +151,7 @@ func (c *Config) validateFilter(e *errs, key string, f *Filter) {
 			}
 		}
 		for i, m := range o.Methods {
-			if !validToken(m) {
+			if !ValidToken(m) {
 				e.add(indexKey(joinKey(key, "outbound.methods"), i), "invalid method %q", m)
 			}
 		}
@@ -178,7 +177,7 @@ func (c *Config) validateRoute(e *errs, key string, r *Route) {
 		e.add(joinKey(key, "host"), "must be a host name without port or scheme, found %q", r.Host)
 	}
 	for i, m := range r.Methods {
-		if !validToken(m) {
+		if !ValidToken(m) {
 			e.add(indexKey(joinKey(key, "methods"), i), "invalid method %q", m)
 		}
 	}
@@ -259,9 +258,7 @@ func known[V any](m map[string]V) string {
 	if len(m) == 0 {
 		return "none defined"
 	}
-	keys := sortedKeys(m)
-	sort.Strings(keys)
-	return strings.Join(keys, ", ")
+	return strings.Join(sortedKeys(m), ", ")
 }
 
 func checkTarget(t string) error {
@@ -304,8 +301,9 @@ func validPluginName(s string) bool {
 	return true
 }
 
-// validToken reports whether s is an RFC 9110 token (a method name).
-func validToken(s string) bool {
+// ValidToken reports whether s is an RFC 9110 token: a method or a header
+// field name.
+func ValidToken(s string) bool {
 	if s == "" {
 		return false
 	}

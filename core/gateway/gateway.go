@@ -10,9 +10,10 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -66,7 +67,7 @@ func New(cfg *config.Config, opt Options) (*Gateway, error) {
 	var errs config.Errors
 	fail := func(key, format string, args ...any) { errs = append(errs, cfg.Errorf(key, format, args...)) }
 
-	for _, name := range sortedNames(cfg.Services) {
+	for _, name := range sortedKeys(cfg.Services) {
 		s, err := proxy.NewService(cfg.Services[name], g.log)
 		if err != nil {
 			fail("services."+name, "%v", err)
@@ -74,7 +75,7 @@ func New(cfg *config.Config, opt Options) (*Gateway, error) {
 		}
 		g.services[name] = s
 	}
-	for _, name := range sortedNames(cfg.Filters) {
+	for _, name := range sortedKeys(cfg.Filters) {
 		if opt.Filters == nil {
 			fail("filters."+name, "filters need the plugin engine, which this build does not have")
 			continue
@@ -88,7 +89,7 @@ func New(cfg *config.Config, opt Options) (*Gateway, error) {
 	}
 
 	byName := map[string]*listener{}
-	for _, name := range sortedNames(cfg.Listeners) {
+	for _, name := range sortedKeys(cfg.Listeners) {
 		l := newListener(g, cfg.Listeners[name])
 		byName[name] = l
 		g.listeners = append(g.listeners, l)
@@ -301,11 +302,4 @@ func (w logWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func sortedNames[V any](m map[string]V) []string {
-	names := make([]string, 0, len(m))
-	for n := range m {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

@@ -14,6 +14,7 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/lintelhq/lintel/core/config"
 	"github.com/lintelhq/lintel/core/filter"
 )
 
@@ -322,26 +323,13 @@ func headerField(mod api.Module, stack []uint64, fn string) (name, value string)
 	if len(stack) > 3 {
 		value = readString(mod, uint32(stack[3]), uint32(stack[4]), fn)
 	}
-	if !validHeaderName(name) {
+	if !config.ValidToken(name) {
 		fail("%s: invalid header name %q", fn, name)
 	}
 	if strings.ContainsAny(value, "\r\n\x00") {
 		fail("%s: header %s: value contains CR, LF or NUL", fn, name)
 	}
 	return name, value
-}
-
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte("\"(),/:;<=>?@[\\]{}", c) >= 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // isHost reports whether a request header name is Host, which net/http

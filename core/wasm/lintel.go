@@ -20,6 +20,7 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/lintelhq/lintel/core/config"
 	"github.com/lintelhq/lintel/core/state"
 )
 
@@ -411,7 +412,7 @@ func (f *Filter) outbound(ctx context.Context, s *callState, method, rawURL stri
 	}
 	for _, h := range headers {
 		name, value, ok := strings.Cut(h, ":")
-		if !ok || !validHeaderName(name) || strings.ContainsAny(value, "\r\n") {
+		if !ok || !config.ValidToken(name) || strings.ContainsAny(value, "\r\n") {
 			fail("%s: invalid header %q (want \"Name: value\")", FnHTTPCall, h)
 		}
 		req.Header.Add(name, strings.TrimSpace(value))
