@@ -79,13 +79,32 @@ func (p *pool) warm(n int) error {
 	return nil
 }
 
-// get returns a free instance, creating one if the pool has room, else
-// waiting for one up to pool_timeout or ctx.
+// spawnWait is how long a request waits for a busy instance to come back
+// before a new one is made. A call takes microseconds; making an instance
+// of a Go guest takes milliseconds and megabytes, so a burst should not
+// grow the pool to its maximum.
+const spawnWait = 2 * time.Millisecond
+
+// get returns a free instance, creating one if the pool has room and none
+// came back within spawnWait, else waiting for one up to pool_timeout or
+// ctx.
 func (p *pool) get(ctx context.Context) (*instance, error) {
 	select {
 	case inst := <-p.idle:
 		return inst, nil
 	default:
+	}
+	if live, _ := p.stats(); live >= p.f.spec.MinInstances {
+		grace := time.NewTimer(spawnWait)
+		select {
+		case inst := <-p.idle:
+			grace.Stop()
+			return inst, nil
+		case <-grace.C:
+		case <-ctx.Done():
+			grace.Stop()
+			return nil, ctx.Err()
+		}
 	}
 	timer := time.NewTimer(p.f.spec.PoolTimeout.D())
 	defer timer.Stop()
