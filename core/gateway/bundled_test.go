@@ -234,3 +234,47 @@ func BenchmarkBundledAuth(b *testing.B) {
 		})
 	}
 }
+
+// TestBundledJWKSURL: jwt-auth fetches its keys through the host's
+// allow-listed outbound call, and a filter without the allow-list cannot.
+func TestBundledJWKSURL(t *testing.T) {
+	jwks, _ := os.ReadFile("../../testdata/keys/demo-jwks.json")
+	idp := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { w.Write(jwks) })
+	up := newUpstream(t, nil)
+	idpHost := strings.TrimPrefix(idp.URL, "http://")
+	src := fmt.Sprintf(`
+[filters.auth]
+plugin = "jwt-auth"
+config = { algorithms = ["RS256"], jwks_url = "%[1]s/jwks.json", audience = ["lintel-demo"] }
+[filters.auth.outbound]
+hosts = ["%[2]s"]
+[filters.auth-unlisted]
+plugin = "jwt-auth"
+config = { algorithms = ["RS256"], jwks_url = "%[1]s/jwks.json" }
+[services.echo]
+targets = ["{{echo}}"]
+[[routes]]
+path = "/a/*rest"
+service = "echo"
+filters = ["auth"]
+[[routes]]
+path = "/b/*rest"
+service = "echo"
+filters = ["auth-unlisted"]
+`, idp.URL, idpHost)
+	h := startBundled(t, src, map[string]string{"echo": up.URL})
+	token := demoToken(t)
+	for range 3 {
+		if resp, body := h.do("GET", "/a/x", nil, "Authorization", "Bearer "+token); resp.StatusCode != 200 {
+			t.Fatalf("with the JWKS URL allowed: %d %s", resp.StatusCode, body)
+		}
+	}
+	fetched := idp.count()
+	if fetched < 1 || fetched > 2 {
+		t.Errorf("%d JWKS fetches for 3 requests", fetched)
+	}
+	resp, _ := h.do("GET", "/b/x", nil, "Authorization", "Bearer "+token)
+	if resp.StatusCode != 503 || idp.count() != fetched {
+		t.Errorf("without the allow-list: %d (want 503, keys unavailable), fetches %d", resp.StatusCode, idp.count())
+	}
+}
