@@ -21,6 +21,9 @@ else
   echo "== plugin fixtures: check skipped (apt-get install wabt to run it)"
 fi
 
+echo "== build the bundled plugins"
+scripts/build-plugins.sh
+
 echo "== go vet"
 go vet ./...
 

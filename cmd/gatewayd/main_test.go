@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -45,6 +46,10 @@ func TestValidateGolden(t *testing.T) {
 
 func TestValidateDefaultConfig(t *testing.T) {
 	t.Chdir("../..")
+	// The demo config names the bundled plugins, which are build outputs.
+	if out, err := exec.Command("scripts/build-plugins.sh").CombinedOutput(); err != nil {
+		t.Fatalf("building the bundled plugins: %v\n%s", err, out)
+	}
 	var stdout, stderr bytes.Buffer
 	if code := run([]string{"validate"}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit code %d; stderr:\n%s", code, stderr.String())
