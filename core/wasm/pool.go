@@ -23,6 +23,7 @@ type instance struct {
 	broken         bool // trapped, timed out or misbehaved: never reused
 	ctx            stateContext
 	stack          [2]uint64 // params and results of calls into the guest
+	idleSince      time.Time
 }
 
 // pool bounds a filter's instances. Instances are created on demand up to
@@ -39,7 +40,12 @@ type pool struct {
 	mu     sync.Mutex
 	closed bool
 	live   int
+	stop   chan struct{} // ends the reaper
 }
+
+// idleTimeout is how long an instance may sit unused before the reaper
+// closes it, down to min_instances: a burst's instances do not stay.
+const idleTimeout = 30 * time.Second
 
 var errPoolTimeout = errors.New("no free plugin instance")
 
@@ -47,10 +53,44 @@ var errPoolTimeout = errors.New("no free plugin instance")
 const initTimeout = 10 * time.Second
 
 func newPool(f *Filter) *pool {
-	return &pool{
+	p := &pool{
 		f:     f,
 		idle:  make(chan *instance, f.spec.MaxInstances),
 		slots: make(chan struct{}, f.spec.MaxInstances),
+		stop:  make(chan struct{}),
+	}
+	go p.reap(idleTimeout / 3)
+	return p
+}
+
+// reap closes instances idle for longer than idleTimeout, keeping
+// min_instances.
+func (p *pool) reap(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+			p.reapIdle(time.Now().Add(-idleTimeout))
+		}
+	}
+}
+
+func (p *pool) reapIdle(before time.Time) {
+	for range len(p.idle) {
+		var inst *instance
+		select {
+		case inst = <-p.idle:
+		default:
+			return
+		}
+		if live, _ := p.stats(); inst.idleSince.Before(before) && live > p.f.spec.MinInstances {
+			p.destroy(inst)
+			continue
+		}
+		p.idle <- inst
 	}
 }
 
@@ -134,6 +174,7 @@ func (p *pool) put(inst *instance) {
 	closed := p.closed
 	p.mu.Unlock()
 	if !recycle && !closed {
+		inst.idleSince = time.Now()
 		p.idle <- inst // never blocks: idle holds max_instances
 		return
 	}
@@ -226,6 +267,7 @@ func (p *pool) close() {
 	}
 	p.closed = true
 	p.mu.Unlock()
+	close(p.stop)
 	for {
 		select {
 		case inst := <-p.idle:

@@ -249,3 +249,26 @@ func TestSoakGoGuestMemory(t *testing.T) {
 		t.Errorf("guest memory grew from %d to %d bytes over %d requests", first, peak, n)
 	}
 }
+
+func TestPoolReapsIdleInstances(t *testing.T) {
+	f := load(t, "stamp", "min_instances = 2\nmax_instances = 8")
+	var held []filter.Pending
+	for range 6 {
+		x, w := exchange()
+		_, p, err := f.Request(x, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, p)
+	}
+	for _, p := range held {
+		p.Release()
+	}
+	if live, _ := f.Stats(); live != 6 {
+		t.Fatalf("live %d after a burst of 6", live)
+	}
+	f.pool.reapIdle(time.Now().Add(time.Hour)) // as if they had idled long
+	if live, idle := f.Stats(); live != 2 || idle != 2 {
+		t.Errorf("after reaping: live %d idle %d, want min_instances (2)", live, idle)
+	}
+}
