@@ -118,7 +118,11 @@ func serve(path string, log *slog.Logger, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	store := state.NewMemory(0)
+	store, err := newStore(cfg.State)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
 	defer store.Close()
 	engine, err := wasm.NewEngine(cfg, wasm.Options{Log: log, State: store, Metrics: prometheus.NewRegistry()})
 	if err != nil {
@@ -172,4 +176,12 @@ func versionString() string {
 		return bi.Main.Version
 	}
 	return "devel"
+}
+
+// newStore opens the shared state backend the config names.
+func newStore(c config.State) (state.Store, error) {
+	if c.Backend == "redis" {
+		return state.NewRedis(state.RedisOptions{URL: c.RedisURL, PoolSize: c.PoolSize, Timeout: c.Timeout.D(), Prefix: c.KeyPrefix})
+	}
+	return state.NewMemory(0), nil
 }

@@ -14,6 +14,7 @@ package config
 type Config struct {
 	Server    Server               `toml:"server"`
 	Plugins   Plugins              `toml:"plugins"`
+	State     State                `toml:"state"`
 	Listeners map[string]*Listener `toml:"listeners"`
 	Services  map[string]*Service  `toml:"services"`
 	Filters   map[string]*Filter   `toml:"filters"`
@@ -44,6 +45,22 @@ type Plugins struct {
 	// config file's directory unless absolute. Default: "lintel/wasm"
 	// under the user's cache directory ($XDG_CACHE_HOME or ~/.cache).
 	CacheDir string `toml:"cache_dir"`
+}
+
+// State is where plugins' shared state lives.
+type State struct {
+	// Backend is "memory" (this process only) or "redis" (shared by a
+	// fleet). Default "memory".
+	Backend string `toml:"backend"`
+	// RedisURL is redis://[:password@]host:port/db. Required for redis.
+	RedisURL string `toml:"redis_url"`
+	// PoolSize is the number of Redis connections. Default 64.
+	PoolSize int `toml:"pool_size"`
+	// Timeout bounds each Redis operation. Default "200ms".
+	Timeout Duration `toml:"timeout"`
+	// KeyPrefix namespaces this deployment's keys in a shared Redis.
+	// Default "lintel:".
+	KeyPrefix string `toml:"key_prefix"`
 }
 
 // Listener is one named front door: an address with its own routes and
@@ -244,6 +261,7 @@ type defaulter interface{ setDefaults() }
 func (c *Config) setDefaults() {
 	c.Server = Server{DrainTimeout: Duration(30e9)}
 	c.Plugins = Plugins{Dir: "plugins"}
+	c.State = State{Backend: "memory", PoolSize: 64, Timeout: Duration(200e6), KeyPrefix: "lintel:"}
 }
 
 func (l *Listener) setDefaults() {

@@ -67,6 +67,16 @@ func (c *Config) fillNames() {
 
 // validate records every semantic problem of a decoded config.
 func (c *Config) validate(e *errs) {
+	switch c.State.Backend {
+	case "memory":
+	case "redis":
+		if u, err := url.Parse(c.State.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			e.add("state.redis_url", "write it as \"redis://host:port/db\", found %q", c.State.RedisURL)
+		}
+	default:
+		e.add("state.backend", "must be \"memory\" or \"redis\", found %q", c.State.Backend)
+	}
+
 	addrs := map[string]string{}
 	for _, name := range sortedKeys(c.Listeners) {
 		l := c.Listeners[name]

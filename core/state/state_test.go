@@ -16,6 +16,11 @@ var ctx = context.Background()
 func TestMemoryOperations(t *testing.T) {
 	m := NewMemory(time.Hour)
 	defer m.Close()
+	testOperations(t, m)
+}
+
+// testOperations is the contract every Store keeps.
+func testOperations(t *testing.T, m Store) {
 	if _, ok, _ := m.Get(ctx, "k"); ok {
 		t.Fatal("empty store has k")
 	}
@@ -89,7 +94,11 @@ func TestMemoryTTL(t *testing.T) {
 func TestMemoryHammer(t *testing.T) {
 	m := NewMemory(time.Hour)
 	defer m.Close()
-	const workers, each = 16, 500
+	testHammer(t, m, 500)
+}
+
+func testHammer(t *testing.T, m Store, each int) {
+	const workers = 16
 	var wg sync.WaitGroup
 	var casRetries atomic.Int64
 	for range workers {
@@ -126,6 +135,10 @@ func TestMemoryHammer(t *testing.T) {
 func TestNamespacesAreIsolated(t *testing.T) {
 	m := NewMemory(time.Hour)
 	defer m.Close()
+	testNamespaces(t, m)
+}
+
+func testNamespaces(t *testing.T, m Store) {
 	a, b := Namespace(m, "a"), Namespace(m, "b")
 	a.Set(ctx, "k", []byte("from a"), 0)
 	if _, ok, _ := b.Get(ctx, "k"); ok {
