@@ -13,6 +13,14 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"log/slog"
+
+	"github.com/lintelhq/lintel/core/config"
+	"github.com/lintelhq/lintel/core/filter"
+	"github.com/lintelhq/lintel/core/state"
+	"github.com/lintelhq/lintel/core/state/statetest"
+	"github.com/lintelhq/lintel/core/wasm"
 )
 
 // The bundled plugins are build outputs: the tests build them once.
@@ -43,11 +51,28 @@ func bundledPlugins(t testing.TB) string {
 // startBundled starts a gateway with the bundled plugins and the demo
 // keys; src holds [filters.*], services and routes.
 func startBundled(t testing.TB, src string, vars map[string]string) *harness {
+	return startBundledWith(t, src, vars, nil)
+}
+
+// startBundledWith is startBundled with the plugins' shared state from
+// store (nil: the harness's in-memory store).
+func startBundledWith(t testing.TB, src string, vars map[string]string, store func(*harness) state.Store) *harness {
 	dir := bundledPlugins(t)
 	keys, _ := filepath.Abs("../../testdata/keys/demo-jwks.json")
 	src = strings.ReplaceAll(src, "{{jwks}}", keys)
 	src = fmt.Sprintf("[plugins]\ndir = %q\ncache_dir = %q\n", dir, filepath.Join(os.TempDir(), "lintel-test-wasm-cache")) + src
-	return startWith(t, src, vars, wasmFactory)
+	return startWith(t, src, vars, func(h *harness, cfg *config.Config, log *slog.Logger) filter.Factory {
+		var s state.Store = h.state
+		if store != nil {
+			s = store(h)
+		}
+		e, err := wasm.NewEngine(cfg, wasm.Options{Log: log, State: s, Metrics: h.metrics})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.Close() })
+		return e
+	})
 }
 
 func demoToken(t testing.TB, args ...string) string {
@@ -276,5 +301,65 @@ filters = ["auth-unlisted"]
 	resp, _ := h.do("GET", "/b/x", nil, "Authorization", "Bearer "+token)
 	if resp.StatusCode != 503 || idp.count() != fetched {
 		t.Errorf("without the allow-list: %d (want 503, keys unavailable), fetches %d", resp.StatusCode, idp.count())
+	}
+}
+
+// TestBundledRateLimitExact fires concurrent requests at a limit of burst
+// 10 and a negligible rate: exactly 10 are admitted, with the in-memory
+// and with the Redis state backend.
+func TestBundledRateLimitExact(t *testing.T) {
+	for _, backend := range []string{"memory", "redis"} {
+		t.Run(backend, func(t *testing.T) {
+			up := newUpstream(t, nil)
+			src := `
+[filters.limit]
+plugin = "rate-limit"
+trusted = true
+config = { key = ["route"], rate = 1, period = "1h", burst = 10 }
+[services.echo]
+targets = ["{{echo}}"]
+[[routes]]
+name = "limited"
+path = "/l/*rest"
+service = "echo"
+filters = ["limit"]
+`
+			var h *harness
+			if backend == "redis" {
+				url := statetest.RedisServer(t)
+				h = startBundledWith(t, src, map[string]string{"echo": up.URL}, func(h *harness) state.Store {
+					r, err := state.NewRedis(state.RedisOptions{URL: url, Prefix: "test:"})
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(func() { r.Close() })
+					return r
+				})
+			} else {
+				h = startBundled(t, src, map[string]string{"echo": up.URL})
+			}
+			var wg sync.WaitGroup
+			codes := make(chan int, 50)
+			for range 50 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					resp, _ := h.do("GET", "/l/x", nil)
+					codes <- resp.StatusCode
+					if resp.StatusCode == 429 && (resp.Header.Get("Retry-After") == "" || resp.Header.Get("RateLimit-Policy") != `"default";q=10;w=36000`) {
+						t.Errorf("429 headers: %v", resp.Header)
+					}
+				}()
+			}
+			wg.Wait()
+			close(codes)
+			n := map[int]int{}
+			for c := range codes {
+				n[c]++
+			}
+			if n[200] != 10 || n[429] != 40 || up.count() != 10 {
+				t.Errorf("%v (upstream saw %d): want exactly 10 admitted", n, up.count())
+			}
+		})
 	}
 }

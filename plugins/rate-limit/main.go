@@ -1,0 +1,209 @@
+// Command rate-limit is Lintel's bundled rate limiter: GCRA (the generic
+// cell rate algorithm, a token bucket without a timer) over the host's
+// shared state, exact under concurrency in one gatewayd or a fleet sharing
+// Redis: over any interval t from an idle start it admits at most
+// burst + rate x t requests.
+//
+//	[filters.limit]
+//	plugin = "rate-limit"
+//	config = { key = ["client_ip"], rate = 10, period = "1s", burst = 20, on_state_error = "allow",
+//	           consumers = { alice = { rate = 100, burst = 200 } } }
+//
+// key parts: "client_ip", "route", "header:NAME", "property:NAME". Answers
+// 429 with Retry-After; every answer carries the RateLimit-Policy and
+// RateLimit fields of draft-ietf-httpapi-ratelimit-headers-09.
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	lintel "github.com/lintelhq/lintel/sdk/go"
+)
+
+func main() {}
+
+// Limit is a rate and a burst.
+type Limit struct {
+	Rate  float64 `json:"rate"`
+	Burst int     `json:"burst"`
+}
+
+// Config is the filter's config table.
+type Config struct {
+	Key          []string         `json:"key"`
+	Rate         float64          `json:"rate"`
+	Period       string           `json:"period"`
+	Burst        int              `json:"burst"`
+	Policy       string           `json:"policy"`
+	OnStateError string           `json:"on_state_error"`
+	Consumers    map[string]Limit `json:"consumers"`
+}
+
+var (
+	cfg       Config
+	period    time.Duration
+	decisions = lintel.NewCounter("rate_limit_decisions_total", "Rate limit decisions.", "result")
+)
+
+func init() {
+	var c Config
+	if err := lintel.Config(&c); err != nil {
+		panic("rate-limit: config: " + err.Error())
+	}
+	if err := setup(c); err != nil && strictInit {
+		panic("rate-limit: config: " + err.Error())
+	}
+}
+
+func setup(c Config) error {
+	if len(c.Key) == 0 {
+		c.Key = []string{"client_ip"}
+	}
+	if c.Period == "" {
+		c.Period = "1s"
+	}
+	if c.Policy == "" {
+		c.Policy = "default"
+	}
+	if c.OnStateError == "" {
+		c.OnStateError = "allow"
+	}
+	d, err := time.ParseDuration(c.Period)
+	if err != nil || d <= 0 {
+		return fmt.Errorf("period %q", c.Period)
+	}
+	for _, l := range append([]Limit{{c.Rate, c.Burst}}, values(c.Consumers)...) {
+		if l.Rate <= 0 || l.Burst < 1 {
+			return errors.New("rate must be > 0 and burst >= 1")
+		}
+	}
+	if c.OnStateError != "allow" && c.OnStateError != "deny" {
+		return fmt.Errorf("on_state_error must be allow or deny, not %q", c.OnStateError)
+	}
+	for _, k := range c.Key {
+		if k != "client_ip" && k != "route" && !strings.HasPrefix(k, "header:") && !strings.HasPrefix(k, "property:") {
+			return fmt.Errorf("key part %q (client_ip, route, header:NAME, property:NAME)", k)
+		}
+	}
+	cfg, period = c, d
+	lintel.Declare(lintel.Stateless)
+	lintel.HandleRequest(handle)
+	lintel.HandleResponse(func(req lintel.Request, resp lintel.Response) {
+		if v, ok := lintel.Property("ratelimit.fields"); ok {
+			var f [2]string
+			if json.Unmarshal([]byte(v), &f) == nil {
+				resp.Header().Set("RateLimit-Policy", f[0])
+				resp.Header().Set("RateLimit", f[1])
+			}
+		}
+	})
+	return nil
+}
+
+func values(m map[string]Limit) []Limit {
+	out := make([]Limit, 0, len(m))
+	for _, l := range m {
+		out = append(out, l)
+	}
+	return out
+}
+
+// key builds the limited key from the configured parts; consumer is the
+// first part's value, for per-consumer limits.
+func key(req lintel.Request) (k, consumer string) {
+	parts := make([]string, len(cfg.Key))
+	for i, p := range cfg.Key {
+		switch {
+		case p == "client_ip" || p == "route":
+			parts[i], _ = lintel.Property(p)
+		case strings.HasPrefix(p, "header:"):
+			parts[i] = req.Header().Get(strings.TrimPrefix(p, "header:"))
+		case strings.HasPrefix(p, "property:"):
+			parts[i], _ = lintel.Property(strings.TrimPrefix(p, "property:"))
+		}
+	}
+	return "gcra:" + strings.Join(parts, "|"), parts[0]
+}
+
+// decide runs GCRA with a compare-and-swap loop on the key's theoretical
+// arrival time (TAT, unix nanoseconds).
+func decide(k string, l Limit, now time.Time) (allowed bool, remaining int, retry, reset time.Duration, err error) {
+	interval := time.Duration(float64(period) / l.Rate)
+	tau := interval * time.Duration(l.Burst-1)
+	for range 64 {
+		old, ok, err := lintel.StateGet(k)
+		if err != nil {
+			return false, 0, 0, 0, err
+		}
+		tat := now
+		if ok {
+			if n, err := strconv.ParseInt(string(old), 10, 64); err == nil && n > now.UnixNano() {
+				tat = time.Unix(0, n)
+			}
+		} else {
+			old = nil
+		}
+		if tat.Sub(now) > tau {
+			retry = tat.Sub(now) - tau
+			return false, 0, retry, tat.Sub(now), nil
+		}
+		next := tat.Add(interval)
+		ttl := next.Sub(now) + interval
+		swapped, err := lintel.StateCAS(k, old, []byte(strconv.FormatInt(next.UnixNano(), 10)), ttl)
+		if err != nil {
+			return false, 0, 0, 0, err
+		}
+		if swapped {
+			remaining = int((tau - next.Sub(now) + interval) / interval)
+			return true, max(remaining, 0), 0, next.Sub(now), nil
+		}
+	}
+	return false, 0, 0, 0, errors.New("too much contention on one key")
+}
+
+func seconds(d time.Duration) int { return int(math.Ceil(d.Seconds())) }
+
+func handle(req lintel.Request, resp lintel.Response) bool {
+	k, consumer := key(req)
+	l := Limit{cfg.Rate, cfg.Burst}
+	if c, ok := cfg.Consumers[consumer]; ok {
+		l = c
+	}
+	allowed, remaining, retry, reset, err := decide(k, l, lintel.Now())
+	if err != nil {
+		lintel.Warn("rate limit state unavailable", "policy", cfg.OnStateError, "error", err.Error())
+		decisions.Add(1, "state_error_"+cfg.OnStateError)
+		if cfg.OnStateError == "allow" {
+			return true
+		}
+		return answer(resp, 503, "rate limit unavailable", 1)
+	}
+	policy := fmt.Sprintf("%q;q=%d;w=%d", cfg.Policy, l.Burst, seconds(time.Duration(float64(period)/l.Rate)*time.Duration(l.Burst)))
+	fields := fmt.Sprintf("%q;r=%d;t=%d", cfg.Policy, remaining, seconds(reset))
+	if !allowed {
+		decisions.Add(1, "limited")
+		resp.Header().Set("RateLimit-Policy", policy)
+		resp.Header().Set("RateLimit", fields)
+		return answer(resp, 429, "rate limit exceeded", seconds(retry))
+	}
+	decisions.Add(1, "allowed")
+	b, _ := json.Marshal([2]string{policy, fields})
+	lintel.SetProperty("ratelimit.fields", string(b))
+	return true
+}
+
+func answer(resp lintel.Response, status int, detail string, retryAfter int) bool {
+	id, _ := lintel.Property("request_id")
+	resp.Header().Set("Retry-After", strconv.Itoa(max(retryAfter, 1)))
+	resp.Header().Set("Content-Type", "application/problem+json")
+	resp.SetStatus(status)
+	body, _ := json.Marshal(map[string]any{"status": status, "title": map[int]string{429: "Too Many Requests", 503: "Service Unavailable"}[status], "detail": detail, "request_id": id})
+	resp.Write(body)
+	return false
+}
