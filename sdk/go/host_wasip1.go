@@ -270,18 +270,25 @@ func setProperty(name, value string) {
 
 func stateGet(key string) ([]byte, bool, error) {
 	kp, kn := sptr(key)
-	var r uint64
-	v := getBytes(func(buf, limit uint32) uint32 {
-		r = lStateGet(kp, kn, buf, limit)
-		return uint32(r)
-	})
+	p, n := bptr(scratch)
+	r := lStateGet(kp, kn, p, n)
 	switch {
-	case int64(r) == -1:
+	case int64(r) == -1: // the backend failed: no length to read
 		return nil, false, ErrState
 	case r == 0:
 		return nil, false, nil
 	}
-	return v, true, nil
+	size := uint32(r)
+	if size <= n {
+		return append([]byte(nil), scratch[:size]...), true, nil
+	}
+	b := make([]byte, size)
+	p, _ = bptr(b)
+	r = lStateGet(kp, kn, p, size)
+	if int64(r) == -1 {
+		return nil, false, ErrState
+	}
+	return b[:uint32(r)], true, nil
 }
 
 func ms(d time.Duration) int64 { return d.Milliseconds() }
