@@ -5,6 +5,7 @@
 #   scripts/bench-plugins.sh                  # ratios: 3 rounds x 10 s
 #   DURATION=2 ROUNDS=1 scripts/bench-plugins.sh
 #   MODE=soak REQUESTS=1000000 scripts/bench-plugins.sh
+#   MODE=ratelimit scripts/bench-plugins.sh   # rate-limited route, memory vs Redis
 #
 # Routes: /plain (no filter), /auth (jwt-auth with valid RS256 tokens,
 # verified-token cache on), /demo (access log + jwt-auth + header-rewrite,
@@ -64,11 +65,20 @@ filters = ["auth"]
 path = "/demo/*rest"
 service = "orders"
 filters = ["log", "auth", "headers"]
+[filters.limit]
+plugin = "rate-limit"
+trusted = true
+config = { key = ["client_ip"], rate = 1000000, period = "1s", burst = 1000000 }
+[[routes]]
+path = "/limit/*rest"
+service = "orders"
+filters = ["limit"]
 TOML
 "$work/gatewayd" -config "$work/gateway.toml" -log-level warn 2>"$work/gatewayd.log" &
 gw=$!
 pids+=($gw)
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
+(exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null || { echo "bench-plugins: gatewayd did not start:" >&2; cat "$work/gatewayd.log" >&2; exit 1; }
 token=$("$work/demo-token" -key testdata/keys/demo-rsa.pem -ttl 2h)
 auth="Authorization: Bearer $token"
 curl -fsS -H "$auth" "http://127.0.0.1:$PORT/demo/1" >/dev/null
@@ -80,6 +90,32 @@ rps() {
   awk '/^Requests\/sec/ {print int($2)}' <<<"$out"
 }
 rss() { awk '/VmRSS/ {print $2}' "/proc/$gw/status"; }
+
+if [ "$MODE" = ratelimit ]; then
+  command -v redis-server >/dev/null || { echo "bench-plugins: redis-server is missing: apt-get install redis-server" >&2; exit 1; }
+  rport=$((PORT + 100)); gport=$((PORT + 1))
+  redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no >/dev/null &
+  pids+=($!)
+  sed -e "s/127.0.0.1:$PORT/127.0.0.1:$gport/" "$work/gateway.toml" >"$work/redis.toml"
+  printf '[state]\nbackend = "redis"\nredis_url = "redis://127.0.0.1:%s/0"\n' "$rport" >>"$work/redis.toml"
+  "$work/gatewayd" -config "$work/redis.toml" -log-level warn 2>>"$work/gatewayd.log" &
+  pids+=($!)
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$gport") 2>/dev/null && break; sleep 0.1; done
+  rpsat() { local out; out=$(wrk -t2 -c"$CONNS" -d"$2" "http://127.0.0.1:$1$3"); grep -q "Non-2xx" <<<"$out" && { echo "$out" >&2; exit 1; }; awk '/^Requests\/sec/ {print int($2)}' <<<"$out"; }
+  for p in /plain/1 /limit/1; do rpsat "$PORT" 3s "$p" >/dev/null; rpsat "$gport" 3s "$p" >/dev/null; done
+  echo "wrk -t2 -c$CONNS -d${DURATION}s, $ROUNDS round(s): a rate-limited route (never over the limit) vs none"
+  printf '%-6s %10s %14s %14s\n' round plain limit-memory limit-redis
+  : >"$work/p"; : >"$work/m"; : >"$work/r"
+  for r in $(seq "$ROUNDS"); do
+    p=$(rpsat "$PORT" "${DURATION}s" /plain/1); m=$(rpsat "$PORT" "${DURATION}s" /limit/1); rd=$(rpsat "$gport" "${DURATION}s" /limit/1)
+    echo "$p" >>"$work/p"; echo "$m" >>"$work/m"; echo "$rd" >>"$work/r"
+    printf '%-6s %10s %14s %14s\n' "$r" "$p" "$m" "$rd"
+  done
+  median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+  p=$(median <"$work/p"); m=$(median <"$work/m"); rd=$(median <"$work/r")
+  awk -v p="$p" -v m="$m" -v r="$rd" 'BEGIN {printf "median: limit-memory/plain = %.2f, limit-redis/plain = %.2f\n", m/p, r/p}'
+  exit 0
+fi
 
 if [ "$MODE" = soak ]; then
   rate=$(rps 5s /demo/1)

@@ -11,7 +11,7 @@
 //
 // key parts: "client_ip", "route", "header:NAME", "property:NAME". Answers
 // 429 with Retry-After; every answer carries the RateLimit-Policy and
-// RateLimit fields of draft-ietf-httpapi-ratelimit-headers-09.
+// RateLimit fields of draft-ietf-httpapi-ratelimit-headers-10.
 package main
 
 import (
