@@ -35,6 +35,9 @@ Usage:
   gatewayd validate [flags]   check a config file without serving; exit 1 and
                               list every problem as FILE:LINE: key: problem
   gatewayd version            print the version
+  gatewayd plugin inspect FILE.wasm
+                              show a plugin's imports, exports and ABI, and
+                              whether it would load (and why not)
 
 Flags:
 `
@@ -48,6 +51,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmd := "serve"
 	if len(args) > 0 && (args[0] == "validate" || args[0] == "version" || args[0] == "serve" || args[0] == "help") {
 		cmd, args = args[0], args[1:]
+	}
+	if len(args) > 0 && args[0] == "plugin" {
+		return pluginCmd(args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("gatewayd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -184,4 +190,37 @@ func newStore(c config.State) (state.Store, error) {
 		return state.NewRedis(state.RedisOptions{URL: c.RedisURL, PoolSize: c.PoolSize, Timeout: c.Timeout.D(), Prefix: c.KeyPrefix})
 	}
 	return state.NewMemory(0), nil
+}
+
+// pluginCmd is `gatewayd plugin inspect FILE.wasm`.
+func pluginCmd(args []string, stdout, stderr io.Writer) int {
+	if len(args) != 2 || args[0] != "inspect" {
+		fmt.Fprintln(stderr, "usage: gatewayd plugin inspect FILE.wasm")
+		return 2
+	}
+	r, err := wasm.Inspect(args[1])
+	if err != nil {
+		fmt.Fprintln(stderr, "gatewayd:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "file:     %s\nsize:     %d bytes\nsha256:   %s\n", r.File, r.Size, r.SHA256)
+	abi := r.ABI
+	if abi == "" {
+		abi = "none recognised"
+	}
+	fmt.Fprintf(stdout, "abi:      %s\n", abi)
+	fmt.Fprintf(stdout, "imports:\n")
+	for _, i := range r.Imports {
+		fmt.Fprintf(stdout, "  %s\n", i)
+	}
+	fmt.Fprintf(stdout, "exports:\n")
+	for _, e := range r.Exports {
+		fmt.Fprintf(stdout, "  %s\n", e)
+	}
+	if !r.Loads {
+		fmt.Fprintf(stdout, "loads:    no: %s\n", r.Problem)
+		return 1
+	}
+	fmt.Fprintf(stdout, "loads:    yes (with an empty config; one instance: %s)\n", r.Instance)
+	return 0
 }

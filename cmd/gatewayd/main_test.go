@@ -94,3 +94,29 @@ func TestUnknownArgument(t *testing.T) {
 		t.Errorf("stderr = %q", stderr.String())
 	}
 }
+
+func TestPluginInspect(t *testing.T) {
+	t.Chdir("../..")
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"plugin", "inspect", "testdata/wasm/stamp.wasm"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("stamp: exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	for _, want := range []string{"abi:      http-wasm\n", "  http_handler.get_header_values (i32, i32, i32, i32, i32) -> (i64)\n",
+		"  handle_request () -> (i64)\n", "  memory (memory)\n", "loads:    yes"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("stamp report lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	stdout.Reset()
+	if code := run([]string{"plugin", "inspect", "testdata/wasm/declare.wasm"}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "abi:      http-wasm + lintel v1") {
+		t.Errorf("declare: exit %d\n%s", code, stdout.String())
+	}
+	stdout.Reset()
+	if code := run([]string{"plugin", "inspect", "testdata/wasm/bad_import.wasm"}, &stdout, &stderr); code != 1 ||
+		!strings.Contains(stdout.String(), "loads:    no: imports http_handler.get_everything: no such function in http_handler") {
+		t.Errorf("bad_import: exit %d\n%s", code, stdout.String())
+	}
+	if code := run([]string{"plugin", "inspect"}, &stdout, &stderr); code != 2 {
+		t.Errorf("usage error: exit %d", code)
+	}
+}

@@ -244,7 +244,9 @@ func (p *pool) create() (*instance, error) {
 		p.mu.Lock()
 		p.live--
 		p.mu.Unlock()
-		if out := strings.TrimSpace(stderr.String()); out != "" {
+		if out, _, _ := strings.Cut(strings.TrimSpace(stderr.String()), "\n"); out != "" {
+			// The first line of what the guest wrote says why (a Go
+			// guest's "panic: ..."); the rest is its stack.
 			return nil, fmt.Errorf("instantiating: %v: %s", callError(err), out)
 		}
 		return nil, fmt.Errorf("instantiating: %v", callError(err))
