@@ -36,6 +36,8 @@ jwks=$(realpath testdata/keys/demo-jwks.json)
 cat >"$work/gateway.toml" <<TOML
 [plugins]
 dir = "plugins"
+[admin]
+listen = ""
 [listeners.bench]
 listen = "127.0.0.1:$PORT"
 [filters.log]

@@ -67,6 +67,8 @@ NGINX
 "$NGINX" -c "$work/nginx.conf" -p "$work" -e "$work/nginx-error.log"
 
 cat >"$work/gateway.toml" <<TOML
+[admin]
+listen = ""
 [listeners.bench]
 listen = "127.0.0.1:$LINTEL_PORT"
 [services.orders]

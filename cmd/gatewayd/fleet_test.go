@@ -91,6 +91,8 @@ func limitConfig(plugins, addr, redisURL, upstream, onError string) string {
 	return fmt.Sprintf(`
 [plugins]
 dir = %q
+[admin]
+listen = ""
 [state]
 backend = "redis"
 redis_url = %q

@@ -12,13 +12,20 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"syscall"
+	"time"
 
+	"github.com/lintelhq/lintel/core/admin"
 	"github.com/lintelhq/lintel/core/config"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/lintelhq/lintel/core/gateway"
 	"github.com/lintelhq/lintel/core/state"
@@ -124,13 +131,15 @@ func serve(path string, log *slog.Logger, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	store, err := newStore(cfg.State)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	defer store.Close()
-	engine, err := wasm.NewEngine(cfg, wasm.Options{Log: log, State: store, Metrics: prometheus.NewRegistry()})
+	engine, err := wasm.NewEngine(cfg, wasm.Options{Log: log, State: store, Metrics: registry})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -144,6 +153,16 @@ func serve(path string, log *slog.Logger, stderr io.Writer) int {
 	if err := g.Start(); err != nil {
 		log.Error("cannot start", "error", err)
 		return 1
+	}
+	if cfg.Admin.Listen != "" {
+		srv, err := startAdmin(cfg.Admin, adminSource{g}, registry)
+		if err != nil {
+			log.Error("cannot start the admin listener", "error", err)
+			g.Shutdown(context.Background())
+			return 1
+		}
+		defer srv.Close()
+		log.Info("admin listening", "addr", cfg.Admin.Listen)
 	}
 	log.Info("gatewayd started", "version", versionString(), "config", path)
 
@@ -223,4 +242,31 @@ func pluginCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "loads:    yes (with an empty config; one instance: %s)\n", r.Instance)
 	return 0
+}
+
+// adminSource is what the admin API reads of the running gateway.
+type adminSource struct{ g *gateway.Gateway }
+
+func (a adminSource) Ready() bool { return a.g.Ready() }
+
+func (a adminSource) Plugins() []admin.Plugin {
+	var out []admin.Plugin
+	for name, f := range a.g.Filters() {
+		if w, ok := f.(*wasm.Filter); ok {
+			live, idle := w.Stats()
+			out = append(out, admin.Plugin{Filter: name, Plugin: w.Plugin, Size: w.Size, SHA256: w.SHA256, ABI: w.ABI, Instances: live, Idle: idle})
+		}
+	}
+	slices.SortFunc(out, func(a, b admin.Plugin) int { return strings.Compare(a.Filter, b.Filter) })
+	return out
+}
+
+func startAdmin(cfg config.Admin, src admin.Source, reg *prometheus.Registry) (*http.Server, error) {
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: admin.Handler(cfg, src, reg), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	return srv, nil
 }

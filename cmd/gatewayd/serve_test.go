@@ -33,8 +33,13 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
+	adminLn, _ := net.Listen("tcp", "127.0.0.1:0")
+	adminAddr := adminLn.Addr().String()
+	adminLn.Close()
 	cfg := filepath.Join(t.TempDir(), "gateway.toml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`
+[admin]
+listen = %q
 [listeners.web]
 listen = %q
 [services.up]
@@ -42,7 +47,7 @@ targets = [%q]
 [[routes]]
 path = "/*rest"
 service = "up"
-`, addr, up.URL)), 0o644)
+`, adminAddr, addr, up.URL)), 0o644)
 
 	var stderr bytes.Buffer
 	code := make(chan int)
@@ -62,6 +67,24 @@ service = "up"
 	resp.Body.Close()
 	if string(body) != "ok /hello" {
 		t.Fatalf("body %q", body)
+	}
+
+	// The admin listener: health, readiness, metrics; foreign Host refused.
+	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/metrics": "go_goroutines", "/plugins": "null"} {
+		resp, err := http.Get("http://" + adminAddr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), want) {
+			t.Errorf("admin %s: %d %.80q", path, resp.StatusCode, b)
+		}
+	}
+	req, _ := http.NewRequest("GET", "http://"+adminAddr+"/healthz", nil)
+	req.Host = "evil.example"
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 403 {
+		t.Errorf("admin with a foreign Host: %v %v", resp, err)
 	}
 
 	slow := make(chan string)

@@ -15,6 +15,7 @@ type Config struct {
 	Server    Server               `toml:"server"`
 	Plugins   Plugins              `toml:"plugins"`
 	State     State                `toml:"state"`
+	Admin     Admin                `toml:"admin"`
 	Listeners map[string]*Listener `toml:"listeners"`
 	Services  map[string]*Service  `toml:"services"`
 	Filters   map[string]*Filter   `toml:"filters"`
@@ -45,6 +46,17 @@ type Plugins struct {
 	// config file's directory unless absolute. Default: "lintel/wasm"
 	// under the user's cache directory ($XDG_CACHE_HOME or ~/.cache).
 	CacheDir string `toml:"cache_dir"`
+}
+
+// Admin is the operator's listener: health, readiness, metrics, plugins.
+// It is never the public listener unless configured so.
+type Admin struct {
+	// Listen is its address; "" turns it off. Default "127.0.0.1:9901".
+	Listen string `toml:"listen"`
+	// AllowedHosts are the Host headers it answers (DNS-rebinding
+	// defence: a page in a local browser cannot reach it by another
+	// name). Default: localhost, 127.0.0.1 and [::1], any port.
+	AllowedHosts []string `toml:"allowed_hosts"`
 }
 
 // State is where plugins' shared state lives.
@@ -262,6 +274,7 @@ func (c *Config) setDefaults() {
 	c.Server = Server{DrainTimeout: Duration(30e9)}
 	c.Plugins = Plugins{Dir: "plugins"}
 	c.State = State{Backend: "memory", PoolSize: 64, Timeout: Duration(200e6), KeyPrefix: "lintel:"}
+	c.Admin = Admin{Listen: "127.0.0.1:9901", AllowedHosts: []string{"localhost", "127.0.0.1", "::1"}}
 }
 
 func (l *Listener) setDefaults() {

@@ -78,6 +78,13 @@ func (c *Config) validate(e *errs) {
 	}
 
 	addrs := map[string]string{}
+	if c.Admin.Listen != "" {
+		if _, port, err := net.SplitHostPort(c.Admin.Listen); err != nil || port == "" {
+			e.add("admin.listen", "invalid address %q (write it as \"host:port\", or \"\" to turn the admin listener off)", c.Admin.Listen)
+		} else if port != "0" {
+			addrs[c.Admin.Listen] = "admin"
+		}
+	}
 	for _, name := range sortedKeys(c.Listeners) {
 		l := c.Listeners[name]
 		key := joinKey("listeners", name)

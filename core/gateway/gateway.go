@@ -226,6 +226,9 @@ func (g *Gateway) Addr(listener string) string {
 	return ""
 }
 
+// Filters returns the filters the gateway built, by name.
+func (g *Gateway) Filters() map[string]filter.Filter { return g.filters }
+
 // Ready reports whether the gateway is serving and not shutting down.
 func (g *Gateway) Ready() bool { return g.ready.Load() }
 

@@ -221,6 +221,12 @@ func (f *Filter) load(cache wazero.CompilationCache, code []byte) error {
 	if err != nil {
 		return err
 	}
+	f.ABI = "http-wasm"
+	for _, imp := range compiled.ImportedFunctions() {
+		if mod, _, _ := imp.Import(); mod == ModuleLintel {
+			f.ABI = fmt.Sprintf("http-wasm + lintel v%d", LintelABIVersion)
+		}
+	}
 	if usesWASI {
 		if _, err := wasi_snapshot_preview1.Instantiate(ctx, f.rt); err != nil {
 			return err
@@ -333,10 +339,11 @@ type Filter struct {
 	config []byte
 	log    *slog.Logger
 
-	// Plugin, Size and SHA256 describe the loaded module.
+	// Plugin, Size, SHA256 and ABI describe the loaded module.
 	Plugin string
 	Size   int
 	SHA256 string
+	ABI    string
 
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
