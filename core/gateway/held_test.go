@@ -89,9 +89,12 @@ func TestHeldRequestsThroughGoGuests(t *testing.T) {
 		t.Fatalf("%d of %d requests failed", failed.Load(), n)
 	}
 	t.Logf("%d requests held %v at once (upstream saw %d concurrently) through 4 Go guests: peak %d instances in all (%d if pinned), RSS %+.1f MiB",
-		n, hold, peak.Load(), maxLive, 4*peak.Load(), float64(rssPeak-rssBefore)/(1<<20))
-	if int64(maxLive) >= peak.Load() {
-		t.Errorf("peak %d instances for %d held requests: stateless guests should not pin one each", maxLive, peak.Load())
+		n, hold, peak.Load(), maxLive, 4*n, float64(rssPeak-rssBefore)/(1<<20))
+	// Pinned guests would need four instances per request in flight;
+	// stateless ones need as many as run at once, far fewer (9 for 1,000
+	// requests on an idle machine, more under -race where calls are slow).
+	if maxLive >= n {
+		t.Errorf("peak %d instances for %d held requests: stateless guests should not pin one each", maxLive, n)
 	}
 }
 
