@@ -145,7 +145,7 @@ func serve(path string, log *slog.Logger, stderr io.Writer) int {
 		return 1
 	}
 	defer engine.Close()
-	g, err := gateway.New(cfg, gateway.Options{Log: log, Filters: engine})
+	g, err := gateway.New(cfg, gateway.Options{Log: log, Filters: engine, Metrics: registry})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1

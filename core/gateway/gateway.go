@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/lintelhq/lintel/core/aggregate"
 	"github.com/lintelhq/lintel/core/config"
 	"github.com/lintelhq/lintel/core/filter"
@@ -34,6 +36,8 @@ type Options struct {
 	// Filters builds the filters of [filters.*]. A config that names
 	// filters needs one.
 	Filters filter.Factory
+	// Metrics receives the gateway's request metrics; nil keeps none.
+	Metrics *prometheus.Registry
 }
 
 // Gateway is a gateway built from one Config. Build it with New, then
@@ -45,6 +49,7 @@ type Gateway struct {
 	filters   map[string]filter.Filter
 	listeners []*listener
 	ids       *requestIDs
+	metrics   *metrics
 
 	ready   atomic.Bool
 	serving sync.WaitGroup
@@ -63,6 +68,7 @@ func New(cfg *config.Config, opt Options) (*Gateway, error) {
 		services: map[string]*proxy.Service{},
 		filters:  map[string]filter.Filter{},
 		ids:      newRequestIDs(),
+		metrics:  newMetrics(opt.Metrics),
 	}
 	var errs config.Errors
 	fail := func(key, format string, args ...any) { errs = append(errs, cfg.Errorf(key, format, args...)) }

@@ -82,7 +82,7 @@ func startWith(t testing.TB, src string, vars map[string]string, factory func(*h
 	if factory != nil {
 		filters = factory(h, cfg, log)
 	}
-	g, err := New(cfg, Options{Log: log, Filters: filters})
+	g, err := New(cfg, Options{Log: log, Filters: filters, Metrics: h.metrics})
 	if err != nil {
 		t.Fatalf("gateway: %v", err)
 	}

@@ -154,6 +154,7 @@ func (l *listener) finish(x *filter.Exchange, rec *recorder) {
 	}
 	x.Status, x.BytesOut, x.Duration = rec.status, rec.bytes, time.Since(x.Start)
 	x.Complete()
+	l.g.metrics.observe(x)
 	if l.log.Enabled(context.Background(), slog.LevelDebug) {
 		x.Log().Debug("request", "method", x.Request.Method, "path", x.Request.URL.Path, "status", x.Status,
 			"bytes_in", x.BytesIn, "bytes_out", x.BytesOut, "duration", x.Duration, "client", x.ClientIP, "upstream", x.Upstream)
