@@ -14,13 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"log/slog"
-
-	"github.com/lintelhq/lintel/core/config"
-	"github.com/lintelhq/lintel/core/filter"
 	"github.com/lintelhq/lintel/core/state"
 	"github.com/lintelhq/lintel/core/state/statetest"
-	"github.com/lintelhq/lintel/core/wasm"
 )
 
 // The bundled plugins are build outputs: the tests build them once.
@@ -54,25 +49,17 @@ func startBundled(t testing.TB, src string, vars map[string]string) *harness {
 	return startBundledWith(t, src, vars, nil)
 }
 
-// startBundledWith is startBundled with the plugins' shared state from
+// startBundledWith is startBundled with the plugins' shared state in
 // store (nil: the harness's in-memory store).
-func startBundledWith(t testing.TB, src string, vars map[string]string, store func(*harness) state.Store) *harness {
+func startBundledWith(t testing.TB, src string, vars map[string]string, store state.Store) *harness {
 	dir := bundledPlugins(t)
 	keys, _ := filepath.Abs("../../testdata/keys/demo-jwks.json")
 	src = strings.ReplaceAll(src, "{{jwks}}", keys)
 	src = fmt.Sprintf("[plugins]\ndir = %q\ncache_dir = %q\n", dir, filepath.Join(os.TempDir(), "lintel-test-wasm-cache")) + src
-	return startWith(t, src, vars, func(h *harness, cfg *config.Config, log *slog.Logger) filter.Factory {
-		var s state.Store = h.state
-		if store != nil {
-			s = store(h)
-		}
-		e, err := wasm.NewEngine(cfg, wasm.Options{Log: log, State: s, Metrics: h.metrics})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { e.Close() })
-		return e
-	})
+	if store == nil {
+		return startWith(t, src, vars, wasmFactory)
+	}
+	return startWith(t, src, vars, engineOver(store))
 }
 
 func demoToken(t testing.TB, args ...string) string {
@@ -326,15 +313,12 @@ filters = ["limit"]
 `
 			var h *harness
 			if backend == "redis" {
-				url := statetest.RedisServer(t)
-				h = startBundledWith(t, src, map[string]string{"echo": up.URL}, func(h *harness) state.Store {
-					r, err := state.NewRedis(state.RedisOptions{URL: url, Prefix: "test:"})
-					if err != nil {
-						t.Fatal(err)
-					}
-					t.Cleanup(func() { r.Close() })
-					return r
-				})
+				r, err := state.NewRedis(state.RedisOptions{URL: statetest.RedisServer(t), Prefix: "test:"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { r.Close() })
+				h = startBundledWith(t, src, map[string]string{"echo": up.URL}, r)
 			} else {
 				h = startBundled(t, src, map[string]string{"echo": up.URL})
 			}

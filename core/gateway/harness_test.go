@@ -55,12 +55,19 @@ func startWASM(t testing.TB, src string, vars map[string]string) *harness {
 
 // wasmFactory is the plugin engine over the harness's state and metrics.
 func wasmFactory(h *harness, cfg *config.Config, log *slog.Logger) filter.Factory {
-	e, err := wasm.NewEngine(cfg, wasm.Options{Log: log, State: h.state, Metrics: h.metrics})
-	if err != nil {
-		h.t.Fatal(err)
+	return engineOver(h.state)(h, cfg, log)
+}
+
+// engineOver is the plugin engine with the given shared state.
+func engineOver(s state.Store) func(*harness, *config.Config, *slog.Logger) filter.Factory {
+	return func(h *harness, cfg *config.Config, log *slog.Logger) filter.Factory {
+		e, err := wasm.NewEngine(cfg, wasm.Options{Log: log, State: s, Metrics: h.metrics})
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		h.t.Cleanup(func() { e.Close() })
+		return e
 	}
-	h.t.Cleanup(func() { e.Close() })
-	return e
 }
 
 func startWith(t testing.TB, src string, vars map[string]string, factory func(*harness, *config.Config, *slog.Logger) filter.Factory) *harness {
