@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 
 	"github.com/lintelhq/lintel/core/problem"
 )
@@ -199,7 +200,7 @@ func (h *hookWriter) commit(body []byte) {
 	if h.buffer {
 		r.Header.Del("Content-Length")
 		if r.Status != http.StatusNoContent && r.Status != http.StatusNotModified {
-			r.Header.Set("Content-Length", fmt.Sprint(len(r.Body)))
+			r.Header.Set("Content-Length", strconv.Itoa(len(r.Body)))
 		}
 	}
 	h.w.WriteHeader(r.Status)

@@ -118,10 +118,11 @@ func validRequestID(s string) bool {
 	return true
 }
 
-// hopByHop are the headers RFC 9110 7.6.1 says a proxy must not forward.
+// hopByHop are the headers RFC 9110 7.6.1 says a proxy must not forward,
+// but Te, which the proxy reads itself ("trailers") and never forwards.
 var hopByHop = []string{
 	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+	"Proxy-Authorization", "Trailer", "Transfer-Encoding", "Upgrade",
 }
 
 // stripHopByHop removes hop-by-hop headers from a client request as it
@@ -144,9 +145,7 @@ func stripHopByHop(h http.Header) {
 		}
 	}
 	for _, name := range hopByHop {
-		if name != "Te" {
-			h.Del(name)
-		}
+		h.Del(name)
 	}
 	if upgrade != "" {
 		h.Set("Connection", "Upgrade")

@@ -13,6 +13,7 @@ package router
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 
@@ -134,7 +135,7 @@ func (t *table[T]) conflictWith(spec Spec, method string) int {
 		return -1 // invalid on its own
 	}
 	for _, other := range t.specs[:len(t.specs)-1] {
-		if !contains(other.Methods, method) {
+		if !slices.Contains(other.Methods, method) {
 			continue
 		}
 		scratch := newTable[T]().trees
@@ -144,15 +145,6 @@ func (t *table[T]) conflictWith(spec Spec, method string) int {
 		}
 	}
 	return -1
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // indexSlot receives a route's index from its httprouter.Handle: the tree

@@ -3,6 +3,7 @@ package router
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -44,7 +45,7 @@ func ParseTemplate(t, pattern string) (*Template, error) {
 			return nil, fmt.Errorf("unterminated '{' in %q", t)
 		}
 		name := s[i+1 : i+end]
-		if !contains(params, name) {
+		if !slices.Contains(params, name) {
 			return nil, fmt.Errorf("{%s} is not a param of path %q (it has: %s)", name, pattern, strings.Join(params, ", "))
 		}
 		tpl.parts = append(tpl.parts, tplPart{param: name})

@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -393,7 +394,7 @@ func claimString(v any) (string, bool) {
 	case string:
 		return t, true
 	case float64:
-		return strings.TrimSuffix(fmt.Sprintf("%f", t), ".000000"), true
+		return strconv.FormatFloat(t, 'f', -1, 64), true
 	case bool:
 		return fmt.Sprint(t), true
 	case []any:

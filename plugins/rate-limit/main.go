@@ -94,13 +94,14 @@ func setup(c Config) error {
 	cfg, period = c, d
 	lintel.Declare(lintel.Stateless)
 	lintel.HandleRequest(handle)
+	// The fields of an allowed request travel to its response phase as
+	// properties: the phase may run on another instance.
 	lintel.HandleResponse(func(req lintel.Request, resp lintel.Response) {
+		if v, ok := lintel.Property("ratelimit.policy"); ok {
+			resp.Header().Set("RateLimit-Policy", v)
+		}
 		if v, ok := lintel.Property("ratelimit.fields"); ok {
-			var f [2]string
-			if json.Unmarshal([]byte(v), &f) == nil {
-				resp.Header().Set("RateLimit-Policy", f[0])
-				resp.Header().Set("RateLimit", f[1])
-			}
+			resp.Header().Set("RateLimit", v)
 		}
 	})
 	return nil
@@ -193,8 +194,8 @@ func handle(req lintel.Request, resp lintel.Response) bool {
 		return answer(resp, 429, "rate limit exceeded", seconds(retry))
 	}
 	decisions.Add(1, "allowed")
-	b, _ := json.Marshal([2]string{policy, fields})
-	lintel.SetProperty("ratelimit.fields", string(b))
+	lintel.SetProperty("ratelimit.policy", policy)
+	lintel.SetProperty("ratelimit.fields", fields)
 	return true
 }
 
