@@ -96,13 +96,12 @@ func (a *Aggregate) Serve(x *filter.Exchange, w http.ResponseWriter, ps router.P
 			continue
 		}
 		x.FailedParts = append(x.FailedParts, p.Key)
-		if !p.Optional && (failed == nil || errors.Is(failedRes.err, context.Canceled) && !errors.Is(r.err, context.Canceled)) {
-			failed, failedRes = p, r
-		}
-	}
-	for i, p := range a.Parts {
-		if r := results[i]; r.err != nil && !errors.Is(r.err, context.Canceled) {
+		cancelled := errors.Is(r.err, context.Canceled)
+		if !cancelled {
 			x.Log().Warn("aggregation part failed", "part", p.Key, "optional", p.Optional, "error", r.err)
+		}
+		if !p.Optional && (failed == nil || errors.Is(failedRes.err, context.Canceled) && !cancelled) {
+			failed, failedRes = p, r
 		}
 	}
 	if failed != nil {
