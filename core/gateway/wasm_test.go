@@ -460,3 +460,34 @@ func TestWASMCommandModuleStart(t *testing.T) {
 		t.Errorf("X-Started = %q: _start did not run", got)
 	}
 }
+
+// TestWASMDeadlineExpiringAsCallEndsIsNotARace pins a data race: a call's
+// deadline timer that fired as the call returned read the instance's
+// reusable context while the next request on that instance rewrote it.
+// Deadlines this short expire during some calls, before others, and as
+// some end; every request must still get a whole answer (200, or 500
+// from a stopped guest), and -race must stay quiet.
+func TestWASMDeadlineExpiringAsCallEndsIsNotARace(t *testing.T) {
+	up := newUpstream(t, nil)
+	h := startWASM(t, wasmRoute(`"g"`, "[filters.g]\nplugin = \"gostateless\"\ntimeout = \"300us\"\nmax_instances = 4\n"), map[string]string{"echo": up.URL})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 150 {
+				resp, err := http.Get(h.url() + "/echo/x")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 && resp.StatusCode != 500 {
+					t.Errorf("status %d", resp.StatusCode)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}

@@ -23,8 +23,10 @@ const (
 	maxLogMessage = 4 << 10
 )
 
-// stateContext carries a call's state to host functions. An instance
-// keeps one, so a call allocates no context unless it has a deadline.
+// stateContext carries a call's state to host functions. An instance of
+// a trusted filter keeps one, so its calls allocate no context. A call
+// with a deadline gets a fresh one: wazero watches that context from a
+// goroutine of its own, which may still read it after the call returned.
 type stateContext struct {
 	context.Context
 	s *callState
@@ -40,11 +42,12 @@ func (c *stateContext) Value(key any) any {
 // callContext is the context of one call into the guest: it carries the
 // call's state and, unless the filter is trusted, the per-call deadline.
 func (f *Filter) callContext(sc *stateContext, s *callState) (context.Context, context.CancelFunc) {
-	sc.Context, sc.s = context.Background(), s
 	if f.spec.Trusted {
+		sc.Context, sc.s = context.Background(), s
 		return sc, func() {}
 	}
-	return context.WithTimeout(sc, f.spec.Timeout.D())
+	ctx, cancel := context.WithTimeout(context.Background(), f.spec.Timeout.D())
+	return &stateContext{Context: ctx, s: s}, cancel
 }
 
 // call runs one export with params (at most two); any failure marks the

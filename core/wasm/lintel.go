@@ -382,6 +382,11 @@ func hostHTTPCall(ctx context.Context, mod api.Module, stack []uint64) {
 	headers := nulList(read(mod, uint32(stack[4]), uint32(stack[5]), FnHTTPCall))
 	body := bytes.Clone(read(mod, uint32(stack[6]), uint32(stack[7]), FnHTTPCall))
 	s.outResp, s.outBody = nil, nil
+	if sc, ok := ctx.(*stateContext); ok {
+		// Derive from the deadline, not from the instance's reusable
+		// wrapper, which a late timer goroutine must never read.
+		ctx = sc.Context
+	}
 	status, err := s.f.outbound(ctx, s, method, rawURL, headers, body)
 	if err != nil {
 		s.f.log.Warn("plugin HTTP call", "method", method, "url", rawURL, "error", err, "request_id", s.requestID())
