@@ -16,6 +16,7 @@ type Config struct {
 	Plugins   Plugins              `toml:"plugins"`
 	State     State                `toml:"state"`
 	Admin     Admin                `toml:"admin"`
+	Log       Log                  `toml:"log"`
 	Listeners map[string]*Listener `toml:"listeners"`
 	Services  map[string]*Service  `toml:"services"`
 	Filters   map[string]*Filter   `toml:"filters"`
@@ -35,6 +36,24 @@ type Server struct {
 	// DrainTimeout bounds how long in-flight requests may run after the
 	// listeners close. Default "30s".
 	DrainTimeout Duration `toml:"drain_timeout"`
+	// Watch reloads the configuration when this file, a .wasm in the
+	// plugins directory or a file the config names (certificates, CA
+	// bundles, config_files) changes. Default true.
+	Watch bool `toml:"watch"`
+	// WatchInterval is how often watched files are checked; a change is
+	// applied once the files have been stable for one interval.
+	// Default "1s".
+	WatchInterval Duration `toml:"watch_interval"`
+}
+
+// Log is the gateway's own log (log/slog). The -log-level and
+// -log-format flags, when given, win over these.
+type Log struct {
+	// Level is "debug", "info", "warn" or "error"; a reload applies a
+	// new one. Default "info".
+	Level string `toml:"level"`
+	// Format is "text" or "json"; read at start only. Default "text".
+	Format string `toml:"format"`
 }
 
 // Plugins says where WASM plugins are found.
@@ -57,6 +76,10 @@ type Admin struct {
 	// defence: a page in a local browser cannot reach it by another
 	// name). Default: localhost, 127.0.0.1 and [::1], any port.
 	AllowedHosts []string `toml:"allowed_hosts"`
+	// Token is the bearer token that POST /reload requires; "" (the
+	// default) turns /reload off. Write it as "${ENV_NAME}" to keep it
+	// out of the file; /config shows it redacted.
+	Token string `toml:"token"`
 }
 
 // State is where plugins' shared state lives.
@@ -103,6 +126,34 @@ type Listener struct {
 	// TrustedProxies lists the peers (IPs or CIDRs) whose X-Forwarded-For
 	// and X-Forwarded-Proto are believed. Default: none.
 	TrustedProxies []string `toml:"trusted_proxies"`
+	// TLS terminates TLS on this listener. Default: none (plain HTTP).
+	TLS *ListenerTLS `toml:"tls"`
+	// H2C serves HTTP/2 without TLS ("prior knowledge", as gRPC clients
+	// speak it) next to HTTP/1.1. Only on a listener without tls.
+	// Default false.
+	H2C bool `toml:"h2c"`
+}
+
+// ListenerTLS is a listener's TLS: certificates chosen by the name the
+// client asks for (SNI), HTTP/2 offered by ALPN.
+type ListenerTLS struct {
+	// Certificates are {cert, key} pairs of PEM files, relative to the
+	// config file. A client's SNI name picks the first certificate
+	// valid for it; a client without SNI, or with a name none covers,
+	// gets the first. Read again on every reload. Required.
+	Certificates []*Certificate `toml:"certificates"`
+	// MinVersion is "1.2" or "1.3". Default "1.2".
+	MinVersion string `toml:"min_version"`
+	// HTTP2 offers HTTP/2 by ALPN. Default true.
+	HTTP2 bool `toml:"http2"`
+}
+
+// Certificate is one certificate chain and its private key.
+type Certificate struct {
+	// Cert is a PEM file with the certificate chain, leaf first.
+	Cert string `toml:"cert"`
+	// Key is a PEM file with the private key.
+	Key string `toml:"key"`
 }
 
 // Service is a set of interchangeable upstream targets.
@@ -129,6 +180,26 @@ type Service struct {
 	// FailCooldown is how long a target that refused or timed out a
 	// connection is skipped. Default "10s".
 	FailCooldown Duration `toml:"fail_cooldown"`
+	// Protocol is "http1" or "http2": HTTP/2 over TLS (ALPN) for https
+	// targets, and without TLS ("prior knowledge", h2c) for http
+	// targets, as gRPC services speak it. Default "http1".
+	Protocol string `toml:"protocol"`
+	// TLS configures connections to https targets. Default: the
+	// system's roots, the target's host name.
+	TLS *UpstreamTLS `toml:"tls"`
+}
+
+// UpstreamTLS is how the gateway verifies an upstream's certificate.
+type UpstreamTLS struct {
+	// CAFile is a PEM bundle of the authorities to trust instead of
+	// the system's, relative to the config file.
+	CAFile string `toml:"ca_file"`
+	// ServerName is the name to verify instead of the target's host.
+	ServerName string `toml:"server_name"`
+	// InsecureSkipVerify accepts any certificate. Only for tests; the
+	// gateway logs a warning for every service that sets it.
+	// Default false.
+	InsecureSkipVerify bool `toml:"insecure_skip_verify"`
 }
 
 // Filter is one configured instance of a plugin.
@@ -175,6 +246,10 @@ type Filter struct {
 	// Filters that name the same namespace share keys; by default each
 	// filter has its own. Default: the filter's name.
 	StateNamespace string `toml:"state_namespace"`
+	// SHA256 pins the plugin file: a file whose SHA-256 (hex) differs
+	// is refused, at start and on reload, so a write into the plugins
+	// directory cannot change what runs. Default: not pinned.
+	SHA256 string `toml:"sha256"`
 	// Outbound allows the plugin HTTP calls of its own (to fetch a JWKS,
 	// say). Default: none allowed.
 	Outbound *Outbound `toml:"outbound"`
@@ -271,7 +346,8 @@ var DefaultMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "
 type defaulter interface{ setDefaults() }
 
 func (c *Config) setDefaults() {
-	c.Server = Server{DrainTimeout: Duration(30e9)}
+	c.Server = Server{DrainTimeout: Duration(30e9), Watch: true, WatchInterval: Duration(1e9)}
+	c.Log = Log{Level: "info", Format: "text"}
 	c.Plugins = Plugins{Dir: "plugins"}
 	c.State = State{Backend: "memory", PoolSize: 64, Timeout: Duration(200e6), KeyPrefix: "lintel:"}
 	c.Admin = Admin{Listen: "127.0.0.1:9901", AllowedHosts: []string{"localhost", "127.0.0.1", "::1"}}
@@ -298,8 +374,11 @@ func (s *Service) setDefaults() {
 		IdleConnTimeout:       Duration(90e9),
 		Retry:                 true,
 		FailCooldown:          Duration(10e9),
+		Protocol:              "http1",
 	}
 }
+
+func (t *ListenerTLS) setDefaults() { *t = ListenerTLS{MinVersion: "1.2", HTTP2: true} }
 
 func (f *Filter) setDefaults() {
 	*f = Filter{

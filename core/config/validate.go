@@ -1,10 +1,12 @@
 package config
 
 import (
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -77,6 +79,16 @@ func (c *Config) validate(e *errs) {
 		e.add("state.backend", "must be \"memory\" or \"redis\", found %q", c.State.Backend)
 	}
 
+	if c.Server.Watch && c.Server.WatchInterval < Duration(100e6) {
+		e.add("server.watch_interval", "must be at least 100ms")
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		e.add("log.level", "must be \"debug\", \"info\", \"warn\" or \"error\", found %q", c.Log.Level)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		e.add("log.format", "must be \"text\" or \"json\", found %q", c.Log.Format)
+	}
+
 	addrs := map[string]string{}
 	if c.Admin.Listen != "" {
 		if _, port, err := net.SplitHostPort(c.Admin.Listen); err != nil || port == "" {
@@ -104,6 +116,23 @@ func (c *Config) validate(e *errs) {
 			e.add(joinKey(key, "max_header_bytes"), "must be at least 1KiB")
 		}
 		c.checkFilters(e, joinKey(key, "filters"), l.Filters)
+		if t := l.TLS; t != nil {
+			if len(t.Certificates) == 0 {
+				e.add(joinKey(key, "tls.certificates"), "at least one {cert, key} pair is required")
+			}
+			for i, cert := range t.Certificates {
+				ck := indexKey(joinKey(key, "tls.certificates"), i)
+				if cert.Cert == "" || cert.Key == "" {
+					e.add(ck, "both cert and key are required")
+				}
+			}
+			if t.MinVersion != "1.2" && t.MinVersion != "1.3" {
+				e.add(joinKey(key, "tls.min_version"), "must be \"1.2\" or \"1.3\", found %q", t.MinVersion)
+			}
+			if l.H2C {
+				e.add(joinKey(key, "h2c"), "is for listeners without TLS (with tls, HTTP/2 comes by ALPN: tls.http2)")
+			}
+		}
 	}
 
 	for _, name := range sortedKeys(c.Services) {
@@ -116,6 +145,9 @@ func (c *Config) validate(e *errs) {
 			if err := checkTarget(t); err != nil {
 				e.add(indexKey(joinKey(key, "targets"), i), "%v", err)
 			}
+		}
+		if s.Protocol != "http1" && s.Protocol != "http2" {
+			e.add(joinKey(key, "protocol"), "must be \"http1\" or \"http2\", found %q", s.Protocol)
 		}
 		if s.MaxIdleConns == 0 {
 			e.add(joinKey(key, "max_idle_conns"), "must be at least 1")
@@ -134,6 +166,11 @@ func (c *Config) validate(e *errs) {
 func (c *Config) validateFilter(e *errs, key string, f *Filter) {
 	if !validPluginName(f.Plugin) {
 		e.add(joinKey(key, "plugin"), "invalid plugin name %q (letters, digits, '.', '_' and '-'; no path)", f.Plugin)
+	}
+	if f.SHA256 != "" {
+		if b, err := hex.DecodeString(f.SHA256); err != nil || len(b) != 32 {
+			e.add(joinKey(key, "sha256"), "must be 64 hexadecimal digits (sha256sum's output), found %q", f.SHA256)
+		}
 	}
 	if f.OnError != "deny" && f.OnError != "allow" {
 		e.add(joinKey(key, "on_error"), "must be \"deny\" or \"allow\", found %q", f.OnError)

@@ -11,7 +11,6 @@ import (
 	"log"
 	"log/slog"
 	"maps"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -51,8 +50,16 @@ type Gateway struct {
 	ids       *requestIDs
 	metrics   *metrics
 
-	ready   atomic.Bool
-	serving sync.WaitGroup
+	// required are the services routes forward to; readiness needs
+	// each to have a target up.
+	required []*proxy.Service
+
+	own      *Server // set by Start
+	serving  atomic.Bool
+	stopping atomic.Bool
+	retired  atomic.Bool
+	active   atomic.Int64 // requests running
+	closer   sync.Once
 }
 
 // New builds everything a config describes without opening a socket, so
@@ -74,7 +81,16 @@ func New(cfg *config.Config, opt Options) (*Gateway, error) {
 	fail := func(key, format string, args ...any) { errs = append(errs, cfg.Errorf(key, format, args...)) }
 
 	for _, name := range sortedKeys(cfg.Services) {
-		s, err := proxy.NewService(cfg.Services[name], g.log)
+		sc := cfg.Services[name]
+		tc, cerr := upstreamTLS(cfg, sc)
+		if cerr != nil {
+			errs = append(errs, cerr)
+			continue
+		}
+		if tc != nil && tc.InsecureSkipVerify {
+			g.log.Warn("upstream certificates are not verified (tls.insecure_skip_verify)", "service", name)
+		}
+		s, err := proxy.NewService(sc, tc, g.log)
 		if err != nil {
 			fail("services."+name, "%v", err)
 			continue
@@ -97,6 +113,10 @@ func New(cfg *config.Config, opt Options) (*Gateway, error) {
 	byName := map[string]*listener{}
 	for _, name := range sortedKeys(cfg.Listeners) {
 		l := newListener(g, cfg.Listeners[name])
+		var err *config.Error
+		if l.tls, err = listenerTLS(cfg, l.cfg); err != nil {
+			errs = append(errs, err)
+		}
 		byName[name] = l
 		g.listeners = append(g.listeners, l)
 	}
@@ -109,6 +129,22 @@ func New(cfg *config.Config, opt Options) (*Gateway, error) {
 				errs = append(errs, err)
 			}
 		}
+	}
+	required := map[*proxy.Service]bool{}
+	for _, rc := range cfg.Routes {
+		if s := g.services[rc.Service]; s != nil {
+			required[s] = true
+		}
+		if rc.Aggregate != nil {
+			for _, p := range rc.Aggregate.Parts {
+				if s := g.services[p.Service]; s != nil && !p.Optional {
+					required[s] = true
+				}
+			}
+		}
+	}
+	for s := range required {
+		g.required = append(g.required, s)
 	}
 	if len(errs) > 0 {
 		g.close()
@@ -197,52 +233,46 @@ func (g *Gateway) aggregate(rc *config.Route, key string) (*aggregate.Aggregate,
 	return agg, nil
 }
 
-// Start opens every listener and serves in the background. On error no
-// listener is left open.
+// Start serves the gateway on its own Server: for a process that never
+// reloads, and for tests. On error no socket is left open.
 func (g *Gateway) Start() error {
-	for _, l := range g.listeners {
-		ln, err := net.Listen("tcp", l.cfg.Listen)
-		if err != nil {
-			g.closeListeners()
-			return fmt.Errorf("listener %q: %w", l.cfg.Name, err)
-		}
-		l.ln = ln
-	}
-	for _, l := range g.listeners {
-		g.serving.Add(1)
-		go func() {
-			defer g.serving.Done()
-			if err := l.srv.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				g.log.Error("listener stopped", "listener", l.cfg.Name, "error", err)
-			}
-		}()
-		g.log.Info("listening", "listener", l.cfg.Name, "addr", l.ln.Addr().String(), "routes", l.routes)
-	}
-	g.ready.Store(true)
-	return nil
+	g.own = NewServer(g.log)
+	_, err := g.own.Serve(g)
+	return err
 }
 
 // Addr returns the address a listener is bound to ("" before Start).
 func (g *Gateway) Addr(listener string) string {
-	for _, l := range g.listeners {
-		if l.cfg.Name == listener && l.ln != nil {
-			return l.ln.Addr().String()
-		}
+	if g.own == nil {
+		return ""
 	}
-	return ""
+	return g.own.Addr(listener)
 }
 
 // Filters returns the filters the gateway built, by name.
 func (g *Gateway) Filters() map[string]filter.Filter { return g.filters }
 
-// Ready reports whether the gateway is serving and not shutting down.
-func (g *Gateway) Ready() bool { return g.ready.Load() }
+// Ready reports whether the gateway is serving, not shutting down, and
+// has at least one target not marked down for each service a route
+// needs.
+func (g *Gateway) Ready() bool {
+	if !g.serving.Load() || g.retired.Load() || g.stopping.Load() {
+		return false
+	}
+	for _, s := range g.required {
+		if !s.Healthy() {
+			return false
+		}
+	}
+	return true
+}
 
-// Shutdown marks the gateway not ready, keeps serving for the configured
-// shutdown_delay, then closes the listeners and waits for in-flight
-// requests up to drain_timeout (or ctx); what is still running then is cut.
+// Shutdown stops a gateway started with Start: it marks it not ready,
+// keeps serving for the configured shutdown_delay, then closes the
+// listeners and waits for in-flight requests up to drain_timeout (or
+// ctx); what is still running then is cut.
 func (g *Gateway) Shutdown(ctx context.Context) error {
-	g.ready.Store(false)
+	g.stopping.Store(true)
 	if d := g.cfg.Server.ShutdownDelay.D(); d > 0 {
 		g.log.Info("not ready; waiting before closing listeners", "delay", d)
 		select {
@@ -252,42 +282,54 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.Server.DrainTimeout.D())
 	defer cancel()
-	var wg sync.WaitGroup
-	var cut atomic.Bool
-	for _, l := range g.listeners {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := l.srv.Shutdown(ctx); err != nil {
-				cut.Store(true)
-				_ = l.srv.Close()
-			}
-		}()
+	if g.own == nil {
+		g.close()
+		return nil
 	}
-	wg.Wait()
-	g.serving.Wait()
-	g.close()
-	if cut.Load() {
-		return errors.New("drain timeout: in-flight requests were cut")
-	}
-	return nil
+	return g.own.Shutdown(ctx)
 }
 
 // Close releases what New built without serving (for a gateway that was
 // never started, such as `gatewayd validate`'s).
 func (g *Gateway) Close() { g.close() }
 
-func (g *Gateway) closeListeners() {
-	for _, l := range g.listeners {
-		if l.ln != nil {
-			_ = l.ln.Close()
-			l.ln = nil
+// enter admits a request unless the gateway has retired; a request
+// admitted must leave.
+func (g *Gateway) enter() bool {
+	g.active.Add(1)
+	if g.retired.Load() {
+		g.leave()
+		return false
+	}
+	return true
+}
+
+func (g *Gateway) leave() { g.active.Add(-1) }
+
+// Retire stops the gateway taking requests (a Server no longer routes
+// any to it), waits for those in flight to finish, up to ctx, then
+// releases its upstream pools and plugins. It reports an error when
+// requests were still running at the deadline.
+func (g *Gateway) Retire(ctx context.Context) error {
+	g.retired.Store(true)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	var err error
+	for g.active.Load() > 0 && err == nil {
+		select {
+		case <-ctx.Done():
+			err = fmt.Errorf("%d requests still running at the drain deadline", g.active.Load())
+		case <-tick.C:
 		}
 	}
+	g.close()
+	return err
 }
 
 // close releases what New built: upstream pools and filters.
-func (g *Gateway) close() {
+func (g *Gateway) close() { g.closer.Do(g.release) }
+
+func (g *Gateway) release() {
 	for _, s := range g.services {
 		s.Close()
 	}

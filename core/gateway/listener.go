@@ -2,9 +2,9 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -26,9 +26,7 @@ type listener struct {
 	router   *router.Router[*route]
 	routes   int
 	inflight atomic.Int64
-
-	srv *http.Server
-	ln  net.Listener
+	tls      *tls.Config // nil without TLS
 }
 
 // route is one compiled [[routes]] entry.
@@ -43,15 +41,6 @@ func newListener(g *Gateway, cfg *config.Listener) *listener {
 	for _, p := range cfg.TrustedProxies {
 		prefix, _ := config.ParsePrefix(p) // validated with the config
 		l.trusted = append(l.trusted, prefix)
-	}
-	l.srv = &http.Server{
-		Handler:           l,
-		ReadHeaderTimeout: cfg.ReadHeaderTimeout.D(),
-		ReadTimeout:       cfg.ReadTimeout.D(),
-		WriteTimeout:      cfg.WriteTimeout.D(),
-		IdleTimeout:       cfg.IdleTimeout.D(),
-		MaxHeaderBytes:    int(cfg.MaxHeaderBytes),
-		ErrorLog:          errorLog(l.log),
 	}
 	return l
 }

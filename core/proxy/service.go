@@ -6,6 +6,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -38,8 +39,10 @@ type target struct {
 	downUntil atomic.Int64 // unix nanos
 }
 
-// NewService builds a service from its configuration (already validated).
-func NewService(cfg *config.Service, log *slog.Logger) (*Service, error) {
+// NewService builds a service from its configuration (already
+// validated). tlsConfig is for https targets; nil means the system's
+// roots and the target's host name.
+func NewService(cfg *config.Service, tlsConfig *tls.Config, log *slog.Logger) (*Service, error) {
 	s := &Service{Name: cfg.Name, cfg: *cfg, log: log.With("service", cfg.Name)}
 	for _, t := range cfg.Targets {
 		u, err := url.Parse(t)
@@ -60,10 +63,33 @@ func NewService(cfg *config.Service, log *slog.Logger) (*Service, error) {
 		MaxResponseHeaderBytes: 1 << 20,
 		// Encodings pass through untouched: the client negotiates them
 		// with the upstream.
-		DisableCompression: true,
+		DisableCompression:  true,
+		TLSClientConfig:     tlsConfig,
+		TLSHandshakeTimeout: cfg.ConnectTimeout.D(),
+		Protocols:           new(http.Protocols),
+	}
+	if cfg.Protocol == "http2" {
+		// Only HTTP/2: over TLS by ALPN, over plain TCP with prior
+		// knowledge (h2c).
+		s.transport.Protocols.SetHTTP2(true)
+		s.transport.Protocols.SetUnencryptedHTTP2(true)
+	} else {
+		s.transport.Protocols.SetHTTP1(true)
 	}
 	s.rp = newReverseProxy(s)
 	return s, nil
+}
+
+// Healthy reports whether at least one target is not cooling down after
+// a failure.
+func (s *Service) Healthy() bool {
+	now := time.Now().UnixNano()
+	for _, t := range s.targets {
+		if t.downUntil.Load() <= now {
+			return true
+		}
+	}
+	return false
 }
 
 // Close drops idle upstream connections.
