@@ -23,8 +23,9 @@ type Config struct {
 	Routes    []*Route             `toml:"routes"`
 
 	// File is the path the configuration was read from.
-	File string `toml:"-"`
-	pos  positions
+	File    string `toml:"-"`
+	pos     positions
+	fromEnv map[string]bool
 }
 
 // Server holds process-wide settings.

@@ -214,3 +214,35 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestRedactedHidesSecrets(t *testing.T) {
+	env := map[string]string{"TOKEN": "admin-tok", "HOOK": "https://hooks.example/abc"}
+	cfg, err := Parse("t.toml", []byte(`
+[admin]
+token = "${TOKEN}"
+[state]
+backend = "redis"
+redis_url = "redis://:hunter2@127.0.0.1:6379/0"
+[filters.auth]
+plugin = "jwt-auth"
+config = { keys = [{ kid = "a", secret = "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t" }], issuer = "https://idp", notify = "${HOOK}", nested = { client_secret = "cs" } }
+`), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := cfg.Redacted()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := string(b)
+	for _, secret := range []string{"admin-tok", "hunter2", "s3cr3t", "hooks.example", `"cs"`} {
+		if strings.Contains(out, secret) {
+			t.Errorf("secret %q in /config output:\n%s", secret, out)
+		}
+	}
+	for _, kept := range []string{`issuer = "https://idp"`, `key_prefix = "lintel:"`, `drain_timeout = "30s"`, "127.0.0.1:6379"} {
+		if !strings.Contains(out, kept) {
+			t.Errorf("%q missing from /config output:\n%s", kept, out)
+		}
+	}
+}

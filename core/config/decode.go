@@ -40,8 +40,9 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 	}
 	c := &Config{File: file, pos: scanPositions(string(data))}
 	c.setDefaults()
-	d := &decoder{errs: errs{file: file, pos: c.pos}, env: lookupEnv}
+	d := &decoder{errs: errs{file: file, pos: c.pos}, env: lookupEnv, fromEnv: map[string]bool{}}
 	d.value("", raw, reflect.ValueOf(c).Elem())
+	c.fromEnv = d.fromEnv
 	// Semantic checks run even after decoding errors, so one run lists
 	// every problem; keys that failed to decode are not checked again.
 	d.errs.freeze()
@@ -55,7 +56,8 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 
 type decoder struct {
 	errs
-	env func(string) (string, bool)
+	env     func(string) (string, bool)
+	fromEnv map[string]bool // keys whose value came from the environment
 }
 
 var (
@@ -262,6 +264,7 @@ func (d *decoder) expand(key, s string) string {
 		name := s[i+2 : i+end]
 		if v, ok := d.env(name); ok && validEnvName(name) {
 			b.WriteString(v)
+			d.fromEnv[key] = true
 		} else if !validEnvName(name) {
 			d.add(key, "invalid environment variable name %q", name)
 		} else {

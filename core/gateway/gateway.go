@@ -48,7 +48,7 @@ type Gateway struct {
 	filters   map[string]filter.Filter
 	listeners []*listener
 	ids       *requestIDs
-	metrics   *metrics
+	metrics   *requestMetrics
 
 	// required are the services routes forward to; readiness needs
 	// each to have a target up.
@@ -75,8 +75,9 @@ func New(cfg *config.Config, opt Options) (*Gateway, error) {
 		services: map[string]*proxy.Service{},
 		filters:  map[string]filter.Filter{},
 		ids:      newRequestIDs(),
-		metrics:  newMetrics(opt.Metrics),
+		metrics:  newRequestMetrics(opt.Metrics),
 	}
+	upstreamMetrics := proxy.NewMetrics(opt.Metrics)
 	var errs config.Errors
 	fail := func(key, format string, args ...any) { errs = append(errs, cfg.Errorf(key, format, args...)) }
 
@@ -90,7 +91,7 @@ func New(cfg *config.Config, opt Options) (*Gateway, error) {
 		if tc != nil && tc.InsecureSkipVerify {
 			g.log.Warn("upstream certificates are not verified (tls.insecure_skip_verify)", "service", name)
 		}
-		s, err := proxy.NewService(sc, tc, g.log)
+		s, err := proxy.NewService(sc, tc, upstreamMetrics, g.log)
 		if err != nil {
 			fail("services."+name, "%v", err)
 			continue

@@ -31,6 +31,7 @@ type Service struct {
 	next      atomic.Uint64
 	transport *http.Transport
 	rp        reverseProxy
+	metrics   *Metrics
 }
 
 type target struct {
@@ -42,8 +43,8 @@ type target struct {
 // NewService builds a service from its configuration (already
 // validated). tlsConfig is for https targets; nil means the system's
 // roots and the target's host name.
-func NewService(cfg *config.Service, tlsConfig *tls.Config, log *slog.Logger) (*Service, error) {
-	s := &Service{Name: cfg.Name, cfg: *cfg, log: log.With("service", cfg.Name)}
+func NewService(cfg *config.Service, tlsConfig *tls.Config, m *Metrics, log *slog.Logger) (*Service, error) {
+	s := &Service{Name: cfg.Name, cfg: *cfg, log: log.With("service", cfg.Name), metrics: m}
 	for _, t := range cfg.Targets {
 		u, err := url.Parse(t)
 		if err != nil {
@@ -109,6 +110,7 @@ func (s *Service) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, err
 	}
 	s.log.Debug("retrying on another target", "failed", t.url.Host, "error", err)
+	s.metrics.retried(s.Name)
 	return s.send(req, other)
 }
 
@@ -126,10 +128,17 @@ func (s *Service) send(req *http.Request, t *target) (*http.Response, error) {
 			s.log.Info("upstream target healthy again", "target", t.url.Host)
 		}
 	case connectFailed(err) || isTimeout(err) && req.Context().Err() == nil:
+		kind := "connect"
+		if !connectFailed(err) {
+			kind = "timeout"
+		}
+		s.metrics.failed(s.Name, kind)
 		t.downUntil.Store(time.Now().Add(s.cfg.FailCooldown.D()).UnixNano())
 		if t.down.CompareAndSwap(false, true) {
 			s.log.Warn("upstream target failing, skipped for cool-down", "target", t.url.Host, "cooldown", s.cfg.FailCooldown, "error", err)
 		}
+	case req.Context().Err() == nil:
+		s.metrics.failed(s.Name, "other")
 	}
 	return resp, err
 }

@@ -25,6 +25,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -47,6 +48,7 @@ type Engine struct {
 	cache wazero.CompilationCache
 	opt   Options
 	log   *slog.Logger
+	m     *engineMetrics
 }
 
 // Options are what plugins share with the rest of the gateway.
@@ -91,7 +93,7 @@ func NewEngine(cfg *config.Config, opt Options) (*Engine, error) {
 		log.Warn("plugin compilation cache unavailable; compiling in memory", "dir", cacheDir, "error", err)
 		cache = wazero.NewCompilationCache()
 	}
-	return &Engine{base: base, dir: dir, cache: cache, opt: opt, log: log}, nil
+	return &Engine{base: base, dir: dir, cache: cache, opt: opt, log: log, m: newEngineMetrics(opt.Metrics)}, nil
 }
 
 // Close releases the compilation cache (the on-disk copy stays).
@@ -129,6 +131,9 @@ func (e *Engine) New(spec *config.Filter) (filter.Filter, error) {
 		return nil, fmt.Errorf("plugin %q: output: %v", spec.Plugin, err)
 	}
 	sum := sha256.Sum256(code)
+	if pin := spec.SHA256; pin != "" && !strings.EqualFold(pin, hex.EncodeToString(sum[:])) {
+		return nil, fmt.Errorf("plugin %q: %s has sha256 %x, but the filter pins %s: refused", spec.Plugin, path, sum, pin)
+	}
 	f := &Filter{
 		name:    spec.Name,
 		spec:    *spec,
@@ -142,6 +147,7 @@ func (e *Engine) New(spec *config.Filter) (filter.Filter, error) {
 
 		state:     state.Namespace(e.opt.State, spec.StateNamespace),
 		registry:  e.opt.Metrics,
+		metrics:   e.m,
 		metricIDs: map[string]int{},
 	}
 	if spec.Outbound != nil {
@@ -360,8 +366,9 @@ type Filter struct {
 	output    *lineWriter  // emitted lines; nil when none are allowed
 	client    *http.Client // outbound calls; nil when none are allowed
 	registry  *prometheus.Registry
+	metrics   *engineMetrics // the host's, of this filter's calls
 	metricsMu sync.Mutex
-	metrics   []metric
+	defined   []metric // the plugin's own
 	metricIDs map[string]int
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/sys"
@@ -58,40 +59,44 @@ func (f *Filter) call(inst *instance, s *callState, fn api.Function, params ...u
 	s.logLines = 0
 	stack := inst.stack[:]
 	copy(stack, params)
+	start := time.Now()
 	err := fn.CallWithStack(ctx, stack)
+	f.metrics.call(f.name, time.Since(start))
 	inst.ctx.s = nil
 	if s.logLines > maxLogLines {
 		f.log.Warn("plugin log lines dropped", "dropped", s.logLines-maxLogLines, "request_id", s.requestID())
 	}
 	if err != nil {
 		inst.broken = true
-		return 0, callError(err)
+		err, kind := callError(err)
+		f.metrics.failed(f.name, kind)
+		return 0, err
 	}
 	return stack[0], nil
 }
 
 // callError makes wazero's errors say what happened in the terms of a
-// plugin author.
-func callError(err error) error {
+// plugin author, and names its kind for the failures metric.
+func callError(err error) (error, string) {
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {
 		switch exit.ExitCode() {
 		case sys.ExitCodeDeadlineExceeded:
-			return errors.New("exceeded its time limit (timeout) and was stopped")
+			return errors.New("exceeded its time limit (timeout) and was stopped"), "timeout"
 		case sys.ExitCodeContextCanceled:
-			return errors.New("was stopped: the request was cancelled")
+			return errors.New("was stopped: the request was cancelled"), "cancelled"
 		}
-		return fmt.Errorf("exited with code %d", exit.ExitCode())
+		return fmt.Errorf("exited with code %d", exit.ExitCode()), "trap"
 	}
 	var ge *guestError
 	if errors.As(err, &ge) {
-		return ge
+		return ge, "trap"
 	}
 	msg := err.Error()
 	if i := strings.Index(msg, "\nwasm stack trace:"); i >= 0 {
 		msg = msg[:i]
 	}
-	return errors.New(msg)
+	return errors.New(msg), "trap"
 }
 
 // Request runs handle_request. See filter.Filter.
@@ -99,6 +104,7 @@ func (f *Filter) Request(x *filter.Exchange, w http.ResponseWriter) (bool, filte
 	inst, err := f.pool.get(x.Request.Context())
 	if err != nil {
 		if errors.Is(err, errPoolTimeout) {
+			f.metrics.failed(f.name, "busy")
 			x.Log().Warn("plugin busy: no free instance", "filter", f.name, "wait", f.spec.PoolTimeout)
 			if f.spec.OnError == "allow" {
 				return true, nil, nil

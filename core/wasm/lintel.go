@@ -1,6 +1,7 @@
 package wasm
 
 import (
+	"reflect"
 	"bytes"
 	"context"
 	"errors"
@@ -298,7 +299,7 @@ func (f *Filter) defineMetric(kind int32, name, help string, labels []string) (i
 	f.metricsMu.Lock()
 	defer f.metricsMu.Unlock()
 	if id, ok := f.metricIDs[name]; ok {
-		if m := f.metrics[id]; m.kind != kind || m.labels != len(labels) {
+		if m := f.defined[id]; m.kind != kind || m.labels != len(labels) {
 			return 0, fmt.Errorf("already defined with another kind or labels")
 		}
 		return id, nil
@@ -321,23 +322,32 @@ func (f *Filter) defineMetric(kind int32, name, help string, labels []string) (i
 	default:
 		return 0, fmt.Errorf("unknown metric kind %d", kind)
 	}
-	if err := safeRegister(f.registry, vec); err != nil {
+	vec, err := safeRegister(f.registry, vec)
+	if err != nil {
 		return 0, err
 	}
-	f.metrics = append(f.metrics, metric{kind, len(labels), vec})
-	f.metricIDs[name] = len(f.metrics) - 1
-	return len(f.metrics) - 1, nil
+	f.defined = append(f.defined, metric{kind, len(labels), vec})
+	f.metricIDs[name] = len(f.defined) - 1
+	return len(f.defined) - 1, nil
 }
 
 // safeRegister registers c, turning the panics of invalid names into
-// errors.
-func safeRegister(r *prometheus.Registry, c prometheus.Collector) (err error) {
+// errors. A metric the same filter defined before a reload is reused,
+// so its values carry on.
+func safeRegister(r *prometheus.Registry, c prometheus.Collector) (out prometheus.Collector, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("%v", p)
 		}
 	}()
-	return r.Register(c)
+	if err := r.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) && reflect.TypeOf(are.ExistingCollector) == reflect.TypeOf(c) {
+			return are.ExistingCollector, nil
+		}
+		return nil, err
+	}
+	return c, nil
 }
 
 func hostMetricUpdate(ctx context.Context, mod api.Module, stack []uint64) {
@@ -346,11 +356,11 @@ func hostMetricUpdate(ctx context.Context, mod api.Module, stack []uint64) {
 	v := api.DecodeF64(stack[1])
 	values := nulList(read(mod, uint32(stack[2]), uint32(stack[3]), FnMetricUpdate))
 	f.metricsMu.Lock()
-	if id < 0 || id >= len(f.metrics) {
+	if id < 0 || id >= len(f.defined) {
 		f.metricsMu.Unlock()
 		fail("%s: no metric with id %d", FnMetricUpdate, id)
 	}
-	m := f.metrics[id]
+	m := f.defined[id]
 	f.metricsMu.Unlock()
 	if len(values) != m.labels {
 		fail("%s: metric %d has %d labels, got %d values", FnMetricUpdate, id, m.labels, len(values))

@@ -134,6 +134,7 @@ func (p *pool) get(ctx context.Context) (*instance, error) {
 		return inst, nil
 	default:
 	}
+	p.f.metrics.waited(p.f.name)
 	if live, _ := p.stats(); live >= p.f.spec.MinInstances {
 		grace := time.NewTimer(spawnWait)
 		select {
@@ -244,12 +245,14 @@ func (p *pool) create() (*instance, error) {
 		p.mu.Lock()
 		p.live--
 		p.mu.Unlock()
+		p.f.metrics.failed(p.f.name, "init")
+		err, _ = callError(err)
 		if out, _, _ := strings.Cut(strings.TrimSpace(stderr.String()), "\n"); out != "" {
 			// The first line of what the guest wrote says why (a Go
 			// guest's "panic: ..."); the rest is its stack.
-			return nil, fmt.Errorf("instantiating: %v: %s", callError(err), out)
+			return nil, fmt.Errorf("instantiating: %v: %s", err, out)
 		}
-		return nil, fmt.Errorf("instantiating: %v", callError(err))
+		return nil, fmt.Errorf("instantiating: %v", err)
 	}
 	return &instance{
 		mod:            mod,
