@@ -12,23 +12,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"slices"
-	"strings"
 	"syscall"
-	"time"
 
-	"github.com/lintelhq/lintel/core/admin"
 	"github.com/lintelhq/lintel/core/config"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/lintelhq/lintel/core/gateway"
-	"github.com/lintelhq/lintel/core/state"
+	"github.com/lintelhq/lintel/core/supervisor"
 	"github.com/lintelhq/lintel/core/wasm"
 )
 
@@ -65,8 +59,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("gatewayd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "gateway.toml", "path of the configuration `file`")
-	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
-	format := fs.String("log-format", "text", "log `format`: text or json")
+	level := fs.String("log-level", "", "log `level`: debug, info, warn or error (default: the config's log.level, \"info\")")
+	format := fs.String("log-format", "", "log `format`: text or json (default: the config's log.format, \"text\")")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
@@ -96,12 +90,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return validate(*configPath, stdout, stderr)
 	}
 
-	log, err := newLogger(stderr, *level, *format)
-	if err != nil {
-		fmt.Fprintln(stderr, "gatewayd:", err)
-		return 2
-	}
-	return serve(*configPath, log, stderr)
+	return serve(*configPath, *level, *format, stderr)
 }
 
 func validate(path string, stdout, stderr io.Writer) int {
@@ -125,52 +114,54 @@ func validate(path string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func serve(path string, log *slog.Logger, stderr io.Writer) int {
+func serve(path string, flagLevel, flagFormat string, stderr io.Writer) int {
+	// The log's settings come from the config unless a flag gave them.
 	cfg, err := config.Load(path)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
+	level, format := cfg.Log.Level, cfg.Log.Format
+	if flagLevel != "" {
+		level = flagLevel
+	}
+	if flagFormat != "" {
+		format = flagFormat
+	}
+	levelVar := new(slog.LevelVar)
+	log, err := newLogger(stderr, levelVar, level, format)
+	if err != nil {
+		fmt.Fprintln(stderr, "gatewayd:", err)
+		return 2
+	}
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	store, err := newStore(cfg.State)
+	opt := supervisor.Options{Path: path, Log: log, Metrics: registry}
+	if flagLevel == "" {
+		opt.Level = levelVar
+	}
+	sup, err := supervisor.Start(opt)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
-	}
-	defer store.Close()
-	engine, err := wasm.NewEngine(cfg, wasm.Options{Log: log, State: store, Metrics: registry})
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	defer engine.Close()
-	g, err := gateway.New(cfg, gateway.Options{Log: log, Filters: engine, Metrics: registry})
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	if err := g.Start(); err != nil {
-		log.Error("cannot start", "error", err)
-		return 1
-	}
-	if cfg.Admin.Listen != "" {
-		srv, err := startAdmin(cfg.Admin, adminSource{g}, registry)
-		if err != nil {
-			log.Error("cannot start the admin listener", "error", err)
-			g.Shutdown(context.Background())
-			return 1
-		}
-		defer srv.Close()
-		log.Info("admin listening", "addr", cfg.Admin.Listen)
 	}
 	log.Info("gatewayd started", "version", versionString(), "config", path)
 
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	<-ctx.Done()
-	stop()
-	log.Info("shutting down: draining in-flight requests", "drain_timeout", cfg.Server.DrainTimeout)
-	if err := g.Shutdown(context.Background()); err != nil {
+	defer stop()
+	for done := false; !done; {
+		select {
+		case <-hup:
+			sup.Reload("SIGHUP")
+		case <-ctx.Done():
+			done = true
+		}
+	}
+	log.Info("shutting down: draining in-flight requests")
+	if err := sup.Shutdown(context.Background()); err != nil {
 		log.Warn("shutdown", "error", err)
 		return 1
 	}
@@ -178,8 +169,7 @@ func serve(path string, log *slog.Logger, stderr io.Writer) int {
 	return 0
 }
 
-func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
-	var lv slog.Level
+func newLogger(w io.Writer, lv *slog.LevelVar, level, format string) (*slog.Logger, error) {
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("invalid -log-level %q (debug, info, warn, error)", level)
 	}
@@ -201,14 +191,6 @@ func versionString() string {
 		return bi.Main.Version
 	}
 	return "devel"
-}
-
-// newStore opens the shared state backend the config names.
-func newStore(c config.State) (state.Store, error) {
-	if c.Backend == "redis" {
-		return state.NewRedis(state.RedisOptions{URL: c.RedisURL, PoolSize: c.PoolSize, Timeout: c.Timeout.D(), Prefix: c.KeyPrefix})
-	}
-	return state.NewMemory(0), nil
 }
 
 // pluginCmd is `gatewayd plugin inspect FILE.wasm`.
@@ -242,31 +224,4 @@ func pluginCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "loads:    yes (with an empty config; one instance: %s)\n", r.Instance)
 	return 0
-}
-
-// adminSource is what the admin API reads of the running gateway.
-type adminSource struct{ g *gateway.Gateway }
-
-func (a adminSource) Ready() bool { return a.g.Ready() }
-
-func (a adminSource) Plugins() []admin.Plugin {
-	var out []admin.Plugin
-	for name, f := range a.g.Filters() {
-		if w, ok := f.(*wasm.Filter); ok {
-			live, idle := w.Stats()
-			out = append(out, admin.Plugin{Filter: name, Plugin: w.Plugin, Size: w.Size, SHA256: w.SHA256, ABI: w.ABI, Instances: live, Idle: idle})
-		}
-	}
-	slices.SortFunc(out, func(a, b admin.Plugin) int { return strings.Compare(a.Filter, b.Filter) })
-	return out
-}
-
-func startAdmin(cfg config.Admin, src admin.Source, reg *prometheus.Registry) (*http.Server, error) {
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return nil, err
-	}
-	srv := &http.Server{Handler: admin.Handler(cfg, src, reg), ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	return srv, nil
 }

@@ -1,15 +1,18 @@
 // Package admin serves the operator's API on its own listener: /healthz,
-// /readyz, /metrics (Prometheus) and /plugins. It answers only requests
-// whose Host is allowed, so a browser on the same machine cannot be turned
-// against it by DNS rebinding.
+// /readyz, /metrics (Prometheus), /plugins, /config and /reload. It
+// answers only requests whose Host is allowed, so a browser on the same
+// machine cannot be turned against it by DNS rebinding, and the one
+// endpoint that changes anything (POST /reload) needs a bearer token.
 package admin
 
 import (
+	"crypto/subtle"
 	"encoding/json"
 	"net"
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -28,13 +31,31 @@ type Plugin struct {
 	Idle      int    `json:"idle"`
 }
 
-// Source is what the admin API reads from the running gateway.
+// ReloadStatus is what GET /reload reports.
+type ReloadStatus struct {
+	// Generation counts the configurations served, from 1.
+	Generation int       `json:"generation"`
+	LoadedAt   time.Time `json:"loaded_at"`
+	// LastAttempt and LastError are of the latest reload; LastError is
+	// "" when it succeeded.
+	LastAttempt time.Time `json:"last_attempt,omitzero"`
+	LastError   string    `json:"last_error,omitempty"`
+}
+
+// Source is what the admin API reads from, and asks of, the running
+// gateway.
 type Source interface {
 	Ready() bool
 	Plugins() []Plugin
+	// Config is the effective configuration, secrets redacted (TOML).
+	Config() ([]byte, error)
+	// Reload builds the configuration anew and swaps it in; an error
+	// leaves the running one.
+	Reload(reason string) error
+	ReloadStatus() ReloadStatus
 }
 
-// Handler returns the admin API.
+// Handler returns the admin API for cfg.
 func Handler(cfg config.Admin, src Source, reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -49,10 +70,44 @@ func Handler(cfg config.Admin, src Source, reg *prometheus.Registry) http.Handle
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /plugins", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(src.Plugins())
+		writeJSON(w, http.StatusOK, src.Plugins())
+	})
+	mux.HandleFunc("GET /config", func(w http.ResponseWriter, r *http.Request) {
+		b, err := src.Config()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/toml")
+		w.Write(b)
+	})
+	mux.HandleFunc("GET /reload", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, src.ReloadStatus())
+	})
+	mux.HandleFunc("POST /reload", func(w http.ResponseWriter, r *http.Request) {
+		if cfg.Token == "" {
+			http.Error(w, "reload over the admin API is off: set admin.token", http.StatusForbidden)
+			return
+		}
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(token), []byte(cfg.Token)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="lintel-admin"`)
+			http.Error(w, "a valid bearer token is required", http.StatusUnauthorized)
+			return
+		}
+		if err := src.Reload("admin API"); err != nil {
+			writeJSON(w, http.StatusUnprocessableEntity, src.ReloadStatus())
+			return
+		}
+		writeJSON(w, http.StatusOK, src.ReloadStatus())
 	})
 	return hostCheck(cfg.AllowedHosts, mux)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
 }
 
 // hostCheck answers 403 to a request whose Host is not allowed.

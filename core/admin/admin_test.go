@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"errors"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -13,7 +14,27 @@ import (
 	"github.com/lintelhq/lintel/core/config"
 )
 
-type source struct{ ready bool }
+type source struct {
+	ready   bool
+	reloads int
+	fail    bool
+}
+
+func (s *source) Config() ([]byte, error) { return []byte("[admin]\ntoken = \"[redacted]\"\n"), nil }
+func (s *source) Reload(string) error {
+	s.reloads++
+	if s.fail {
+		return errors.New("broken")
+	}
+	return nil
+}
+func (s *source) ReloadStatus() ReloadStatus {
+	st := ReloadStatus{Generation: 1 + s.reloads}
+	if s.fail {
+		st.LastError = "gateway.toml:3: routes[0].path: required"
+	}
+	return st
+}
 
 func (s *source) Ready() bool { return s.ready }
 func (s *source) Plugins() []Plugin {
@@ -61,5 +82,42 @@ func TestAdmin(t *testing.T) {
 	}
 	if code, _ := get("/nope", ""); code != 404 {
 		t.Errorf("unknown path: %d", code)
+	}
+}
+
+func TestAdminReloadNeedsToken(t *testing.T) {
+	src := &source{ready: true}
+	hosts := []string{"127.0.0.1"}
+	post := func(h http.Handler, auth string) (int, string) {
+		srv := httptest.NewServer(h)
+		defer srv.Close()
+		req, _ := http.NewRequest("POST", srv.URL+"/reload", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	off := Handler(config.Admin{AllowedHosts: hosts}, src, prometheus.NewRegistry())
+	if code, _ := post(off, "Bearer anything"); code != 403 || src.reloads != 0 {
+		t.Errorf("without admin.token: %d, %d reloads; want 403 and none", code, src.reloads)
+	}
+	on := Handler(config.Admin{AllowedHosts: hosts, Token: "s3cret"}, src, prometheus.NewRegistry())
+	for _, auth := range []string{"", "Bearer wrong", "s3cret", "Basic s3cret"} {
+		if code, _ := post(on, auth); code != 401 || src.reloads != 0 {
+			t.Errorf("Authorization %q: %d, %d reloads; want 401 and none", auth, code, src.reloads)
+		}
+	}
+	if code, body := post(on, "Bearer s3cret"); code != 200 || src.reloads != 1 || !strings.Contains(body, `"generation":2`) {
+		t.Errorf("good token: %d %s", code, body)
+	}
+	src.fail = true
+	if code, body := post(on, "Bearer s3cret"); code != 422 || !strings.Contains(body, "routes[0].path") {
+		t.Errorf("failing reload: %d %s, want 422 with the error", code, body)
 	}
 }

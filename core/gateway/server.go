@@ -145,18 +145,28 @@ func socketKey(l *config.Listener) string {
 }
 
 // socket is one listening socket. Its accept loop hands connections to
-// the http.Server of the moment; a Gateway whose listener needs other
-// server settings (timeouts, TLS, HTTP/2) gets a new http.Server on the
-// same socket while the old one finishes its connections.
+// the http.Server of the moment. A Gateway whose listener needs other
+// server settings (timeouts, TLS, HTTP/2) gets a new http.Server for new
+// connections; the old one keeps the connections it has, which go on
+// serving requests (on the new Gateway) until they close by themselves.
+// Closing them early would race clients sending on them: a POST on a
+// keep-alive connection closed under it fails.
 type socket struct {
 	ln      net.Listener
 	log     *slog.Logger
 	handler atomic.Pointer[listener]
 
-	mu       sync.Mutex // guards srv, settings and feed changes
-	srv      *http.Server
+	mu       sync.Mutex // guards srv, settings, older and feed changes
+	srv      *server
 	settings serverSettings
+	older    []*server // servers replaced, until their connections close
 	feed     atomic.Pointer[handoff]
+}
+
+// server is an http.Server with the count of its open connections.
+type server struct {
+	*http.Server
+	conns atomic.Int64
 }
 
 // serverSettings are the parts of a listener's config an http.Server
@@ -187,7 +197,16 @@ func (k *socket) serve(l *listener) {
 	if k.srv != nil && k.settings == st {
 		return
 	}
-	srv := &http.Server{
+	srv := &server{}
+	srv.Server = &http.Server{
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			switch st {
+			case http.StateNew:
+				srv.conns.Add(1)
+			case http.StateClosed, http.StateHijacked:
+				srv.conns.Add(-1)
+			}
+		},
 		Handler:           k,
 		ReadHeaderTimeout: st.readHeader,
 		ReadTimeout:       st.read,
@@ -218,16 +237,25 @@ func (k *socket) serve(l *listener) {
 		} else {
 			err = srv.Serve(feed)
 		}
-		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 			k.log.Error("listener stopped", "addr", k.ln.Addr().String(), "error", err)
 		}
 	}()
-	old := k.srv
-	k.srv, k.settings = srv, st
-	k.feed.Store(feed)
-	if old != nil {
-		go old.Shutdown(context.Background())
+	if k.srv != nil {
+		k.older = append(k.older, k.srv)
 	}
+	k.srv, k.settings = srv, st
+	old := k.feed.Swap(feed)
+	if old != nil {
+		old.Close() // its server stops accepting; its connections stay
+	}
+	live := k.older[:0]
+	for _, o := range k.older {
+		if o.conns.Load() > 0 {
+			live = append(live, o)
+		}
+	}
+	k.older = live
 }
 
 // ServeHTTP runs a request on the current Gateway, or on the next one if
@@ -284,18 +312,27 @@ func (k *socket) closed() bool {
 // requests, up to ctx. It reports whether all finished in time.
 func (k *socket) shutdown(ctx context.Context) bool {
 	k.mu.Lock()
-	srv := k.srv
-	k.srv = nil
+	servers := k.older
+	if k.srv != nil {
+		servers = append(servers, k.srv)
+	}
+	k.srv, k.older = nil, nil
 	k.mu.Unlock()
 	k.ln.Close()
-	if srv == nil {
-		return true
+	var wg sync.WaitGroup
+	var cut atomic.Bool
+	for _, srv := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Shutdown(ctx); err != nil {
+				srv.Close()
+				cut.Store(true)
+			}
+		}()
 	}
-	if err := srv.Shutdown(ctx); err != nil {
-		srv.Close()
-		return false
-	}
-	return true
+	wg.Wait()
+	return !cut.Load()
 }
 
 // handoff is the net.Listener an http.Server of a socket serves: it

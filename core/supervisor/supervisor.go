@@ -1,0 +1,324 @@
+// Package supervisor runs one gatewayd: it builds a generation of the
+// gateway from the config file (shared state, plugin engine, routes and
+// services), serves it, and replaces it on reload, asked for by SIGHUP,
+// by the admin API or by the file watcher. A generation is built whole,
+// plugins compiled and pools warmed, before it is swapped in; one that
+// fails to build leaves the running one serving. The generation swapped
+// out finishes its requests, then its plugins and pools close.
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lintelhq/lintel/core/admin"
+	"github.com/lintelhq/lintel/core/config"
+	"github.com/lintelhq/lintel/core/gateway"
+	"github.com/lintelhq/lintel/core/metrics"
+	"github.com/lintelhq/lintel/core/state"
+	"github.com/lintelhq/lintel/core/wasm"
+)
+
+// Options are what a Supervisor needs besides its config file.
+type Options struct {
+	// Path is the config file, read again on every reload.
+	Path string
+	// Log is the process's log.
+	Log *slog.Logger
+	// Level, when not nil, follows the config's log.level on every
+	// reload (unless the operator fixed it with a flag: then nil).
+	Level *slog.LevelVar
+	// Metrics is the process's registry; the admin API exports it.
+	Metrics *prometheus.Registry
+}
+
+// Supervisor serves the current generation and reloads it.
+type Supervisor struct {
+	opt    Options
+	log    *slog.Logger
+	server *gateway.Server
+
+	reloading sync.Mutex // one reload at a time
+	cur       atomic.Pointer[generation]
+	status    atomic.Pointer[admin.ReloadStatus]
+	stopping  atomic.Bool
+	retiring  sync.WaitGroup
+
+	admin   *adminServer
+	m       reloadMetrics
+	stop    chan struct{}
+	watcher sync.WaitGroup
+}
+
+// generation is everything built from one reading of the config.
+type generation struct {
+	n      int
+	cfg    *config.Config
+	store  state.Store
+	engine *wasm.Engine
+	gw     *gateway.Gateway
+	// keepStore is set when the next generation took over the store.
+	keepStore bool
+}
+
+// Start builds the first generation from the config file and serves it,
+// with the admin listener and the file watcher. Its error is the
+// config's or a plugin's (file, line and key), or a socket's.
+func Start(opt Options) (*Supervisor, error) {
+	s := &Supervisor{opt: opt, log: opt.Log, server: gateway.NewServer(opt.Log), stop: make(chan struct{})}
+	s.m = newReloadMetrics(opt.Metrics)
+	g, err := s.build(nil)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.server.Serve(g.gw); err != nil {
+		s.release(g)
+		return nil, err
+	}
+	g.n = 1
+	s.cur.Store(g)
+	s.status.Store(&admin.ReloadStatus{Generation: 1, LoadedAt: time.Now()})
+	s.applyLevel(g.cfg)
+	if opt.Metrics != nil {
+		metrics.Register(opt.Metrics, prometheus.Collector(poolCollector{s}))
+	}
+	s.admin = &adminServer{log: s.log}
+	if err := s.admin.apply(g.cfg.Admin, s, opt.Metrics); err != nil {
+		s.Shutdown(context.Background())
+		return nil, fmt.Errorf("admin listener: %w", err)
+	}
+	s.watcher.Add(1)
+	go s.watch()
+	return s, nil
+}
+
+// Addr returns the address a listener is bound to.
+func (s *Supervisor) Addr(listener string) string { return s.server.Addr(listener) }
+
+// AdminAddr returns the admin listener's address, "" when off.
+func (s *Supervisor) AdminAddr() string { return s.admin.addr() }
+
+// Reload reads the config file again and, if it and its plugins build,
+// swaps the new generation in. On error the running generation stays,
+// and the error (file, line and key) is logged, kept for the admin API
+// and counted. reason is for the log.
+func (s *Supervisor) Reload(reason string) error {
+	s.reloading.Lock()
+	defer s.reloading.Unlock()
+	start := time.Now()
+	prev := s.cur.Load()
+	g, err := s.build(prev)
+	if err == nil {
+		if _, err = s.server.Serve(g.gw); err != nil {
+			s.release(g)
+		}
+	}
+	st := *s.status.Load()
+	st.LastAttempt = start
+	if err != nil {
+		st.LastError = err.Error()
+		s.status.Store(&st)
+		s.m.result(false)
+		s.log.Error("reload failed; the running configuration stays", "reason", reason, "generation", prev.n, "error", err)
+		return err
+	}
+	g.n = prev.n + 1
+	prev.keepStore = g.store == prev.store
+	s.cur.Store(g)
+	st.Generation, st.LoadedAt, st.LastError = g.n, time.Now(), ""
+	s.status.Store(&st)
+	s.m.result(true)
+	s.applyLevel(g.cfg)
+	if err := s.admin.apply(g.cfg.Admin, s, s.opt.Metrics); err != nil {
+		s.log.Error("admin listener not moved", "listen", g.cfg.Admin.Listen, "error", err)
+	}
+	s.log.Info("reloaded", "reason", reason, "generation", g.n, "took", time.Since(start).Round(time.Millisecond),
+		"listeners", len(g.cfg.Listeners), "routes", len(g.cfg.Routes), "filters", len(g.cfg.Filters))
+	s.retiring.Add(1)
+	go func() {
+		defer s.retiring.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), prev.cfg.Server.DrainTimeout.D())
+		defer cancel()
+		if err := prev.gw.Retire(ctx); err != nil {
+			s.log.Warn("previous configuration retired with requests cut", "generation", prev.n, "error", err)
+		}
+		s.release(prev)
+	}()
+	return nil
+}
+
+// build makes a generation from the config file. The state store of
+// prev is reused when [state] did not change, so counters survive.
+func (s *Supervisor) build(prev *generation) (*generation, error) {
+	cfg, err := config.Load(s.opt.Path)
+	if err != nil {
+		return nil, err
+	}
+	g := &generation{cfg: cfg}
+	if prev != nil && prev.cfg.State == cfg.State {
+		g.store = prev.store
+	} else if g.store, err = newStore(cfg.State); err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*generation, error) {
+		if prev == nil || g.store != prev.store {
+			g.store.Close()
+		}
+		if g.engine != nil {
+			g.engine.Close()
+		}
+		return nil, err
+	}
+	if g.engine, err = wasm.NewEngine(cfg, wasm.Options{Log: s.log, State: g.store, Metrics: s.opt.Metrics}); err != nil {
+		return fail(err)
+	}
+	if g.gw, err = gateway.New(cfg, gateway.Options{Log: s.log, Filters: g.engine, Metrics: s.opt.Metrics}); err != nil {
+		return fail(err)
+	}
+	return g, nil
+}
+
+// release closes what a retired (or never served) generation holds.
+func (s *Supervisor) release(g *generation) {
+	g.gw.Close()
+	g.engine.Close()
+	if !g.keepStore {
+		g.store.Close()
+	}
+}
+
+// newStore opens the shared state backend the config names.
+func newStore(c config.State) (state.Store, error) {
+	if c.Backend == "redis" {
+		return state.NewRedis(state.RedisOptions{URL: c.RedisURL, PoolSize: c.PoolSize, Timeout: c.Timeout.D(), Prefix: c.KeyPrefix})
+	}
+	return state.NewMemory(0), nil
+}
+
+func (s *Supervisor) applyLevel(cfg *config.Config) {
+	if s.opt.Level != nil {
+		var lv slog.Level
+		if lv.UnmarshalText([]byte(cfg.Log.Level)) == nil {
+			s.opt.Level.Set(lv)
+		}
+	}
+}
+
+// Shutdown reports not ready, keeps serving for shutdown_delay, then
+// closes the listeners, lets requests in flight finish up to
+// drain_timeout (or ctx), and releases everything.
+func (s *Supervisor) Shutdown(ctx context.Context) error {
+	s.stopping.Store(true)
+	close(s.stop)
+	s.watcher.Wait()
+	s.reloading.Lock()
+	defer s.reloading.Unlock()
+	g := s.cur.Load()
+	if d := g.cfg.Server.ShutdownDelay.D(); d > 0 {
+		s.log.Info("not ready; waiting before closing listeners", "delay", d)
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, g.cfg.Server.DrainTimeout.D())
+	defer cancel()
+	err := s.server.Shutdown(ctx)
+	s.retiring.Wait()
+	s.release(g)
+	if s.admin != nil {
+		s.admin.close()
+	}
+	return err
+}
+
+// Ready implements admin.Source.
+func (s *Supervisor) Ready() bool { return !s.stopping.Load() && s.cur.Load().gw.Ready() }
+
+// Plugins implements admin.Source.
+func (s *Supervisor) Plugins() []admin.Plugin {
+	var out []admin.Plugin
+	for name, f := range s.cur.Load().gw.Filters() {
+		if w, ok := f.(*wasm.Filter); ok {
+			live, idle := w.Stats()
+			out = append(out, admin.Plugin{Filter: name, Plugin: w.Plugin, Size: w.Size, SHA256: w.SHA256, ABI: w.ABI, Instances: live, Idle: idle})
+		}
+	}
+	slices.SortFunc(out, func(a, b admin.Plugin) int { return strings.Compare(a.Filter, b.Filter) })
+	return out
+}
+
+// Config implements admin.Source.
+func (s *Supervisor) Config() ([]byte, error) { return s.cur.Load().cfg.Redacted() }
+
+// ReloadStatus implements admin.Source.
+func (s *Supervisor) ReloadStatus() admin.ReloadStatus { return *s.status.Load() }
+
+// adminServer is the admin listener. A reload that changes its settings
+// swaps its handler; one that changes its address moves it.
+type adminServer struct {
+	log     *slog.Logger
+	mu      sync.Mutex
+	listen  string
+	srv     *http.Server
+	ln      net.Listener
+	handler atomic.Pointer[http.Handler]
+}
+
+func (a *adminServer) apply(cfg config.Admin, src admin.Source, reg *prometheus.Registry) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	h := admin.Handler(cfg, src, reg)
+	if a.srv != nil && a.listen == cfg.Listen {
+		a.handler.Store(&h)
+		return nil
+	}
+	var ln net.Listener
+	if cfg.Listen != "" {
+		var err error
+		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return err
+		}
+	}
+	a.handler.Store(&h)
+	if a.srv != nil {
+		go a.srv.Close()
+	}
+	a.listen, a.srv, a.ln = cfg.Listen, nil, ln
+	if ln != nil {
+		a.srv = &http.Server{
+			Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*a.handler.Load()).ServeHTTP(w, r) }),
+			ReadHeaderTimeout: 5 * time.Second,
+		}
+		go a.srv.Serve(ln)
+		a.log.Info("admin listening", "addr", ln.Addr().String(), "reload_api", cfg.Token != "")
+	}
+	return nil
+}
+
+func (a *adminServer) addr() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ln == nil {
+		return ""
+	}
+	return a.ln.Addr().String()
+}
+
+func (a *adminServer) close() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.srv != nil {
+		a.srv.Close()
+	}
+}
