@@ -1,8 +1,8 @@
 package admin
 
 import (
-	"errors"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
