@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +23,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/lintelhq/lintel/core/internal/testpki"
 )
 
 // bundled builds the bundled plugins once per test binary.
@@ -505,4 +508,36 @@ func settledMemory() (rss, heap uint64) {
 	var size, resident uint64
 	fmt.Sscan(string(b), &size, &resident)
 	return resident * uint64(os.Getpagesize()), ms.HeapInuse
+}
+
+// TestCertificateRotationByWatching: certificate files written over are
+// picked up by the watcher and served on the same socket, without a
+// signal and without closing the listener.
+func TestCertificateRotationByWatching(t *testing.T) {
+	ca := testpki.New(t)
+	cert, key := ca.Issue(t, "site", "site.test")
+	cfg := fmt.Sprintf("[server]\nwatch_interval = \"100ms\"\n[listeners.web]\nlisten = \"127.0.0.1:0\"\n[listeners.web.tls]\ncertificates = [{ cert = %q, key = %q }]\n", cert, key) + generationConfig(1)
+	r := newRig(t, cfg)
+	addr := r.s.Addr("web")
+	serial := func() string {
+		c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: "site.test", RootCAs: ca.Pool})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].SerialNumber.String()
+	}
+	before := serial()
+	time.Sleep(20 * time.Millisecond) // a new modification time
+	ca.Issue(t, "site", "site.test")  // writes over the same files
+	deadline := time.Now().Add(10 * time.Second)
+	for serial() == before {
+		if time.Now().After(deadline) {
+			t.Fatal("the rewritten certificate was not picked up")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if r.s.Addr("web") != addr {
+		t.Errorf("listener moved from %s to %s", addr, r.s.Addr("web"))
+	}
 }
