@@ -61,6 +61,14 @@ func startGatewayd(t *testing.T, bin, config, addr string) *procLog {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "gateway.toml")
 	os.WriteFile(file, []byte(config), 0o644)
+	_, logs := runGatewayd(t, bin, file, addr)
+	return logs
+}
+
+// runGatewayd runs gatewayd on a config file until addr accepts
+// connections; the test's cleanup stops it.
+func runGatewayd(t *testing.T, bin, file, addr string) (*exec.Cmd, *procLog) {
+	t.Helper()
 	cmd := exec.Command(bin, "-config", file)
 	logs := &procLog{}
 	cmd.Stderr = logs
@@ -71,7 +79,7 @@ func startGatewayd(t *testing.T, bin, config, addr string) *procLog {
 	for i := 0; ; i++ {
 		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
-			return logs
+			return cmd, logs
 		}
 		if i > 300 {
 			t.Fatalf("gatewayd did not start:\n%s", logs)
