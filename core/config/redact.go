@@ -15,7 +15,7 @@ const Redacted = "[redacted]"
 var secretName = regexp.MustCompile(`(?i)(secret|password|passwd|token|private|credential|api_?key|^keys?$)`)
 
 // Redacted returns the effective configuration, defaults included, as
-// TOML, with secrets replaced by "[redacted]": every value that came
+// TOML, with secrets that are set replaced by "[redacted]": every value that came
 // from ${ENV}, admin.token, the password of state.redis_url, and each
 // value under a key named like a secret (secret, password, token, key,
 // keys, private, credential, api_key) at any depth.
@@ -49,7 +49,7 @@ func (c *Config) redact(key string, v any) any {
 	case map[string]any:
 		for k, el := range t {
 			kk := joinKey(key, k)
-			if c.fromEnv[kk] || (secretName.MatchString(k) && kk != "state.key_prefix") {
+			if el != "" && (c.fromEnv[kk] || (secretName.MatchString(k) && kk != "state.key_prefix")) {
 				t[k] = Redacted
 				continue
 			}
