@@ -541,3 +541,31 @@ func TestCertificateRotationByWatching(t *testing.T) {
 		t.Errorf("listener moved from %s to %s", addr, r.s.Addr("web"))
 	}
 }
+
+// TestLogLevelFollowsConfig: log.level applies at start and on reload.
+func TestLogLevelFollowsConfig(t *testing.T) {
+	up := httptest.NewServer(http.NotFoundHandler())
+	defer up.Close()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "gateway.toml")
+	cfg := func(level string) string {
+		return fmt.Sprintf("[log]\nlevel = %q\n[admin]\nlisten = \"\"\n[server]\nwatch = false\n[listeners.web]\nlisten = \"127.0.0.1:0\"\n", level)
+	}
+	os.WriteFile(file, []byte(cfg("warn")), 0o644)
+	lv := new(slog.LevelVar)
+	s, err := Start(Options{Path: file, Log: slog.New(slog.DiscardHandler), Level: lv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(context.Background())
+	if lv.Level() != slog.LevelWarn {
+		t.Errorf("level %v at start, want WARN", lv.Level())
+	}
+	os.WriteFile(file, []byte(cfg("debug")), 0o644)
+	if err := s.Reload("test"); err != nil {
+		t.Fatal(err)
+	}
+	if lv.Level() != slog.LevelDebug {
+		t.Errorf("level %v after reload, want DEBUG", lv.Level())
+	}
+}
