@@ -49,6 +49,12 @@ func start(t testing.TB, src string, vars map[string]string) *harness {
 func startWASM(t testing.TB, src string, vars map[string]string) *harness {
 	t.Helper()
 	dir, _ := filepath.Abs("../../testdata/wasm")
+	return startPlugins(t, dir, src, vars)
+}
+
+// startPlugins is start with the plugin engine loading plugins from dir.
+func startPlugins(t testing.TB, dir, src string, vars map[string]string) *harness {
+	t.Helper()
 	src = fmt.Sprintf("[plugins]\ndir = %q\ncache_dir = %q\n", dir, filepath.Join(os.TempDir(), "lintel-test-wasm-cache")) + src
 	return startWith(t, src, vars, wasmFactory)
 }
