@@ -4,47 +4,17 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/lintelhq/lintel/core/config"
+	"github.com/lintelhq/lintel/core/internal/examples"
 	"github.com/lintelhq/lintel/core/wasm"
 )
 
-// The SDK examples, one per language, built from source by
-// scripts/build-examples.sh once per test binary, and tested through the
-// gateway.
-var (
-	examplesOnce sync.Once
-	examplesDir  string
-	examplesErr  error
-)
-
-// example returns the directory holding the built example plugin name,
-// or skips the test (fails it under CI) when its toolchain is missing.
-func example(t *testing.T, name string) string {
-	t.Helper()
-	examplesOnce.Do(func() {
-		if examplesDir, examplesErr = os.MkdirTemp("", "lintel-examples"); examplesErr != nil {
-			return
-		}
-		if out, err := exec.Command("../../scripts/build-examples.sh", examplesDir).CombinedOutput(); err != nil {
-			examplesErr = fmt.Errorf("scripts/build-examples.sh: %v\n%s", err, out)
-		}
-	})
-	if examplesErr != nil {
-		t.Fatal(examplesErr)
-	}
-	if install, err := os.ReadFile(filepath.Join(examplesDir, name+".skipped")); err == nil {
-		t.Skipf("the %s example's toolchain is not installed: %s", name, strings.TrimSpace(string(install)))
-	}
-	return examplesDir
-}
+// example returns the directory of the built SDK example plugin name.
+func example(t *testing.T, name string) string { return examples.Dir(t, name) }
 
 func exampleRoute(filter, table string) string {
 	return table + "\n[services.echo]\ntargets = [\"{{echo}}\"]\n[[routes]]\npath = \"/*rest\"\nservice = \"echo\"\nfilters = [\"" + filter + "\"]\n"
