@@ -1,5 +1,5 @@
 # The two commands of the README's Quick start are `make run` and `make test`.
-.PHONY: run test build plugins bench clean
+.PHONY: run test build plugins examples bench clean
 
 # Build gatewayd, the bundled plugins and the demo services, start the
 # services, and serve gateway.toml on :8080 (web) and :8081 (mobile).
@@ -19,9 +19,14 @@ build:
 plugins:
 	@scripts/build-plugins.sh
 
+# The SDK examples, one per language, -> build/examples/NAME.wasm (a
+# language whose toolchain is missing is skipped, with its install command).
+examples:
+	@scripts/build-examples.sh
+
 # gatewayd versus nginx on the same upstream (needs nginx and wrk).
 bench:
 	@scripts/bench-vs-nginx.sh
 
 clean:
-	rm -rf bin plugins/*.wasm
+	rm -rf bin build plugins/*.wasm

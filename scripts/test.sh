@@ -36,6 +36,16 @@ go test -count=1 $(go list ./... | grep -v '/core/')
 echo "== Go SDK (its own module): vet natively and for wasip1, tests against the fake host"
 (cd sdk/go && go vet ./... && GOOS=wasip1 GOARCH=wasm go vet ./... && go test -count=1 ./...)
 
+if [ -x /usr/bin/rustc ]; then
+  echo "== Rust SDK: unit tests, natively"
+  tmp=$(mktemp -d)
+  /usr/bin/rustc --edition 2021 --test -o "$tmp/lintel-test" sdk/rust/src/lib.rs
+  "$tmp/lintel-test" -q
+  rm -rf "$tmp"
+elif [ "${CI:-}" = true ]; then
+  echo "Debian's rustc is required under CI (apt-get install rustc libstd-rust-dev-wasm32)" >&2; exit 1
+fi
+
 echo "== bundled plugins (their own module): vet for both targets, tests against the fake host"
 (cd plugins && go vet ./... && GOOS=wasip1 GOARCH=wasm go vet ./... && go test -count=1 ./...)
 
