@@ -136,16 +136,20 @@ func (r *rig) get(path string) (*http.Response, string) {
 }
 
 // generationConfig is a config whose header-rewrite stamps X-Generation
-// with n and which has a route of its own, /v<n>/.
+// with n and which has a route of its own, /v<n>/. Its Go plugins get a
+// call timeout a loaded machine under -race cannot reach: the tests are
+// about reloads, not deadlines.
 func generationConfig(n int) string {
 	return fmt.Sprintf(`
 [services.echo]
 targets = ["{{upstream}}"]
 [filters.tag]
 plugin = "header-rewrite"
+timeout = "10s"
 config = { response = { set = { "X-Generation" = "%d" } } }
 [filters.stamp]
 plugin = "gostamp"
+timeout = "10s"
 [[routes]]
 path = "/echo/*rest"
 service = "echo"
@@ -450,14 +454,18 @@ watch = false
 targets = ["{{upstream}}"]
 [filters.tag]
 plugin = "header-rewrite"
+timeout = "10s"
 config = { response = { set = { "X-Generation" = "%d" } } }
 [filters.tag2]
 plugin = "header-rewrite"
+timeout = "10s"
 config = { request = { set = { "X-Seen" = "%d" } } }
 [filters.stamp]
 plugin = "gostamp"
+timeout = "10s"
 [filters.stateless]
 plugin = "gostateless"
+timeout = "10s"
 [[routes]]
 path = "/echo/*rest"
 service = "echo"
