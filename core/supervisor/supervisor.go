@@ -9,6 +9,7 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -115,6 +116,9 @@ func (s *Supervisor) AdminAddr() string { return s.admin.addr() }
 func (s *Supervisor) Reload(reason string) error {
 	s.reloading.Lock()
 	defer s.reloading.Unlock()
+	if s.stopping.Load() {
+		return errors.New("not reloaded: gatewayd is shutting down")
+	}
 	start := time.Now()
 	prev := s.cur.Load()
 	g, err := s.build(prev)
