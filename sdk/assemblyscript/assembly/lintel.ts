@@ -21,25 +21,37 @@
 @external("http_handler", "set_method") declare function hh_set_method(p: usize, len: u32): void;
 @external("http_handler", "get_uri") declare function hh_get_uri(buf: usize, limit: u32): u32;
 @external("http_handler", "set_uri") declare function hh_set_uri(p: usize, len: u32): void;
+@external("http_handler", "get_protocol_version") declare function hh_get_protocol_version(buf: usize, limit: u32): u32;
+@external("http_handler", "get_source_addr") declare function hh_get_source_addr(buf: usize, limit: u32): u32;
+@external("http_handler", "get_header_names") declare function hh_get_header_names(kind: u32, buf: usize, limit: u32): u64;
 @external("http_handler", "get_header_values") declare function hh_get_header_values(kind: u32, name: usize, nameLen: u32, buf: usize, limit: u32): u64;
 @external("http_handler", "set_header_value") declare function hh_set_header_value(kind: u32, name: usize, nameLen: u32, value: usize, valueLen: u32): void;
 @external("http_handler", "add_header_value") declare function hh_add_header_value(kind: u32, name: usize, nameLen: u32, value: usize, valueLen: u32): void;
 @external("http_handler", "remove_header") declare function hh_remove_header(kind: u32, name: usize, nameLen: u32): void;
+@external("http_handler", "read_body") declare function hh_read_body(kind: u32, buf: usize, limit: u32): u64;
 @external("http_handler", "write_body") declare function hh_write_body(kind: u32, p: usize, len: u32): void;
 @external("http_handler", "get_status_code") declare function hh_get_status_code(): u32;
 @external("http_handler", "set_status_code") declare function hh_set_status_code(code: u32): void;
 
 // ---- lintel ------------------------------------------------------------------
 
+@external("lintel", "abi_version") declare function lt_abi_version(): i32;
 @external("lintel", "declare") declare function lt_declare(flags: i32): void;
 @external("lintel", "now") declare function lt_now(): i64;
+@external("lintel", "log_kv") declare function lt_log_kv(level: i32, msg: usize, msgLen: u32, kv: usize, kvLen: u32): void;
 @external("lintel", "get_property") declare function lt_get_property(name: usize, nameLen: u32, buf: usize, limit: u32): i64;
 @external("lintel", "set_property") declare function lt_set_property(name: usize, nameLen: u32, value: usize, valueLen: u32): void;
 @external("lintel", "state_get") declare function lt_state_get(key: usize, keyLen: u32, buf: usize, limit: u32): i64;
 @external("lintel", "state_set") declare function lt_state_set(key: usize, keyLen: u32, value: usize, valueLen: u32, ttlMs: i64): i32;
+@external("lintel", "state_cas") declare function lt_state_cas(key: usize, keyLen: u32, old: usize, oldLen: i32, nu: usize, newLen: u32, ttlMs: i64): i32;
+@external("lintel", "state_delete") declare function lt_state_delete(key: usize, keyLen: u32): i32;
 @external("lintel", "state_incr") declare function lt_state_incr(key: usize, keyLen: u32, delta: i64, ttlMs: i64, result: usize): i32;
 @external("lintel", "metric_define") declare function lt_metric_define(kind: i32, name: usize, nameLen: u32, help: usize, helpLen: u32, labels: usize, labelsLen: u32): i32;
 @external("lintel", "metric_update") declare function lt_metric_update(id: i32, value: f64, labelValues: usize, len: u32): void;
+@external("lintel", "http_call") declare function lt_http_call(method: usize, methodLen: u32, url: usize, urlLen: u32, headers: usize, headersLen: u32, body: usize, bodyLen: u32): i32;
+@external("lintel", "http_response_header") declare function lt_http_response_header(name: usize, nameLen: u32, buf: usize, limit: u32): i64;
+@external("lintel", "http_response_body") declare function lt_http_response_body(buf: usize, limit: u32): i32;
+@external("lintel", "emit") declare function lt_emit(line: usize, len: u32): i32;
 
 export const REQUEST: u32 = 0;
 export const RESPONSE: u32 = 1;
@@ -133,6 +145,55 @@ export function uri(): string {
   return readValue((buf: usize, limit: u32): u32 => hh_get_uri(buf, limit));
 }
 
+export function setMethod(m: string): void {
+  const b = utf8(m);
+  hh_set_method(ptr(b), b.byteLength);
+}
+
+export function protocolVersion(): string {
+  return readValue((buf: usize, limit: u32): u32 => hh_get_protocol_version(buf, limit));
+}
+
+/** The socket peer, ip:port; the client behind trusted proxies is property("client_ip"). */
+export function sourceAddr(): string {
+  return readValue((buf: usize, limit: u32): u32 => hh_get_source_addr(buf, limit));
+}
+
+/** Header names, lower case, sorted. */
+export function headerNames(kind: u32): string[] {
+  let buf = new ArrayBuffer(256);
+  const r = hh_get_header_names(kind, ptr(buf), 256);
+  if (r >> 32 == 0) return new Array<string>();
+  const len = <u32>r;
+  if (len > 256) {
+    buf = new ArrayBuffer(len);
+    hh_get_header_names(kind, ptr(buf), len);
+  }
+  return splitList(ptr(buf), len);
+}
+
+/** The whole body as bytes (request phase, or a buffered response phase). */
+export function readBody(kind: u32): Uint8Array {
+  let out = new Uint8Array(0);
+  const chunk = new ArrayBuffer(16384);
+  while (true) {
+    const r = hh_read_body(kind, ptr(chunk), 16384);
+    const n = <i32><u32>r;
+    if (n > 0) {
+      const next = new Uint8Array(out.length + n);
+      next.set(out);
+      next.set(Uint8Array.wrap(chunk, 0, n), out.length);
+      out = next;
+    }
+    if (r >> 32 == 1) return out;
+  }
+}
+
+export function writeBody(kind: u32, body: string): void {
+  const b = utf8(body);
+  hh_write_body(kind, ptr(b), b.byteLength);
+}
+
 export function setUri(u: string): void {
   const b = utf8(u);
   hh_set_uri(ptr(b), b.byteLength);
@@ -189,6 +250,17 @@ export function answer(code: u32, contentType: string, body: string): void {
   if (b.byteLength > 0) hh_write_body(RESPONSE, ptr(b), b.byteLength);
 }
 
+/** The version of the lintel module the host speaks. */
+export function abiVersion(): i32 {
+  return lt_abi_version();
+}
+
+/** A structured log line; kv alternates keys and values. */
+export function logKV(level: i32, msg: string, kv: string[]): void {
+  const m = utf8(msg), l = nulList(kv);
+  lt_log_kv(level, ptr(m), m.byteLength, ptr(l), l.byteLength);
+}
+
 export function declare(flags: i32): void {
   lt_declare(flags);
 }
@@ -243,6 +315,56 @@ export function stateIncr(key: string, delta: i64, ttlMs: i64): i64 {
   const out = new ArrayBuffer(8);
   if (lt_state_incr(ptr(k), k.byteLength, delta, ttlMs, ptr(out)) != 0) return i64.MIN_VALUE;
   return load<i64>(ptr(out));
+}
+
+/** Sets key to value if it holds old (null: if absent): 1 swapped, 0 not, -1 failure. */
+export function stateCAS(key: string, old: string | null, value: string, ttlMs: i64): i32 {
+  const k = utf8(key), v = utf8(value);
+  if (old === null) return lt_state_cas(ptr(k), k.byteLength, 0, -1, ptr(v), v.byteLength, ttlMs);
+  const o = utf8(old);
+  return lt_state_cas(ptr(k), k.byteLength, ptr(o), o.byteLength, ptr(v), v.byteLength, ttlMs);
+}
+
+/** Deletes a key; false when the backend failed. */
+export function stateDelete(key: string): bool {
+  const k = utf8(key);
+  return lt_state_delete(ptr(k), k.byteLength) == 0;
+}
+
+/**
+ * A blocking HTTP call within the filter's outbound allow-list: the
+ * status, or -1 not allowed, -2 failed, -3 response too large. headers
+ * are "Name: value" strings.
+ */
+export function httpCall(method: string, url: string, headers: string[], body: string): i32 {
+  const m = utf8(method), u = utf8(url), h = nulList(headers), b = utf8(body);
+  return lt_http_call(ptr(m), m.byteLength, ptr(u), u.byteLength, ptr(h), h.byteLength, ptr(b), b.byteLength);
+}
+
+/** A header of the last httpCall's response, or null. */
+export function callResponseHeader(name: string): string | null {
+  const n = utf8(name);
+  let buf = new ArrayBuffer(256);
+  const r = lt_http_response_header(ptr(n), n.byteLength, ptr(buf), 256);
+  if (r >> 32 == 0) return null;
+  const len = <u32>r;
+  if (len > 256) {
+    buf = new ArrayBuffer(len);
+    lt_http_response_header(ptr(n), n.byteLength, ptr(buf), len);
+  }
+  const v = splitList(ptr(buf), len);
+  return v.length > 0 ? v[0] : null;
+}
+
+/** The body of the last httpCall's response. */
+export function callResponseBody(): string {
+  return readValue((buf: usize, limit: u32): u32 => <u32>lt_http_response_body(buf, limit));
+}
+
+/** Writes one raw line to the filter's output; false when it has none. */
+export function emit(line: string): bool {
+  const b = utf8(line);
+  return lt_emit(ptr(b), b.byteLength) == 0;
 }
 
 /** A metric the plugin defined; kind 0 counter, 1 gauge, 2 histogram. */
