@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/lintelhq/lintel/core/internal/testpki"
+	"github.com/lintelhq/lintel/core/wasm"
 )
 
 // bundled builds the bundled plugins once per test binary.
@@ -575,5 +576,55 @@ func TestLogLevelFollowsConfig(t *testing.T) {
 	}
 	if lv.Level() != slog.LevelDebug {
 		t.Errorf("level %v after reload, want DEBUG", lv.Level())
+	}
+}
+
+// TestInFlightRequestFinishesOnOldChain: a request held by a slow
+// upstream across a reload finishes on the chain it started on (its
+// response phase stamps the old generation), and once it is done the old
+// generation's plugin pools close.
+func TestInFlightRequestFinishesOnOldChain(t *testing.T) {
+	r := newRig(t, generationConfig(1))
+	release := make(chan struct{})
+	arrived := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		close(arrived)
+		<-release
+		io.WriteString(w, "slow")
+	}))
+	defer slow.Close()
+	r.upstream = slow.URL
+	r.write(generationConfig(1))
+	if err := r.s.Reload("test"); err != nil {
+		t.Fatal(err)
+	}
+	old := r.s.cur.Load()
+	done := make(chan *http.Response)
+	go func() {
+		resp, err := http.Get(r.url("/echo/held"))
+		if err != nil {
+			t.Error(err)
+		}
+		done <- resp
+	}()
+	<-arrived
+	r.write(generationConfig(2))
+	if err := r.s.Reload("test"); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	resp := <-done
+	if resp == nil {
+		t.FailNow()
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("X-Generation") != "1" {
+		t.Errorf("held request: %d, X-Generation %q; want 200 from generation 1's chain", resp.StatusCode, resp.Header.Get("X-Generation"))
+	}
+	r.s.retiring.Wait()
+	for name, f := range old.gw.Filters() {
+		if live, _ := f.(*wasm.Filter).Stats(); live != 0 {
+			t.Errorf("retired filter %s still has %d instances", name, live)
+		}
 	}
 }
