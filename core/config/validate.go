@@ -118,16 +118,16 @@ func (c *Config) validate(e *errs) {
 		c.checkFilters(e, joinKey(key, "filters"), l.Filters)
 		if t := l.TLS; t != nil {
 			if len(t.Certificates) == 0 {
-				e.add(joinKey(key, "tls.certificates"), "at least one {cert, key} pair is required")
+				e.add(joinKey(joinKey(key, "tls"), "certificates"), "at least one {cert, key} pair is required")
 			}
 			for i, cert := range t.Certificates {
-				ck := indexKey(joinKey(key, "tls.certificates"), i)
+				ck := indexKey(joinKey(joinKey(key, "tls"), "certificates"), i)
 				if cert.Cert == "" || cert.Key == "" {
 					e.add(ck, "both cert and key are required")
 				}
 			}
 			if t.MinVersion != "1.2" && t.MinVersion != "1.3" {
-				e.add(joinKey(key, "tls.min_version"), "must be \"1.2\" or \"1.3\", found %q", t.MinVersion)
+				e.add(joinKey(joinKey(key, "tls"), "min_version"), "must be \"1.2\" or \"1.3\", found %q", t.MinVersion)
 			}
 			if l.H2C {
 				e.add(joinKey(key, "h2c"), "is for listeners without TLS (with tls, HTTP/2 comes by ALPN: tls.http2)")
@@ -201,16 +201,16 @@ func (c *Config) validateFilter(e *errs, key string, f *Filter) {
 	if o := f.Outbound; o != nil {
 		for i, h := range o.Hosts {
 			if host, port, err := net.SplitHostPort(h); err != nil || host == "" || port == "" {
-				e.add(indexKey(joinKey(key, "outbound.hosts"), i), "write it as \"host:port\", found %q", h)
+				e.add(indexKey(joinKey(joinKey(key, "outbound"), "hosts"), i), "write it as \"host:port\", found %q", h)
 			}
 		}
 		for i, m := range o.Methods {
 			if !ValidToken(m) {
-				e.add(indexKey(joinKey(key, "outbound.methods"), i), "invalid method %q", m)
+				e.add(indexKey(joinKey(joinKey(key, "outbound"), "methods"), i), "invalid method %q", m)
 			}
 		}
 		if o.Timeout == 0 {
-			e.add(joinKey(key, "outbound.timeout"), "must be more than 0s")
+			e.add(joinKey(joinKey(key, "outbound"), "timeout"), "must be more than 0s")
 		}
 	}
 }
