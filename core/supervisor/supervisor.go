@@ -124,6 +124,7 @@ func (s *Supervisor) Reload(reason string) error {
 	g, err := s.build(prev)
 	if err == nil {
 		if _, err = s.server.Serve(g.gw); err != nil {
+			g.keepStore = g.store == prev.store // still the running one's
 			s.release(g)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -25,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/lintelhq/lintel/core/internal/testpki"
+	"github.com/lintelhq/lintel/core/state/statetest"
 	"github.com/lintelhq/lintel/core/wasm"
 )
 
@@ -626,5 +628,32 @@ func TestInFlightRequestFinishesOnOldChain(t *testing.T) {
 		if live, _ := f.(*wasm.Filter).Stats(); live != 0 {
 			t.Errorf("retired filter %s still has %d instances", name, live)
 		}
+	}
+}
+
+// TestReloadOntoBusyAddressKeepsState pins a bug: a reload whose new
+// listener address could not be opened released the new generation with
+// the shared state store it had taken over from the running one, closing
+// the running gateway's Redis connections under it.
+func TestReloadOntoBusyAddressKeepsState(t *testing.T) {
+	redis := statetest.RedisServer(t)
+	cfg := func(listen string) string {
+		return fmt.Sprintf("[state]\nbackend = \"redis\"\nredis_url = %q\n[listeners.web]\nlisten = %q\n", redis, listen) + generationConfig(1)
+	}
+	r := newRig(t, cfg("127.0.0.1:0"))
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	r.write(cfg(busy.Addr().String()))
+	if err := r.s.Reload("test"); err == nil || !strings.Contains(err.Error(), `listener "web"`) {
+		t.Fatalf("reload onto a busy address: %v", err)
+	}
+	if resp, _ := r.get("/echo/x"); resp.StatusCode != 200 {
+		t.Errorf("after the failed reload: %d", resp.StatusCode)
+	}
+	if _, _, err := r.s.cur.Load().store.Get(context.Background(), "probe"); err != nil {
+		t.Errorf("the running generation's state store was closed: %v", err)
 	}
 }
