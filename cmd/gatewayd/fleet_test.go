@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lintelhq/lintel/core/state/statetest"
+	"github.com/lintelhq/lintel/internal/testlog"
 )
 
 // fleet builds gatewayd and the bundled plugins once per test binary.
@@ -57,7 +58,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // startGatewayd runs one gatewayd process on a config and waits for it.
-func startGatewayd(t *testing.T, bin, config, addr string) *procLog {
+func startGatewayd(t *testing.T, bin, config, addr string) *testlog.Buffer {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "gateway.toml")
 	os.WriteFile(file, []byte(config), 0o644)
@@ -67,10 +68,10 @@ func startGatewayd(t *testing.T, bin, config, addr string) *procLog {
 
 // runGatewayd runs gatewayd on a config file until addr accepts
 // connections; the test's cleanup stops it.
-func runGatewayd(t *testing.T, bin, file, addr string) (*exec.Cmd, *procLog) {
+func runGatewayd(t *testing.T, bin, file, addr string) (*exec.Cmd, *testlog.Buffer) {
 	t.Helper()
 	cmd := exec.Command(bin, "-config", file)
-	logs := &procLog{}
+	logs := &testlog.Buffer{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -85,39 +86,6 @@ func runGatewayd(t *testing.T, bin, file, addr string) (*exec.Cmd, *procLog) {
 			t.Fatalf("gatewayd did not start:\n%s", logs)
 		}
 		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// procLog collects a process's log; safe to read while it writes.
-type procLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *procLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *procLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// waitFor reports whether the log comes to hold every one of lines
-// within 10 s.
-func (l *procLog) waitFor(lines ...string) bool {
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		s := l.String()
-		all := true
-		for _, line := range lines {
-			all = all && strings.Contains(s, line)
-		}
-		if all || time.Now().After(deadline) {
-			return all
-		}
 	}
 }
 
@@ -223,8 +191,8 @@ func TestRedisOutageFailureModes(t *testing.T) {
 	if got := status(closed); got != 503 {
 		t.Errorf("fail-closed gateway with Redis down: %d, want 503", got)
 	}
-	for name, logs := range map[string]*procLog{"open": openLogs, "closed": closedLogs} {
-		if !logs.waitFor("rate limit state unavailable", "shared state unavailable") {
+	for name, logs := range map[string]*testlog.Buffer{"open": openLogs, "closed": closedLogs} {
+		if !logs.WaitFor("rate limit state unavailable", "shared state unavailable") {
 			t.Errorf("%s: no log line says why:\n%s", name, logs)
 		}
 	}

@@ -39,7 +39,7 @@ func TestSIGHUPReloads(t *testing.T) {
 	}
 	os.WriteFile(file, []byte(config("/after")), 0o644)
 	cmd.Process.Signal(syscall.SIGHUP)
-	if !logs.waitFor("reason=SIGHUP generation=2") {
+	if !logs.WaitFor("reason=SIGHUP generation=2") {
 		t.Fatalf("no reload logged:\n%s", logs)
 	}
 	if status("/after") != 200 || status("/before") != 404 {
@@ -48,7 +48,7 @@ func TestSIGHUPReloads(t *testing.T) {
 
 	os.WriteFile(file, []byte(config("/after")+"[[routes]]\nservice = \"up\"\n"), 0o644)
 	cmd.Process.Signal(syscall.SIGHUP)
-	if !logs.waitFor("reload failed", "routes[1].path: required") {
+	if !logs.WaitFor("reload failed", "routes[1].path: required") {
 		t.Fatalf("broken config: no error logged:\n%s", logs)
 	}
 	if status("/after") != 200 {

@@ -9,8 +9,9 @@ import (
 	"testing"
 
 	"github.com/lintelhq/lintel/core/config"
-	"github.com/lintelhq/lintel/core/internal/examples"
 	"github.com/lintelhq/lintel/core/wasm"
+	"github.com/lintelhq/lintel/internal/examples"
+	"github.com/lintelhq/lintel/internal/testlog"
 )
 
 // example returns the directory of the built SDK example plugin name.
@@ -109,7 +110,7 @@ func TestExampleIPFilterRust(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs testlog.Buffer
 	e, _ := wasm.NewEngine(cfg, wasm.Options{Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	defer e.Close()
 	if _, err := New(cfg, Options{Log: slog.New(slog.DiscardHandler), Filters: e}); err == nil || !strings.Contains(err.Error(), "filters.ipf") {

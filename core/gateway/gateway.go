@@ -268,21 +268,8 @@ func (g *Gateway) Ready() bool {
 	return true
 }
 
-// Shutdown stops a gateway started with Start: it marks it not ready,
-// keeps serving for the configured shutdown_delay, then closes the
-// listeners and waits for in-flight requests up to drain_timeout (or
-// ctx); what is still running then is cut.
+// Shutdown stops a gateway started with Start, as Server.Shutdown says.
 func (g *Gateway) Shutdown(ctx context.Context) error {
-	g.stopping.Store(true)
-	if d := g.cfg.Server.ShutdownDelay.D(); d > 0 {
-		g.log.Info("not ready; waiting before closing listeners", "delay", d)
-		select {
-		case <-time.After(d):
-		case <-ctx.Done():
-		}
-	}
-	ctx, cancel := context.WithTimeout(ctx, g.cfg.Server.DrainTimeout.D())
-	defer cancel()
 	if g.own == nil {
 		g.close()
 		return nil

@@ -23,6 +23,7 @@ import (
 	"github.com/lintelhq/lintel/core/filter/filtertest"
 	"github.com/lintelhq/lintel/core/state"
 	"github.com/lintelhq/lintel/core/wasm"
+	"github.com/lintelhq/lintel/internal/testlog"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -31,7 +32,7 @@ type harness struct {
 	t       testing.TB
 	g       *Gateway
 	filters *filtertest.Factory
-	logs    *syncBuffer
+	logs    *testlog.Buffer
 	state   *state.Memory
 	metrics *prometheus.Registry
 }
@@ -88,7 +89,7 @@ func startWith(t testing.TB, src string, vars map[string]string, factory func(*h
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, src)
 	}
-	h := &harness{t: t, filters: &filtertest.Factory{}, logs: &syncBuffer{}, state: state.NewMemory(time.Minute), metrics: prometheus.NewRegistry()}
+	h := &harness{t: t, filters: &filtertest.Factory{}, logs: &testlog.Buffer{}, state: state.NewMemory(time.Minute), metrics: prometheus.NewRegistry()}
 	t.Cleanup(func() { h.state.Close() })
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	var filters filter.Factory = h.filters
@@ -276,21 +277,4 @@ func deadAddr(t testing.TB) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return "http://" + addr
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -104,12 +104,29 @@ func (s *Server) Addr(listener string) string {
 	return ""
 }
 
-// Shutdown closes every socket, lets requests in flight finish (up to
-// ctx), and retires the current Gateway. It reports whether requests had
-// to be cut.
+// Shutdown stops serving: the current Gateway reports itself not ready
+// and keeps serving for its shutdown_delay (so load balancers stop
+// sending traffic), then every socket closes, requests in flight finish
+// for up to its drain_timeout (or ctx), and the Gateway retires. It
+// reports whether requests had to be cut.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	sockets, g := s.sockets, s.current
+	s.mu.Unlock()
+	if g != nil {
+		g.stopping.Store(true)
+		if d := g.cfg.Server.ShutdownDelay.D(); d > 0 {
+			s.log.Info("not ready; waiting before closing listeners", "delay", d)
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+			}
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, g.cfg.Server.DrainTimeout.D())
+		defer cancel()
+	}
+	s.mu.Lock()
 	s.sockets, s.current = map[string]*socket{}, nil
 	s.mu.Unlock()
 	var wg sync.WaitGroup

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/lintelhq/lintel/core/config"
-	"github.com/lintelhq/lintel/core/internal/testpki"
+	"github.com/lintelhq/lintel/internal/testpki"
 )
 
 // tlsRoute is a config whose listener terminates TLS with certs (a TOML

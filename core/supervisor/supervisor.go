@@ -229,15 +229,6 @@ func (s *Supervisor) Shutdown(ctx context.Context) error {
 	s.reloading.Lock()
 	defer s.reloading.Unlock()
 	g := s.cur.Load()
-	if d := g.cfg.Server.ShutdownDelay.D(); d > 0 {
-		s.log.Info("not ready; waiting before closing listeners", "delay", d)
-		select {
-		case <-time.After(d):
-		case <-ctx.Done():
-		}
-	}
-	ctx, cancel := context.WithTimeout(ctx, g.cfg.Server.DrainTimeout.D())
-	defer cancel()
 	err := s.server.Shutdown(ctx)
 	s.retiring.Wait()
 	s.release(g)

@@ -25,9 +25,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/lintelhq/lintel/core/internal/testpki"
 	"github.com/lintelhq/lintel/core/state/statetest"
 	"github.com/lintelhq/lintel/core/wasm"
+	"github.com/lintelhq/lintel/internal/testlog"
+	"github.com/lintelhq/lintel/internal/testpki"
 )
 
 // bundled builds the bundled plugins once per test binary.
@@ -80,7 +81,7 @@ type rig struct {
 	file     string
 	plugins  string
 	upstream string
-	logs     *syncBuffer
+	logs     *testlog.Buffer
 	reg      *prometheus.Registry
 }
 
@@ -92,7 +93,7 @@ func newRig(t *testing.T, config string) *rig {
 	}))
 	t.Cleanup(up.Close)
 	dir := t.TempDir()
-	r := &rig{t: t, file: filepath.Join(dir, "gateway.toml"), plugins: pluginsDir(t), upstream: up.URL, logs: &syncBuffer{}, reg: prometheus.NewRegistry()}
+	r := &rig{t: t, file: filepath.Join(dir, "gateway.toml"), plugins: pluginsDir(t), upstream: up.URL, logs: &testlog.Buffer{}, reg: prometheus.NewRegistry()}
 	r.write(config)
 	s, err := Start(Options{Path: r.file, Log: slog.New(slog.NewTextHandler(r.logs, nil)), Metrics: r.reg})
 	if err != nil {
@@ -417,23 +418,6 @@ func freeAddr(t *testing.T) string {
 	addr := srv.Listener.Addr().String()
 	srv.Close()
 	return addr
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func sha(b []byte) [32]byte { return sha256.Sum256(b) }

@@ -12,7 +12,7 @@ import (
 
 	"github.com/lintelhq/lintel/core/config"
 	"github.com/lintelhq/lintel/core/filter"
-	"github.com/lintelhq/lintel/core/internal/examples"
+	"github.com/lintelhq/lintel/internal/examples"
 )
 
 // sdkExamples are the example plugins of every SDK language, with a

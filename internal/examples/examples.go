@@ -31,7 +31,7 @@ func Dir(tb testing.TB, name string) string {
 			return
 		}
 		_, file, _, _ := runtime.Caller(0)
-		script := filepath.Join(filepath.Dir(file), "../../../scripts/build-examples.sh")
+		script := filepath.Join(filepath.Dir(file), "../../scripts/build-examples.sh")
 		if out, e := exec.Command(script, dir).CombinedOutput(); e != nil {
 			err = fmt.Errorf("scripts/build-examples.sh: %v\n%s", e, out)
 		}
