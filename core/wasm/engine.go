@@ -148,6 +148,7 @@ func (e *Engine) New(spec *config.Filter) (filter.Filter, error) {
 		state:     state.Namespace(e.opt.State, spec.StateNamespace),
 		registry:  e.opt.Metrics,
 		metrics:   e.m,
+		callTimer: e.m.callTimer(spec.Name),
 		metricIDs: map[string]int{},
 	}
 	if spec.Outbound != nil {
@@ -367,6 +368,7 @@ type Filter struct {
 	client    *http.Client // outbound calls; nil when none are allowed
 	registry  *prometheus.Registry
 	metrics   *engineMetrics // the host's, of this filter's calls
+	callTimer prometheus.Observer
 	metricsMu sync.Mutex
 	defined   []metric // the plugin's own
 	metricIDs map[string]int

@@ -59,9 +59,14 @@ func (f *Filter) call(inst *instance, s *callState, fn api.Function, params ...u
 	s.logLines = 0
 	stack := inst.stack[:]
 	copy(stack, params)
-	start := time.Now()
+	var start time.Time
+	if f.callTimer != nil {
+		start = time.Now()
+	}
 	err := fn.CallWithStack(ctx, stack)
-	f.metrics.call(f.name, time.Since(start))
+	if f.callTimer != nil {
+		f.callTimer.Observe(time.Since(start).Seconds())
+	}
 	inst.ctx.s = nil
 	if s.logLines > maxLogLines {
 		f.log.Warn("plugin log lines dropped", "dropped", s.logLines-maxLogLines, "request_id", s.requestID())
