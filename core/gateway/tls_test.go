@@ -2,13 +2,17 @@ package gateway
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lintelhq/lintel/core/config"
 	"github.com/lintelhq/lintel/internal/testpki"
@@ -207,4 +211,26 @@ func newFromTOML(t *testing.T, src string) (*Gateway, error) {
 		g.Close()
 	}
 	return g, err
+}
+
+// TestTLSHandshakeIsBounded: a client that connects to a TLS listener
+// and never says hello is cut off after read_header_timeout, as a slow
+// client over plain HTTP is (slowloris on the handshake).
+func TestTLSHandshakeIsBounded(t *testing.T) {
+	ca := testpki.New(t)
+	up := newUpstream(t, nil)
+	h := start(t, strings.Replace(tlsRoute("["+pair(ca.Issue(t, "b", "b.test"))+"]", ""), "listen = \"127.0.0.1:0\"", "listen = \"127.0.0.1:0\"\nread_header_timeout = \"300ms\"", 1), map[string]string{"echo": up.URL})
+	c, err := net.Dial("tcp", h.g.Addr("default"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	start := time.Now()
+	if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("silent TLS client not cut off: %v after %v", err, time.Since(start))
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("cut off after %v, want about read_header_timeout (300ms)", d)
+	}
 }
