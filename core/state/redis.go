@@ -3,6 +3,7 @@ package state
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -106,6 +107,35 @@ func (r *Redis) Increment(ctx context.Context, key string, delta int64, ttl time
 		return 0, ErrNotInteger
 	}
 	return n, err
+}
+
+// gcraScript is gcra (state.go) in Lua, on the server's clock: KEYS[1]
+// holds the theoretical arrival time in microseconds (Lua numbers are
+// doubles: nanoseconds since 1970 would lose precision); ARGV[1] is the
+// interval and ARGV[2] the burst. It returns allowed (1/0), remaining,
+// retry-after and reset, the durations in microseconds.
+var gcraScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local tau = interval * (tonumber(ARGV[2]) - 1)
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+if tat - now > tau then
+  return {0, 0, tat - now - tau, tat - now}
+end
+local nxt = tat + interval
+redis.call('SET', KEYS[1], nxt, 'PX', math.ceil((nxt - now) / 1000))
+return {1, math.floor((tau - (nxt - now) + interval) / interval), 0, nxt - now}
+`)
+
+func (r *Redis) GCRA(ctx context.Context, key string, interval time.Duration, burst int) (Decision, error) {
+	us := max(interval.Microseconds(), 1)
+	v, err := gcraScript.Run(ctx, r.c, []string{r.prefix + key}, us, burst).Int64Slice()
+	if err != nil || len(v) != 4 {
+		return Decision{}, fmt.Errorf("gcra: %v", err)
+	}
+	return Decision{Allowed: v[0] == 1, Remaining: int(v[1]), RetryAfter: time.Duration(v[2]) * time.Microsecond, Reset: time.Duration(v[3]) * time.Microsecond}, nil
 }
 
 func (r *Redis) Delete(ctx context.Context, key string) error {

@@ -22,6 +22,7 @@ func TestRedisStore(t *testing.T) {
 	t.Run("operations", func(t *testing.T) { testOperations(t, r) })
 	t.Run("hammer", func(t *testing.T) { testHammer(t, r, 100) })
 	t.Run("namespaces", func(t *testing.T) { testNamespaces(t, r) })
+	t.Run("gcra", func(t *testing.T) { testGCRA(t, r) })
 	t.Run("ttl", func(t *testing.T) {
 		r.Set(ctx, "t", []byte("x"), 300*time.Millisecond)
 		r.Increment(ctx, "ti", 1, 300*time.Millisecond)

@@ -27,7 +27,38 @@ type Store interface {
 	// returns the result. ttl applies when the increment creates the key.
 	Increment(ctx context.Context, key string, delta int64, ttl time.Duration) (int64, error)
 	Delete(ctx context.Context, key string) error
+	// GCRA decides one request against a rate limit kept at key, by the
+	// generic cell rate algorithm: requests are admitted at one per
+	// interval, with burst admitted at once from idle. It is atomic, and
+	// the store's own clock decides (a Redis server's, so a fleet agrees
+	// whatever its clocks say). The key expires once the limit is full
+	// again.
+	GCRA(ctx context.Context, key string, interval time.Duration, burst int) (Decision, error)
 	Close() error
+}
+
+// Decision is a GCRA outcome, in the terms of the IETF RateLimit fields.
+type Decision struct {
+	Allowed bool
+	// Remaining is how many more requests would be admitted now.
+	Remaining int
+	// RetryAfter is how long a refused request should wait (0 if allowed).
+	RetryAfter time.Duration
+	// Reset is how long until the limit is full again.
+	Reset time.Duration
+}
+
+// gcra is the algorithm on a theoretical arrival time tat (0: none) at
+// time now, both in nanoseconds; it returns the decision and the new tat
+// (unchanged when refused). The Redis script is the same computation.
+func gcra(tat, now, interval int64, burst int) (Decision, int64) {
+	tat = max(tat, now)
+	tau := interval * int64(burst-1) // how far ahead of now tat may run
+	if tat-now > tau {
+		return Decision{RetryAfter: time.Duration(tat - now - tau), Reset: time.Duration(tat - now)}, tat
+	}
+	next := tat + interval
+	return Decision{Allowed: true, Remaining: int((tau - (next - now) + interval) / interval), Reset: time.Duration(next - now)}, next
 }
 
 // ErrNotInteger is returned by Increment on a value that is not one.
@@ -146,6 +177,22 @@ func (m *Memory) Delete(_ context.Context, key string) error {
 	return nil
 }
 
+func (m *Memory) GCRA(_ context.Context, key string, interval time.Duration, burst int) (Decision, error) {
+	s := m.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := m.now().UnixNano()
+	var tat int64
+	if e, ok := s.live(key, now); ok {
+		tat, _ = strconv.ParseInt(string(e.value), 10, 64)
+	}
+	d, next := gcra(tat, now, int64(interval), burst)
+	if d.Allowed {
+		s.m[key] = entry{strconv.AppendInt(nil, next, 10), next}
+	}
+	return d, nil
+}
+
 // Len counts the keys held, expired ones not yet swept included.
 func (m *Memory) Len() int {
 	n := 0
@@ -222,6 +269,10 @@ func (n *namespaced) CompareAndSwap(ctx context.Context, key string, old, new []
 
 func (n *namespaced) Increment(ctx context.Context, key string, delta int64, ttl time.Duration) (int64, error) {
 	return n.Store.Increment(ctx, n.prefix+key, delta, ttl)
+}
+
+func (n *namespaced) GCRA(ctx context.Context, key string, interval time.Duration, burst int) (Decision, error) {
+	return n.Store.GCRA(ctx, n.prefix+key, interval, burst)
 }
 
 func (n *namespaced) Delete(ctx context.Context, key string) error {

@@ -171,3 +171,63 @@ func BenchmarkMemory(b *testing.B) {
 		})
 	})
 }
+
+func TestMemoryGCRA(t *testing.T) {
+	m := NewMemory(time.Hour)
+	defer m.Close()
+	testGCRA(t, m)
+}
+
+// testGCRA: from idle, exactly burst requests are admitted however many
+// race, each told a different remaining count; refusals say how long to
+// wait; the limit refills at its rate; and the key goes away once full.
+func testGCRA(t *testing.T, s Store) {
+	const burst, racers = 5, 40
+	var wg sync.WaitGroup
+	decisions := make(chan Decision, racers)
+	for range racers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d, err := s.GCRA(ctx, "slow", time.Hour, burst)
+			if err != nil {
+				t.Error(err)
+			}
+			decisions <- d
+		}()
+	}
+	wg.Wait()
+	close(decisions)
+	remaining := map[int]bool{}
+	for d := range decisions {
+		switch {
+		case d.Allowed:
+			if remaining[d.Remaining] || d.RetryAfter != 0 {
+				t.Errorf("allowed decision %+v: remaining counts must differ, no retry", d)
+			}
+			remaining[d.Remaining] = true
+		case d.RetryAfter <= 0 || d.RetryAfter > time.Hour || d.Reset < 4*time.Hour:
+			t.Errorf("refused decision %+v: want retry in (0, 1h] and reset near 5h", d)
+		}
+	}
+	if len(remaining) != burst || !remaining[0] || !remaining[burst-1] {
+		t.Errorf("admitted with remaining %v, want exactly %d (0..%d)", remaining, burst, burst-1)
+	}
+
+	const interval = 100 * time.Millisecond
+	if d, _ := s.GCRA(ctx, "fast", interval, 1); !d.Allowed || d.Remaining != 0 {
+		t.Fatalf("first request %+v", d)
+	}
+	d, _ := s.GCRA(ctx, "fast", interval, 1)
+	if d.Allowed || d.RetryAfter <= 0 || d.RetryAfter > interval {
+		t.Fatalf("second request at once %+v, want refused with retry <= %v", d, interval)
+	}
+	time.Sleep(d.RetryAfter + 20*time.Millisecond)
+	if d, _ := s.GCRA(ctx, "fast", interval, 1); !d.Allowed {
+		t.Errorf("after the retry time: %+v, want allowed", d)
+	}
+	time.Sleep(interval + 50*time.Millisecond)
+	if _, ok, _ := s.Get(ctx, "fast"); ok {
+		t.Error("the key outlived its full limit")
+	}
+}
