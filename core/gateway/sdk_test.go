@@ -233,3 +233,22 @@ func TestFirstPluginExample(t *testing.T) {
 		}
 	}
 }
+
+// TestLintelRateLimit: the host's GCRA through the SDK: burst 2 admits two
+// (remaining 1, then 0), then refuses with a retry time; a burst of 0 is
+// a misuse that fails the call (500), not a silent refusal.
+func TestLintelRateLimit(t *testing.T) {
+	up := newUpstream(t, nil)
+	h := startWASM(t, sdkRoute("", ""), map[string]string{"echo": up.URL})
+	for i, want := range []string{"true,1,false,ok", "true,0,false,ok", "false,0,true,ok"} {
+		if resp, _ := h.do("GET", "/echo/x", nil, "X-Case", "ratelimit"); resp.Header.Get("X-A-Result") != want {
+			t.Errorf("request %d: %q, want %q", i+1, resp.Header.Get("X-A-Result"), want)
+		}
+	}
+	if resp, _ := h.do("GET", "/echo/x", nil, "X-Case", "ratelimit-misuse"); resp.StatusCode != 500 {
+		t.Errorf("burst 0: %d, want 500", resp.StatusCode)
+	}
+	if !strings.Contains(h.logs.String(), "burst 0 must both be positive") {
+		t.Errorf("the misuse is not logged:\n%s", h.logs.String())
+	}
+}

@@ -61,6 +61,7 @@ const (
 	FnStateCAS           = "state_cas"
 	FnStateIncr          = "state_incr"
 	FnStateDelete        = "state_delete"
+	FnRateLimit          = "rate_limit"
 	FnMetricDefine       = "metric_define"
 	FnMetricUpdate       = "metric_update"
 	FnHTTPCall           = "http_call"

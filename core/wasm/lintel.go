@@ -43,6 +43,7 @@ var lintelFuncs = []hostFunc{
 	{FnStateSet, []api.ValueType{i32, i32, i32, i32, i64}, []api.ValueType{i32}, hostStateSet},
 	{FnStateCAS, []api.ValueType{i32, i32, i32, i32, i32, i32, i64}, []api.ValueType{i32}, hostStateCAS},
 	{FnStateIncr, []api.ValueType{i32, i32, i64, i64, i32}, []api.ValueType{i32}, hostStateIncr},
+	{FnRateLimit, []api.ValueType{i32, i32, i64, i32, i32}, []api.ValueType{i32}, hostRateLimit},
 	{FnStateDelete, []api.ValueType{i32, i32}, []api.ValueType{i32}, hostStateDelete},
 	{FnMetricDefine, []api.ValueType{i32, i32, i32, i32, i32, i32, i32}, []api.ValueType{i32}, hostMetricDefine},
 	{FnMetricUpdate, []api.ValueType{i32, api.ValueTypeF64, i32, i32}, nil, hostMetricUpdate},
@@ -250,6 +251,34 @@ func hostStateIncr(ctx context.Context, mod api.Module, stack []uint64) {
 	default:
 		mod.Memory().WriteUint64Le(out, uint64(n))
 		stack[0] = 0
+	}
+}
+
+// hostRateLimit decides one request against a GCRA limit in the
+// filter's state: 1 allowed, 0 refused, -1 backend failure; remaining,
+// retry-after and reset (ns) are written as three little-endian i64.
+func hostRateLimit(ctx context.Context, mod api.Module, stack []uint64) {
+	s := stateOf(ctx)
+	key := readString(mod, uint32(stack[0]), uint32(stack[1]), FnRateLimit)
+	interval, burst, out := int64(stack[2]), int32(stack[3]), uint32(stack[4])
+	if interval <= 0 || burst < 1 {
+		fail("%s: interval %d ns and burst %d must both be positive", FnRateLimit, interval, burst)
+	}
+	if _, ok := mod.Memory().Read(out, 24); !ok {
+		fail("%s: result pointer %d is out of bounds of guest memory", FnRateLimit, out)
+	}
+	d, err := s.f.state.GCRA(ctx, key, time.Duration(interval), int(burst))
+	if err != nil {
+		s.stateErr(FnRateLimit, err)
+		stack[0] = i32Result(resultError)
+		return
+	}
+	mod.Memory().WriteUint64Le(out, uint64(d.Remaining))
+	mod.Memory().WriteUint64Le(out+8, uint64(d.RetryAfter))
+	mod.Memory().WriteUint64Le(out+16, uint64(d.Reset))
+	stack[0] = 0
+	if d.Allowed {
+		stack[0] = 1
 	}
 }
 

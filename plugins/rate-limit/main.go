@@ -1,8 +1,9 @@
 // Command rate-limit is Lintel's bundled rate limiter: GCRA (the generic
-// cell rate algorithm, a token bucket without a timer) over the host's
-// shared state, exact under concurrency in one gatewayd or a fleet sharing
-// Redis: over any interval t from an idle start it admits at most
-// burst + rate x t requests.
+// cell rate algorithm, a token bucket without a timer), decided by the
+// host in one atomic operation on the filter's shared state
+// (lintel.rate_limit), so it is exact under concurrency in one gatewayd or
+// a fleet sharing Redis: over any interval t from an idle start it admits
+// at most burst + rate x t requests, on the Redis server's clock.
 //
 //	[filters.limit]
 //	plugin = "rate-limit"
@@ -132,42 +133,6 @@ func key(req lintel.Request) (k, consumer string) {
 	return "gcra:" + strings.Join(parts, "|"), parts[0]
 }
 
-// decide runs GCRA with a compare-and-swap loop on the key's theoretical
-// arrival time (TAT, unix nanoseconds).
-func decide(k string, l Limit, now time.Time) (allowed bool, remaining int, retry, reset time.Duration, err error) {
-	interval := time.Duration(float64(period) / l.Rate)
-	tau := interval * time.Duration(l.Burst-1)
-	for range 64 {
-		old, ok, err := lintel.StateGet(k)
-		if err != nil {
-			return false, 0, 0, 0, err
-		}
-		tat := now
-		if ok {
-			if n, err := strconv.ParseInt(string(old), 10, 64); err == nil && n > now.UnixNano() {
-				tat = time.Unix(0, n)
-			}
-		} else {
-			old = nil
-		}
-		if tat.Sub(now) > tau {
-			retry = tat.Sub(now) - tau
-			return false, 0, retry, tat.Sub(now), nil
-		}
-		next := tat.Add(interval)
-		ttl := next.Sub(now) + interval
-		swapped, err := lintel.StateCAS(k, old, []byte(strconv.FormatInt(next.UnixNano(), 10)), ttl)
-		if err != nil {
-			return false, 0, 0, 0, err
-		}
-		if swapped {
-			remaining = int((tau - next.Sub(now) + interval) / interval)
-			return true, max(remaining, 0), 0, next.Sub(now), nil
-		}
-	}
-	return false, 0, 0, 0, errors.New("too much contention on one key")
-}
-
 func seconds(d time.Duration) int { return int(math.Ceil(d.Seconds())) }
 
 func handle(req lintel.Request, resp lintel.Response) bool {
@@ -176,7 +141,7 @@ func handle(req lintel.Request, resp lintel.Response) bool {
 	if c, ok := cfg.Consumers[consumer]; ok {
 		l = c
 	}
-	allowed, remaining, retry, reset, err := decide(k, l, lintel.Now())
+	d, err := lintel.RateLimit(k, time.Duration(float64(period)/l.Rate), l.Burst)
 	if err != nil {
 		lintel.Warn("rate limit state unavailable", "policy", cfg.OnStateError, "error", err.Error())
 		decisions.Add(1, "state_error_"+cfg.OnStateError)
@@ -186,12 +151,12 @@ func handle(req lintel.Request, resp lintel.Response) bool {
 		return answer(resp, 503, "rate limit unavailable", 1)
 	}
 	policy := fmt.Sprintf("%q;q=%d;w=%d", cfg.Policy, l.Burst, seconds(time.Duration(float64(period)/l.Rate)*time.Duration(l.Burst)))
-	fields := fmt.Sprintf("%q;r=%d;t=%d", cfg.Policy, remaining, seconds(reset))
-	if !allowed {
+	fields := fmt.Sprintf("%q;r=%d;t=%d", cfg.Policy, d.Remaining, seconds(d.Reset))
+	if !d.Allowed {
 		decisions.Add(1, "limited")
 		resp.Header().Set("RateLimit-Policy", policy)
 		resp.Header().Set("RateLimit", fields)
-		return answer(resp, 429, "rate limit exceeded", seconds(retry))
+		return answer(resp, 429, "rate limit exceeded", seconds(d.RetryAfter))
 	}
 	decisions.Add(1, "allowed")
 	lintel.SetProperty("ratelimit.policy", policy)

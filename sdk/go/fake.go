@@ -262,6 +262,25 @@ func stateIncr(key string, delta int64, ttl time.Duration) (int64, error) {
 	return delta, nil
 }
 
+// rateLimit is the host's GCRA (core/state) on the fake clock.
+func rateLimit(key string, interval time.Duration, burst int) (RateDecision, error) {
+	h := host()
+	now := h.now().UnixNano()
+	tat := now
+	if cur, ok := h.live(key); ok {
+		if n, err := strconv.ParseInt(string(cur), 10, 64); err == nil && n > now {
+			tat = n
+		}
+	}
+	tau := int64(interval) * int64(burst-1)
+	if tat-now > tau {
+		return RateDecision{RetryAfter: time.Duration(tat - now - tau), Reset: time.Duration(tat - now)}, nil
+	}
+	next := tat + int64(interval)
+	h.put(key, strconv.AppendInt(nil, next, 10), time.Duration(next-now))
+	return RateDecision{Allowed: true, Remaining: int((tau - (next - now) + int64(interval)) / int64(interval)), Reset: time.Duration(next - now)}, nil
+}
+
 func stateDelete(key string) error {
 	h := host()
 	delete(h.State, key)

@@ -103,6 +103,9 @@ func lStateCAS(key, keyLen, old uint32, oldLen int32, value, valueLen uint32, tt
 //go:wasmimport lintel state_incr
 func lStateIncr(key, keyLen uint32, delta, ttlMs int64, out uint32) int32
 
+//go:wasmimport lintel rate_limit
+func lRateLimit(key, keyLen uint32, intervalNs int64, burst int32, out uint32) int32
+
 //go:wasmimport lintel state_delete
 func lStateDelete(key, keyLen uint32) int32
 
@@ -330,6 +333,22 @@ func stateIncr(key string, delta int64, ttl time.Duration) (int64, error) {
 		return 0, ErrNotInteger
 	}
 	return 0, ErrState
+}
+
+var rateOut [24]byte
+
+func rateLimit(key string, interval time.Duration, burst int) (RateDecision, error) {
+	kp, kn := sptr(key)
+	r := lRateLimit(kp, kn, int64(interval), int32(burst), uint32(uintptr(unsafe.Pointer(&rateOut[0]))))
+	if r < 0 {
+		return RateDecision{}, ErrState
+	}
+	return RateDecision{
+		Allowed:    r == 1,
+		Remaining:  int(int64(binary.LittleEndian.Uint64(rateOut[0:]))),
+		RetryAfter: time.Duration(binary.LittleEndian.Uint64(rateOut[8:])),
+		Reset:      time.Duration(binary.LittleEndian.Uint64(rateOut[16:])),
+	}, nil
 }
 
 func stateDelete(key string) error {

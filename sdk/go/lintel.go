@@ -223,6 +223,25 @@ func StateIncr(key string, delta int64, ttl time.Duration) (int64, error) {
 // StateDelete removes a key.
 func StateDelete(key string) error { return stateDelete(key) }
 
+// RateDecision is the outcome of RateLimit.
+type RateDecision struct {
+	Allowed bool
+	// Remaining is how many more requests would be admitted now.
+	Remaining int
+	// RetryAfter is how long a refused request should wait.
+	RetryAfter time.Duration
+	// Reset is how long until the limit is full again.
+	Reset time.Duration
+}
+
+// RateLimit decides one request against a limit kept at key in the
+// filter's shared state: one request per interval sustained, burst at
+// once from idle (GCRA). The host decides atomically, in one store
+// operation, on the store's clock (a Redis server's for a fleet).
+func RateLimit(key string, interval time.Duration, burst int) (RateDecision, error) {
+	return rateLimit(key, interval, burst)
+}
+
 // Counter, Gauge and Histogram are metrics the plugin defines; the host
 // exports them as lintel_plugin_<name>{filter="...", labels...}.
 type (

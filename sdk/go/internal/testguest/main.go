@@ -88,6 +88,11 @@ func handle(req lintel.Request, resp lintel.Response) bool {
 				break
 			}
 		}
+	case "ratelimit":
+		d, err := lintel.RateLimit("rl", time.Hour, 2)
+		result(resp, strconv.FormatBool(d.Allowed), strconv.Itoa(d.Remaining), strconv.FormatBool(d.RetryAfter > 0), errString(err))
+	case "ratelimit-misuse":
+		lintel.RateLimit("rl", time.Hour, 0) // burst 0: the host fails the call
 	case "ttl-set":
 		result(resp, errString(lintel.StateSet("ttl", []byte("x"), time.Second)))
 	case "ttl-get":
