@@ -132,8 +132,11 @@ return {1, math.floor((tau - (nxt - now) + interval) / interval), 0, nxt - now}
 func (r *Redis) GCRA(ctx context.Context, key string, interval time.Duration, burst int) (Decision, error) {
 	us := max(interval.Microseconds(), 1)
 	v, err := gcraScript.Run(ctx, r.c, []string{r.prefix + key}, us, burst).Int64Slice()
-	if err != nil || len(v) != 4 {
-		return Decision{}, fmt.Errorf("gcra: %v", err)
+	if err != nil {
+		return Decision{}, err
+	}
+	if len(v) != 4 {
+		return Decision{}, fmt.Errorf("gcra script answered %d values, want 4", len(v))
 	}
 	return Decision{Allowed: v[0] == 1, Remaining: int(v[1]), RetryAfter: time.Duration(v[2]) * time.Microsecond, Reset: time.Duration(v[3]) * time.Microsecond}, nil
 }

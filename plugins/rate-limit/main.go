@@ -130,7 +130,9 @@ func key(req lintel.Request) (k, consumer string) {
 			parts[i], _ = lintel.Property(strings.TrimPrefix(p, "property:"))
 		}
 	}
-	return "gcra:" + strings.Join(parts, "|"), parts[0]
+	// "rate:", not the "gcra:" of the plugin-side version, whose values
+	// were in another unit: the two never read each other's keys.
+	return "rate:" + strings.Join(parts, "|"), parts[0]
 }
 
 func seconds(d time.Duration) int { return int(math.Ceil(d.Seconds())) }
