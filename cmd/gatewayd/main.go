@@ -64,7 +64,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
-		fmt.Fprint(stderr, "\nThe configuration reference is in README.md, section Configuration.\n")
+		fmt.Fprint(stderr, "\nSignals: SIGHUP reloads the configuration (so do POST /reload on the admin\n"+
+			"listener and, unless server.watch = false, any change to the files it\n"+
+			"depends on); SIGTERM and SIGINT drain in-flight requests and stop.\n"+
+			"The configuration reference is in README.md, section Configuration.\n")
 	}
 	if cmd == "help" {
 		fs.Usage()
