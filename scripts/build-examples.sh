@@ -30,9 +30,10 @@ else
   skip trace-context "apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32"
 fi
 
-# Rust: Debian's rustc (not rustup's, which has no wasm32 std here) and
-# its wasm32 standard library; no cargo, no crates.
-if [ -x /usr/bin/rustc ] && [ -d /usr/lib/rustlib/wasm32-unknown-unknown ]; then
+# Rust: Debian's rustc (not rustup's, which has no wasm32 std here), its
+# wasm32 standard library, and the linker its rust-lld points to; no
+# cargo, no crates.
+if [ -x /usr/bin/rustc ] && [ -d /usr/lib/rustlib/wasm32-unknown-unknown ] && [ -e "$(readlink -f /usr/bin/rust-lld)" ]; then
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
   rustc=(/usr/bin/rustc --edition 2021 --target wasm32-unknown-unknown -C opt-level=s -C panic=abort)
@@ -40,7 +41,7 @@ if [ -x /usr/bin/rustc ] && [ -d /usr/lib/rustlib/wasm32-unknown-unknown ]; then
   "${rustc[@]}" --crate-type cdylib -C strip=symbols --extern lintel="$tmp/liblintel.rlib" \
     -o "$out/ip-filter.wasm" sdk/rust/examples/ip-filter/ip-filter.rs
 else
-  skip ip-filter "apt-get install rustc libstd-rust-dev-wasm32"
+  skip ip-filter "apt-get install rustc libstd-rust-dev-wasm32 lld-14"
 fi
 
 # AssemblyScript: the compiler from npm, pinned by package-lock.json.

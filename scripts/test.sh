@@ -43,7 +43,7 @@ if [ -x /usr/bin/rustc ]; then
   "$tmp/lintel-test" -q
   rm -rf "$tmp"
 elif [ "${CI:-}" = true ]; then
-  echo "Debian's rustc is required under CI (apt-get install rustc libstd-rust-dev-wasm32)" >&2; exit 1
+  echo "Debian's rustc is required under CI (apt-get install rustc libstd-rust-dev-wasm32 lld-14)" >&2; exit 1
 fi
 
 echo "== bundled plugins (their own module): vet for both targets, tests against the fake host"
