@@ -246,3 +246,15 @@ config = { keys = [{ kid = "a", secret = "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t" }]
 		}
 	}
 }
+
+func TestByteSizeWritesAsConfigured(t *testing.T) {
+	for in, want := range map[ByteSize]string{0: "0", 1000: "1000", 64 << 10: "64KiB", 10 << 20: "10MiB", 3 << 30: "3GiB", 1536 << 10: "1536KiB"} {
+		b, _ := in.MarshalText()
+		if string(b) != want {
+			t.Errorf("%d writes as %q, want %q", in, b, want)
+		}
+		if back, err := parseByteSize(string(b)); err != nil || back != in {
+			t.Errorf("%q reads back as %d, %v", b, back, err)
+		}
+	}
+}

@@ -36,8 +36,19 @@ func parseDuration(s string) (Duration, error) {
 // (powers of 1000).
 type ByteSize int64
 
-// MarshalText writes the size in bytes.
-func (b ByteSize) MarshalText() ([]byte, error) { return []byte(strconv.FormatInt(int64(b), 10)), nil }
+// MarshalText writes the size as it would be written in gateway.toml:
+// in the largest binary unit that divides it ("64MiB"), else in bytes.
+func (b ByteSize) MarshalText() ([]byte, error) {
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if b != 0 && int64(b)%u.mult == 0 {
+			return []byte(strconv.FormatInt(int64(b)/u.mult, 10) + u.suffix), nil
+		}
+	}
+	return []byte(strconv.FormatInt(int64(b), 10)), nil
+}
 
 var byteUnits = []struct {
 	suffix string
