@@ -363,15 +363,18 @@ type Filter struct {
 	initFeatures atomic.Uint32
 	onComplete   bool // the guest exports lintel_on_complete
 
-	state     state.Store
-	output    *lineWriter  // emitted lines; nil when none are allowed
-	client    *http.Client // outbound calls; nil when none are allowed
-	registry  *prometheus.Registry
-	metrics   *engineMetrics // the host's, of this filter's calls
-	callTimer prometheus.Observer
-	metricsMu sync.Mutex
-	defined   []metric // the plugin's own
-	metricIDs map[string]int
+	state    state.Store
+	output   *lineWriter  // emitted lines; nil when none are allowed
+	client   *http.Client // outbound calls; nil when none are allowed
+	registry *prometheus.Registry
+	// headerKeys caches canonical header names (host.go, headerKey).
+	headerKeys   atomic.Pointer[map[string]string]
+	headerKeysMu sync.Mutex
+	metrics      *engineMetrics // the host's, of this filter's calls
+	callTimer    prometheus.Observer
+	metricsMu    sync.Mutex
+	defined      []metric // the plugin's own
+	metricIDs    map[string]int
 }
 
 // Name is the filter's name in gateway.toml.

@@ -120,7 +120,10 @@ func (f *Filter) Request(x *filter.Exchange, w http.ResponseWriter) (bool, filte
 		}
 		return f.failed(x, err)
 	}
-	s := &callState{f: f, x: x, w: w}
+	// The call's state lives in the pending response phase: one
+	// allocation for both.
+	p := &pending{f: f, s: callState{f: f, x: x, w: w}}
+	s := &p.s
 	if f.onComplete && f.declared.Load()&DeclareOnComplete != 0 {
 		x.OnComplete(func() { f.complete(x) })
 	}
@@ -148,7 +151,7 @@ func (f *Filter) Request(x *filter.Exchange, w http.ResponseWriter) (bool, filte
 		_, _ = w.Write(s.answerBody)
 		return false, nil, nil
 	}
-	p := &pending{f: f, s: s, reqCtx: uint32(ctxNext >> 32)}
+	p.reqCtx = uint32(ctxNext >> 32)
 	switch d := f.declared.Load(); {
 	case d&DeclareNoResponse != 0:
 		f.pool.put(inst)
@@ -199,7 +202,7 @@ func (s *callState) applyRequestBody() {
 
 type pending struct {
 	f      *Filter
-	s      *callState
+	s      callState
 	inst   *instance // nil when the guest declared itself stateless
 	reqCtx uint32
 }
@@ -221,7 +224,7 @@ func (p *pending) Response(x *filter.Exchange, r *filter.Response) error {
 	if r.Error {
 		isError = 1
 	}
-	if _, err := f.call(inst, p.s, inst.handleResponse, uint64(p.reqCtx), isError); err != nil {
+	if _, err := f.call(inst, &p.s, inst.handleResponse, uint64(p.reqCtx), isError); err != nil {
 		_, _, err = f.failed(x, err)
 		return err
 	}

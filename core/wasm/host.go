@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/textproto"
 	"sort"
@@ -295,10 +296,7 @@ func hostGetHeaderNames(ctx context.Context, mod api.Module, stack []uint64) {
 func hostGetHeaderValues(ctx context.Context, mod api.Module, stack []uint64) {
 	s := req(ctx, FnGetHeaderValues)
 	h := s.headers(uint32(stack[0]), FnGetHeaderValues)
-	name := readString(mod, uint32(stack[1]), uint32(stack[2]), FnGetHeaderValues)
-	if name == "" {
-		fail("%s: empty header name", FnGetHeaderValues)
-	}
+	name := s.f.headerKey(read(mod, uint32(stack[1]), uint32(stack[2]), FnGetHeaderValues), FnGetHeaderValues)
 	values := h.Values(name)
 	if isHost(uint32(stack[0]), name) && s.x.Request.Host != "" {
 		values = []string{s.x.Request.Host}
@@ -318,18 +316,48 @@ func (s *callState) writableHeaders(kind uint32, fn string) http.Header {
 	return h
 }
 
-func headerField(mod api.Module, stack []uint64, fn string) (name, value string) {
-	name = readString(mod, uint32(stack[1]), uint32(stack[2]), fn)
+func (s *callState) headerField(mod api.Module, stack []uint64, fn string) (name, value string) {
+	name = s.f.headerKey(read(mod, uint32(stack[1]), uint32(stack[2]), fn), fn)
 	if len(stack) > 3 {
 		value = readString(mod, uint32(stack[3]), uint32(stack[4]), fn)
-	}
-	if !config.ValidToken(name) {
-		fail("%s: invalid header name %q", fn, name)
 	}
 	if strings.ContainsAny(value, "\r\n\x00") {
 		fail("%s: header %s: value contains CR, LF or NUL", fn, name)
 	}
 	return name, value
+}
+
+// maxHeaderKeys bounds a filter's cache of canonical header names: a
+// plugin uses a handful; one that invents names per request stops being
+// cached rather than growing the cache.
+const maxHeaderKeys = 256
+
+// headerKey returns the canonical form of a header name the guest passed
+// (validated: an invalid one fails the call), from a per-filter cache so
+// the names a plugin uses on every request cost no allocation.
+func (f *Filter) headerKey(b []byte, fn string) string {
+	if m := f.headerKeys.Load(); m != nil {
+		if k, ok := (*m)[string(b)]; ok {
+			return k
+		}
+	}
+	name := string(b)
+	if !config.ValidToken(name) {
+		fail("%s: invalid header name %q", fn, name)
+	}
+	k := textproto.CanonicalMIMEHeaderKey(name)
+	f.headerKeysMu.Lock()
+	defer f.headerKeysMu.Unlock()
+	m := map[string]string{}
+	if old := f.headerKeys.Load(); old != nil {
+		if len(*old) >= maxHeaderKeys {
+			return k
+		}
+		m = maps.Clone(*old)
+	}
+	m[name] = k
+	f.headerKeys.Store(&m) // copy on write: readers take no lock
+	return k
 }
 
 // isHost reports whether a request header name is Host, which net/http
@@ -341,18 +369,18 @@ func isHost(kind uint32, name string) bool {
 func hostSetHeaderValue(ctx context.Context, mod api.Module, stack []uint64) {
 	s := req(ctx, FnSetHeaderValue)
 	h := s.writableHeaders(uint32(stack[0]), FnSetHeaderValue)
-	name, value := headerField(mod, stack, FnSetHeaderValue)
+	name, value := s.headerField(mod, stack, FnSetHeaderValue)
 	if isHost(uint32(stack[0]), name) {
 		s.x.Request.Host = value
 		return
 	}
-	h[textproto.CanonicalMIMEHeaderKey(name)] = []string{value}
+	h[name] = []string{value}
 }
 
 func hostAddHeaderValue(ctx context.Context, mod api.Module, stack []uint64) {
 	s := req(ctx, FnAddHeaderValue)
 	h := s.writableHeaders(uint32(stack[0]), FnAddHeaderValue)
-	name, value := headerField(mod, stack, FnAddHeaderValue)
+	name, value := s.headerField(mod, stack, FnAddHeaderValue)
 	if isHost(uint32(stack[0]), name) {
 		s.x.Request.Host = value // a request has one Host
 		return
@@ -363,7 +391,7 @@ func hostAddHeaderValue(ctx context.Context, mod api.Module, stack []uint64) {
 func hostRemoveHeader(ctx context.Context, mod api.Module, stack []uint64) {
 	s := req(ctx, FnRemoveHeader)
 	h := s.writableHeaders(uint32(stack[0]), FnRemoveHeader)
-	name, _ := headerField(mod, stack[:3], FnRemoveHeader)
+	name, _ := s.headerField(mod, stack[:3], FnRemoveHeader)
 	if isHost(uint32(stack[0]), name) {
 		s.x.Request.Host = ""
 		return

@@ -272,3 +272,22 @@ func TestPoolReapsIdleInstances(t *testing.T) {
 		t.Errorf("after reaping: live %d idle %d, want min_instances (2)", live, idle)
 	}
 }
+
+// TestHeaderKeyCacheIsBounded: canonical header names are cached per
+// filter, but a plugin inventing a new name per request cannot grow the
+// cache without bound, and every answer stays canonical.
+func TestHeaderKeyCacheIsBounded(t *testing.T) {
+	f := load(t, "stamp", "")
+	for i := range 3 * maxHeaderKeys {
+		name := "x-name-" + strconv.Itoa(i)
+		if got, want := f.headerKey([]byte(name), "test"), http.CanonicalHeaderKey(name); got != want {
+			t.Fatalf("headerKey(%q) = %q, want %q", name, got, want)
+		}
+	}
+	if n := len(*f.headerKeys.Load()); n != maxHeaderKeys {
+		t.Errorf("cache holds %d names, want the bound %d", n, maxHeaderKeys)
+	}
+	if got := f.headerKey([]byte("x-name-0"), "test"); got != "X-Name-0" {
+		t.Errorf("cached name %q", got)
+	}
+}
