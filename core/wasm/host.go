@@ -106,13 +106,16 @@ func writeNULTerminated(mod api.Module, buf, limit uint32, values []string, what
 		size += len(v) + 1
 	}
 	if uint64(size) <= uint64(limit) {
-		out := make([]byte, 0, size)
-		for _, v := range values {
-			out = append(out, v...)
-			out = append(out, 0)
-		}
-		if !mod.Memory().Write(buf, out) {
+		// Written in place: a view of the guest's buffer, no copy.
+		out, ok := mod.Memory().Read(buf, uint32(size))
+		if !ok {
 			fail("%s: buffer %d length %d is out of bounds of guest memory", what, buf, size)
+		}
+		n := 0
+		for _, v := range values {
+			n += copy(out[n:], v)
+			out[n] = 0
+			n++
 		}
 	}
 	return uint64(len(values))<<32 | uint64(size)
