@@ -15,10 +15,12 @@ import (
 	"time"
 
 	"github.com/lintelhq/lintel/core/state/statetest"
+	"github.com/lintelhq/lintel/internal/testbuild"
 	"github.com/lintelhq/lintel/internal/testlog"
 )
 
-// fleet builds gatewayd and the bundled plugins once per test binary.
+// buildFleet builds gatewayd once per test binary; the bundled plugins
+// come from testbuild.
 var (
 	fleetOnce sync.Once
 	fleetBin  string
@@ -36,16 +38,12 @@ func buildFleet(t *testing.T) (bin, plugins string) {
 		fleetBin = filepath.Join(dir, "gatewayd")
 		if out, err := exec.Command("go", "build", "-o", fleetBin, ".").CombinedOutput(); err != nil {
 			fleetErr = fmt.Errorf("go build: %v: %s", err, out)
-			return
-		}
-		if out, err := exec.Command("../../scripts/build-plugins.sh", filepath.Join(dir, "plugins")).CombinedOutput(); err != nil {
-			fleetErr = fmt.Errorf("plugins: %v: %s", err, out)
 		}
 	})
 	if fleetErr != nil {
 		t.Fatal(fleetErr)
 	}
-	return fleetBin, filepath.Join(filepath.Dir(fleetBin), "plugins")
+	return fleetBin, testbuild.Bundled(t)
 }
 
 func freeAddr(t *testing.T) string {

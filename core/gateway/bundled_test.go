@@ -16,32 +16,8 @@ import (
 
 	"github.com/lintelhq/lintel/core/state"
 	"github.com/lintelhq/lintel/core/state/statetest"
+	"github.com/lintelhq/lintel/internal/testbuild"
 )
-
-// The bundled plugins are build outputs: the tests build them once.
-var (
-	bundledOnce sync.Once
-	bundledDir  string
-	bundledErr  error
-)
-
-func bundledPlugins(t testing.TB) string {
-	t.Helper()
-	bundledOnce.Do(func() {
-		bundledDir, bundledErr = os.MkdirTemp("", "lintel-plugins")
-		if bundledErr != nil {
-			return
-		}
-		out, err := exec.Command("../../scripts/build-plugins.sh", bundledDir).CombinedOutput()
-		if err != nil {
-			bundledErr = fmt.Errorf("%v: %s", err, out)
-		}
-	})
-	if bundledErr != nil {
-		t.Fatalf("building the bundled plugins: %v", bundledErr)
-	}
-	return bundledDir
-}
 
 // startBundled starts a gateway with the bundled plugins and the demo
 // keys; src holds [filters.*], services and routes.
@@ -52,7 +28,7 @@ func startBundled(t testing.TB, src string, vars map[string]string) *harness {
 // startBundledWith is startBundled with the plugins' shared state in
 // store (nil: the harness's in-memory store).
 func startBundledWith(t testing.TB, src string, vars map[string]string, store state.Store) *harness {
-	dir := bundledPlugins(t)
+	dir := testbuild.Bundled(t)
 	keys, _ := filepath.Abs("../../testdata/keys/demo-jwks.json")
 	src = strings.ReplaceAll(src, "{{jwks}}", keys)
 	src = fmt.Sprintf("[plugins]\ndir = %q\ncache_dir = %q\n", dir, filepath.Join(os.TempDir(), "lintel-test-wasm-cache")) + src

@@ -10,12 +10,9 @@ import (
 
 	"github.com/lintelhq/lintel/core/config"
 	"github.com/lintelhq/lintel/core/wasm"
-	"github.com/lintelhq/lintel/internal/examples"
+	"github.com/lintelhq/lintel/internal/testbuild"
 	"github.com/lintelhq/lintel/internal/testlog"
 )
-
-// example returns the directory of the built SDK example plugin name.
-func example(t *testing.T, name string) string { return examples.Dir(t, name) }
 
 func exampleRoute(filter, table string) string {
 	return table + "\n[services.echo]\ntargets = [\"{{echo}}\"]\n[[routes]]\npath = \"/*rest\"\nservice = \"echo\"\nfilters = [\"" + filter + "\"]\n"
@@ -24,7 +21,7 @@ func exampleRoute(filter, table string) string {
 var traceparentRE = regexp.MustCompile(`^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$`)
 
 func TestExampleTraceContextC(t *testing.T) {
-	dir := example(t, "trace-context")
+	dir := testbuild.Example(t, "trace-context")
 	up := newUpstream(t, nil)
 	h := startPlugins(t, dir, exampleRoute("trace", "[filters.trace]\nplugin = \"trace-context\""), map[string]string{"echo": up.URL})
 
@@ -72,7 +69,7 @@ func TestExampleTraceContextC(t *testing.T) {
 }
 
 func TestExampleIPFilterRust(t *testing.T) {
-	dir := example(t, "ip-filter")
+	dir := testbuild.Example(t, "ip-filter")
 	for _, c := range []struct {
 		name, listener, config string
 		header                 []string
@@ -122,7 +119,7 @@ func TestExampleIPFilterRust(t *testing.T) {
 }
 
 func TestExampleCORSAssemblyScript(t *testing.T) {
-	dir := example(t, "cors")
+	dir := testbuild.Example(t, "cors")
 	up := newUpstream(t, nil)
 	h := startPlugins(t, dir, exampleRoute("cors", `[filters.cors]
 config = { origins = ["https://app.example"], methods = ["GET", "put"], headers = ["Authorization", "content-type"], expose = ["x-request-id"], credentials = true, max_age = 300 }`), map[string]string{"echo": up.URL})
@@ -179,7 +176,7 @@ config = { origins = ["https://app.example"], methods = ["GET", "put"], headers 
 }
 
 func TestExampleSecurityHeadersWAT(t *testing.T) {
-	dir := example(t, "security-headers")
+	dir := testbuild.Example(t, "security-headers")
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Frame-Options", "SAMEORIGIN")
 	})

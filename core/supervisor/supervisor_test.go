@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -27,35 +26,18 @@ import (
 
 	"github.com/lintelhq/lintel/core/state/statetest"
 	"github.com/lintelhq/lintel/core/wasm"
+	"github.com/lintelhq/lintel/internal/testbuild"
 	"github.com/lintelhq/lintel/internal/testlog"
 	"github.com/lintelhq/lintel/internal/testpki"
-)
-
-// bundled builds the bundled plugins once per test binary.
-var (
-	bundledOnce sync.Once
-	bundledDir  string
-	bundledErr  error
 )
 
 // pluginsDir returns a fresh plugins directory holding the bundled
 // header-rewrite plugin and the Go test guests gostamp and gostateless.
 func pluginsDir(t *testing.T) string {
 	t.Helper()
-	bundledOnce.Do(func() {
-		bundledDir, bundledErr = os.MkdirTemp("", "lintel-supervisor-plugins")
-		if bundledErr == nil {
-			if out, err := exec.Command("../../scripts/build-plugins.sh", bundledDir).CombinedOutput(); err != nil {
-				bundledErr = fmt.Errorf("build-plugins: %v: %s", err, out)
-			}
-		}
-	})
-	if bundledErr != nil {
-		t.Fatal(bundledErr)
-	}
 	dir := filepath.Join(t.TempDir(), "plugins")
 	os.Mkdir(dir, 0o755)
-	copyFile(t, filepath.Join(bundledDir, "header-rewrite.wasm"), filepath.Join(dir, "header-rewrite.wasm"))
+	copyFile(t, filepath.Join(testbuild.Bundled(t), "header-rewrite.wasm"), filepath.Join(dir, "header-rewrite.wasm"))
 	for _, name := range []string{"gostamp", "gostateless", "stamp", "trap"} {
 		copyFile(t, filepath.Join("../../testdata/wasm", name+".wasm"), filepath.Join(dir, name+".wasm"))
 	}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/lintelhq/lintel/core/config"
 	"github.com/lintelhq/lintel/core/filter"
-	"github.com/lintelhq/lintel/internal/examples"
+	"github.com/lintelhq/lintel/internal/testbuild"
 )
 
 // sdkExamples are the example plugins of every SDK language, with a
@@ -56,7 +56,7 @@ func loadExample(tb testing.TB, dir, plugin, settings string) *Filter {
 // `go test ./core/wasm -run '^$' -bench Examples -count 5`.
 func BenchmarkExamples(b *testing.B) {
 	for _, ex := range sdkExamples {
-		dir := examples.Dir(b, ex.plugin)
+		dir := testbuild.Example(b, ex.plugin)
 		info, err := os.Stat(filepath.Join(dir, ex.plugin+".wasm"))
 		if err != nil {
 			b.Fatal(err)
