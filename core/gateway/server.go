@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -129,23 +131,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.sockets, s.current = map[string]*socket{}, nil
 	s.mu.Unlock()
-	var wg sync.WaitGroup
-	var cut atomic.Bool
-	for _, k := range sockets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if !k.shutdown(ctx) {
-				cut.Store(true)
-			}
-		}()
-	}
-	wg.Wait()
+	drained := inParallel(slices.Collect(maps.Values(sockets)), func(k *socket) bool { return k.shutdown(ctx) })
 	s.closing.Wait()
 	if g != nil && g.Retire(ctx) != nil {
-		cut.Store(true)
+		drained = false
 	}
-	if cut.Load() {
+	if !drained {
 		return errors.New("drain timeout: in-flight requests were cut")
 	}
 	return nil
@@ -336,20 +327,31 @@ func (k *socket) shutdown(ctx context.Context) bool {
 	k.srv, k.older = nil, nil
 	k.mu.Unlock()
 	k.ln.Close()
+	return inParallel(servers, func(srv *server) bool {
+		if err := srv.Shutdown(ctx); err != nil {
+			srv.Close()
+			return false
+		}
+		return true
+	})
+}
+
+// inParallel runs f on every item at once and reports whether all
+// returned true.
+func inParallel[T any](items []T, f func(T) bool) bool {
 	var wg sync.WaitGroup
-	var cut atomic.Bool
-	for _, srv := range servers {
+	var failed atomic.Bool
+	for _, it := range items {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := srv.Shutdown(ctx); err != nil {
-				srv.Close()
-				cut.Store(true)
+			if !f(it) {
+				failed.Store(true)
 			}
 		}()
 	}
 	wg.Wait()
-	return !cut.Load()
+	return !failed.Load()
 }
 
 // handoff is the net.Listener an http.Server of a socket serves: it
