@@ -10,6 +10,8 @@
 // This package imports nothing else of Lintel's core.
 package config
 
+import "slices"
+
 // Config is one gateway.toml, decoded and defaulted.
 type Config struct {
 	Server    Server               `toml:"server"`
@@ -45,6 +47,11 @@ type Server struct {
 	// applied once the files have been stable for one interval.
 	// Default "1s".
 	WatchInterval Duration `toml:"watch_interval"`
+	// AllowEmptyListeners lets a reload take every route away from a
+	// listener that had some, or remove every listener. Without it such a
+	// reload is refused: it is far more often a half-written file than
+	// an intent. Default false.
+	AllowEmptyListeners bool `toml:"allow_empty_listeners"`
 }
 
 // Log is the gateway's own log (log/slog). The -log-level and
@@ -81,6 +88,11 @@ type Admin struct {
 	// default) turns /reload off. Write it as "${ENV_NAME}" to keep it
 	// out of the file; /config shows it redacted.
 	Token string `toml:"token"`
+	// ReadyRequiresUpstreams makes /readyz answer 503 while a service a
+	// route needs has no target up. Turn it off when every replica
+	// shares the same upstreams, so one dead service does not take every
+	// replica out of the load balancer. Default true.
+	ReadyRequiresUpstreams bool `toml:"ready_requires_upstreams"`
 }
 
 // State is where plugins' shared state lives.
@@ -118,6 +130,14 @@ type Listener struct {
 	IdleTimeout Duration `toml:"idle_timeout"`
 	// MaxHeaderBytes caps a request's head. Default "64KiB".
 	MaxHeaderBytes ByteSize `toml:"max_header_bytes"`
+	// MaxHeaders caps the number of request header fields (each line
+	// counts); beyond it the client gets 431. Default 100.
+	MaxHeaders int `toml:"max_headers"`
+	// RemoveHeaders are request headers removed on arrival, before any
+	// filter runs: identity and routing headers a client must not be
+	// able to forge. A name matches its spellings with '_' for '-'.
+	// Default DefaultRemoveHeaders.
+	RemoveHeaders []string `toml:"remove_headers"`
 	// MaxBody caps a request body; beyond it the client gets 413. "0"
 	// means no limit. Default "10MiB".
 	MaxBody ByteSize `toml:"max_body"`
@@ -301,6 +321,10 @@ type Route struct {
 	Filters []string `toml:"filters"`
 	// Aggregate fans the request out instead of proxying it.
 	Aggregate *Aggregate `toml:"aggregate"`
+	// Upgrades are the protocols (Upgrade header tokens) a request may
+	// switch the connection to; any other Upgrade is removed before the
+	// upstream sees it. "h2c" is never allowed. Default ["websocket"].
+	Upgrades []string `toml:"upgrades"`
 }
 
 // Aggregate merges several upstream JSON responses into one object.
@@ -339,6 +363,18 @@ type Part struct {
 	Optional bool `toml:"optional"`
 }
 
+// DefaultRemoveHeaders are the request headers a listener removes on
+// arrival unless it lists its own: they name a client address, an
+// original URL or a path prefix that upstreams (and frameworks behind
+// them) believe, and only the gateway can vouch for. X-Forwarded-For,
+// -Proto and -Host are not here: the gateway sets them itself.
+var DefaultRemoveHeaders = []string{
+	"Forwarded", "X-Real-Ip", "X-Client-Ip", "True-Client-Ip", "Cf-Connecting-Ip",
+	"X-Original-Url", "X-Rewrite-Url", "X-Original-Uri", "X-Forwarded-Prefix",
+	"X-Forwarded-Port", "X-Forwarded-Server", "X-Forwarded-Ssl", "X-Original-Host",
+	"X-Host", "X-Http-Method-Override", "X-Http-Method", "X-Method-Override",
+}
+
 // DefaultMethods are the methods of a route that lists none.
 var DefaultMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
@@ -351,7 +387,7 @@ func (c *Config) setDefaults() {
 	c.Log = Log{Level: "info", Format: "text"}
 	c.Plugins = Plugins{Dir: "plugins"}
 	c.State = State{Backend: "memory", PoolSize: 64, Timeout: Duration(200e6), KeyPrefix: "lintel:"}
-	c.Admin = Admin{Listen: "127.0.0.1:9901", AllowedHosts: []string{"localhost", "127.0.0.1", "::1"}}
+	c.Admin = Admin{Listen: "127.0.0.1:9901", AllowedHosts: []string{"localhost", "127.0.0.1", "::1"}, ReadyRequiresUpstreams: true}
 }
 
 func (l *Listener) setDefaults() {
@@ -361,6 +397,8 @@ func (l *Listener) setDefaults() {
 		ReadTimeout:       Duration(60e9),
 		IdleTimeout:       Duration(120e9),
 		MaxHeaderBytes:    64 << 10,
+		MaxHeaders:        100,
+		RemoveHeaders:     slices.Clone(DefaultRemoveHeaders),
 		MaxBody:           10 << 20,
 		MaxConcurrent:     10000,
 	}
@@ -392,6 +430,8 @@ func (f *Filter) setDefaults() {
 		MaxRequests:  10000,
 	}
 }
+
+func (r *Route) setDefaults() { *r = Route{Upgrades: []string{"websocket"}} }
 
 func (a *Aggregate) setDefaults() {
 	*a = Aggregate{Timeout: Duration(3e9), MaxPartBody: 1 << 20}

@@ -115,6 +115,14 @@ func (c *Config) validate(e *errs) {
 		if l.MaxHeaderBytes < 1024 {
 			e.add(joinKey(key, "max_header_bytes"), "must be at least 1KiB")
 		}
+		if l.MaxHeaders < 1 {
+			e.add(joinKey(key, "max_headers"), "must be at least 1")
+		}
+		for i, h := range l.RemoveHeaders {
+			if !ValidToken(h) {
+				e.add(indexKey(joinKey(key, "remove_headers"), i), "invalid header name %q", h)
+			}
+		}
 		c.checkFilters(e, joinKey(key, "filters"), l.Filters)
 		if t := l.TLS; t != nil {
 			if len(t.Certificates) == 0 {
@@ -233,6 +241,14 @@ func (c *Config) validateRoute(e *errs, key string, r *Route) {
 	for i, m := range r.Methods {
 		if !ValidToken(m) {
 			e.add(indexKey(joinKey(key, "methods"), i), "invalid method %q", m)
+		}
+	}
+	for i, u := range r.Upgrades {
+		switch {
+		case !ValidToken(u):
+			e.add(indexKey(joinKey(key, "upgrades"), i), "invalid protocol %q", u)
+		case strings.EqualFold(u, "h2c"):
+			e.add(indexKey(joinKey(key, "upgrades"), i), "an h2c upgrade is never tunnelled: the upstream would serve requests no route or filter saw (use h2c = true on the listener for HTTP/2 without TLS)")
 		}
 	}
 	if r.Rewrite != "" && !strings.HasPrefix(r.Rewrite, "/") {

@@ -20,6 +20,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/textproto"
+	"strings"
 	"time"
 
 	"github.com/lintelhq/lintel/core/config"
@@ -93,6 +95,9 @@ type Exchange struct {
 	// BufferResponse asks the chain to hold the whole response body for
 	// the response phase. Set it in the request phase.
 	BufferResponse bool
+	// UnderscoreHeaders is set when the request arrived with a header
+	// name containing '_'; DropSpellings then has work to do.
+	UnderscoreHeaders bool
 	// TargetFailed is set by the target when it answered with its own
 	// error (the upstream refused, timed out, ...).
 	TargetFailed bool
@@ -146,3 +151,38 @@ func (x *Exchange) Property(key string) (string, bool) {
 	v, ok := x.props[key]
 	return v, ok
 }
+
+// HeaderName is the spelling-insensitive form of a header name: its
+// canonical form with '_' read as '-'. CGI-style upstreams merge X_User
+// into X-User, so the gateway treats the two spellings as one name. A
+// name without '_' (nearly all of them) costs no allocation.
+func HeaderName(name string) string {
+	if strings.IndexByte(name, '_') < 0 {
+		return textproto.CanonicalMIMEHeaderKey(name)
+	}
+	return textproto.CanonicalMIMEHeaderKey(strings.ReplaceAll(name, "_", "-"))
+}
+
+// DropSpellings removes the request headers that are another spelling of
+// name (X_User for X-User), so that a header a filter sets, adds or
+// removes is the only one of its name that reaches the upstream.
+func (x *Exchange) DropSpellings(name string) {
+	if !x.UnderscoreHeaders {
+		return
+	}
+	want := HeaderName(name)
+	for k := range x.Request.Header {
+		if k != name && strings.IndexByte(k, '_') >= 0 && HeaderName(k) == want {
+			delete(x.Request.Header, k)
+		}
+	}
+}
+
+// ClientBodyError is a failure to read the client's request body (a
+// malformed chunked encoding, a connection cut mid-body): the gateway
+// answers 400 and does not count it against the upstream. The listener
+// wraps the body so that every read error is one.
+type ClientBodyError struct{ Err error }
+
+func (e *ClientBodyError) Error() string { return "reading the request body: " + e.Err.Error() }
+func (e *ClientBodyError) Unwrap() error { return e.Err }

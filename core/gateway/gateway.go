@@ -166,7 +166,7 @@ func (g *Gateway) chain(names []string) filter.Chain {
 // addRoute compiles one [[routes]] entry into its listener's router.
 func (g *Gateway) addRoute(l *listener, rc *config.Route) *config.Error {
 	key := config.RouteKey(rc.Index)
-	rt := &route{name: rc.Name, chain: g.chain(rc.Filters)}
+	rt := &route{name: rc.Name, chain: g.chain(rc.Filters), upgrades: rc.Upgrades}
 	if rc.Aggregate != nil {
 		agg, err := g.aggregate(rc, key)
 		if err != nil {

@@ -120,9 +120,10 @@ func validRequestID(s string) bool {
 
 // hopByHop are the headers RFC 9110 7.6.1 says a proxy must not forward,
 // but Te, which the proxy reads itself ("trailers") and never forwards.
+// HTTP2-Settings belongs to an h2c upgrade (RFC 7540 3.2.1).
 var hopByHop = []string{
 	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Trailer", "Transfer-Encoding", "Upgrade",
+	"Proxy-Authorization", "Trailer", "Transfer-Encoding", "Upgrade", "Http2-Settings",
 }
 
 // stripHopByHop removes hop-by-hop headers from a client request as it

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -27,17 +28,24 @@ type listener struct {
 	routes   int
 	inflight atomic.Int64
 	tls      *tls.Config // nil without TLS
+	// remove are the headers removed on arrival, by spelling-insensitive
+	// name (headerName).
+	remove map[string]bool
 }
 
 // route is one compiled [[routes]] entry.
 type route struct {
-	name   string
-	chain  filter.Chain
-	target func(x *filter.Exchange, w http.ResponseWriter, ps router.Params)
+	name     string
+	chain    filter.Chain
+	target   func(x *filter.Exchange, w http.ResponseWriter, ps router.Params)
+	upgrades []string // Upgrade tokens the route tunnels
 }
 
 func newListener(g *Gateway, cfg *config.Listener) *listener {
-	l := &listener{g: g, cfg: cfg, log: g.log.With("listener", cfg.Name), router: router.New[*route]()}
+	l := &listener{g: g, cfg: cfg, log: g.log.With("listener", cfg.Name), router: router.New[*route](), remove: map[string]bool{}}
+	for _, h := range cfg.RemoveHeaders {
+		l.remove[filter.HeaderName(h)] = true
+	}
 	for _, p := range cfg.TrustedProxies {
 		prefix, _ := config.ParsePrefix(p) // validated with the config
 		l.trusted = append(l.trusted, prefix)
@@ -72,6 +80,9 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rec.Header().Set("Connection", "close")
 	}
 	stripHopByHop(r.Header)
+	if !l.screenHeaders(rec, x) {
+		return
+	}
 	x.ClientIP, x.ForwardedFor, x.Scheme, x.Host = l.trusted.identity(r)
 	x.RequestID = r.Header.Get("X-Request-Id")
 	if !validRequestID(x.RequestID) {
@@ -94,6 +105,31 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	l.chain.Serve(x, rec, l.route)
+}
+
+// screenHeaders answers 431 to a request with more header fields than
+// the listener allows (net/http bounds only their bytes), removes the
+// headers the listener strips on arrival in any spelling, and notes
+// whether names with '_' remain (filters then treat them as the '-'
+// spelling, see filter.Exchange.UnderscoreHeaders).
+func (l *listener) screenHeaders(w http.ResponseWriter, x *filter.Exchange) bool {
+	h := x.Request.Header
+	n := 0
+	for name, v := range h {
+		n += len(v)
+		if l.remove[filter.HeaderName(name)] {
+			delete(h, name)
+			continue
+		}
+		if strings.IndexByte(name, '_') >= 0 {
+			x.UnderscoreHeaders = true
+		}
+	}
+	if n > l.cfg.MaxHeaders {
+		problem.Error(w, http.StatusRequestHeaderFieldsTooLarge, fmt.Sprintf("more than %d header fields", l.cfg.MaxHeaders))
+		return false
+	}
+	return true
 }
 
 // normalize rewrites r's path to its one normal form (router.Normalize),
@@ -126,7 +162,28 @@ func (l *listener) route(x *filter.Exchange, w http.ResponseWriter) {
 		return
 	}
 	x.Route = rt.name
+	if up := r.Header["Upgrade"]; len(up) > 0 && !rt.allowsUpgrade(up) {
+		// Not a protocol this route tunnels (h2c never is): the request
+		// goes on as a plain one, and ReverseProxy refuses a 101 that
+		// nobody asked for.
+		r.Header.Del("Upgrade")
+		r.Header.Del("Connection")
+	}
 	rt.chain.Serve(x, w, func(x *filter.Exchange, w http.ResponseWriter) { rt.target(x, w, ps) })
+}
+
+// allowsUpgrade reports whether every protocol an Upgrade header names is
+// one the route tunnels.
+func (rt *route) allowsUpgrade(values []string) bool {
+	for _, v := range values {
+		for _, p := range strings.Split(v, ",") {
+			p, _, _ = strings.Cut(strings.TrimSpace(p), "/") // "websocket", not its version
+			if !slices.ContainsFunc(rt.upgrades, func(u string) bool { return strings.EqualFold(u, p) }) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // finish turns a panic into a 500 (when nothing was sent yet) and logs the

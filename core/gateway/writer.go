@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+
+	"github.com/lintelhq/lintel/core/filter"
 )
 
 // recorder is the outermost ResponseWriter: it notes the status and bytes
@@ -52,7 +54,9 @@ func (r *recorder) Unwrap() http.ResponseWriter { return r.w }
 
 func (r *recorder) written() bool { return r.status != 0 }
 
-// countingBody counts the request body bytes read.
+// countingBody counts the request body bytes read, and marks a read
+// error as the client's (filter.ClientBodyError), so the proxy does not
+// blame the upstream for it.
 type countingBody struct {
 	io.ReadCloser
 	n *int64
@@ -61,5 +65,8 @@ type countingBody struct {
 func (c countingBody) Read(p []byte) (int, error) {
 	n, err := c.ReadCloser.Read(p)
 	*c.n += int64(n)
+	if err != nil && err != io.EOF {
+		err = &filter.ClientBodyError{Err: err}
+	}
 	return n, err
 }

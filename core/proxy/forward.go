@@ -65,7 +65,6 @@ func (s *Service) rewrite(pr *httputil.ProxyRequest) {
 	f := pr.Out.Context().Value(stateKey{}).(*forward)
 	out := pr.Out
 	out.URL.Path, out.URL.RawPath = f.path, ""
-	out.Host = ""
 	h := out.Header
 	h.Set("X-Forwarded-For", f.x.ForwardedFor)
 	h.Set("X-Forwarded-Proto", f.x.Scheme)
@@ -82,6 +81,7 @@ func (s *Service) fail(w http.ResponseWriter, r *http.Request, err error) {
 	x := f.x
 	x.TargetFailed = true
 	var tooBig *http.MaxBytesError
+	var badBody *filter.ClientBodyError
 	switch {
 	case errors.As(err, &tooBig):
 		problem.Error(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", tooBig.Limit))
@@ -89,6 +89,11 @@ func (s *Service) fail(w http.ResponseWriter, r *http.Request, err error) {
 		// The client left: nobody reads an answer.
 		x.Log().Debug("client went away during upstream call", "service", s.Name)
 		w.WriteHeader(499)
+	case errors.As(err, &badBody):
+		// The client's fault, not the upstream's: not logged as an
+		// upstream failure.
+		x.Log().Debug("client request body unreadable", "service", s.Name, "error", badBody.Err)
+		problem.Error(w, http.StatusBadRequest, "the request body could not be read: "+badBody.Err.Error())
 	case isTimeout(err):
 		x.Log().Warn("upstream timed out", "service", s.Name, "target", f.target, "error", err)
 		problem.Error(w, http.StatusGatewayTimeout, fmt.Sprintf("upstream service %q timed out", s.Name))

@@ -21,7 +21,8 @@ import (
 
 // Service is one upstream service. It is an http.RoundTripper: a request
 // sent through it goes to one of the service's targets, whatever its URL's
-// scheme and host say; the path and query are the caller's.
+// scheme and host and its Host field say (the target's host is sent, so
+// name-based virtual hosts route it); the path and query are the caller's.
 type Service struct {
 	Name string
 	cfg  config.Service
@@ -119,7 +120,7 @@ func (s *Service) send(req *http.Request, t *target) (*http.Response, error) {
 	out := *req
 	u := *req.URL
 	u.Scheme, u.Host = t.url.Scheme, t.url.Host
-	out.URL = &u
+	out.URL, out.Host = &u, ""
 	setTarget(req.Context(), t.url.String())
 	resp, err := s.transport.RoundTrip(&out)
 	switch {
@@ -137,7 +138,7 @@ func (s *Service) send(req *http.Request, t *target) (*http.Response, error) {
 		if t.down.CompareAndSwap(false, true) {
 			s.log.Warn("upstream target failing, skipped for cool-down", "target", t.url.Host, "cooldown", s.cfg.FailCooldown, "error", err)
 		}
-	case req.Context().Err() == nil:
+	case req.Context().Err() == nil && !clientFault(err):
 		s.metrics.failed(s.Name, "other")
 	}
 	return resp, err
@@ -175,6 +176,14 @@ func (s *Service) pick(avoid *target) *target {
 func connectFailed(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// clientFault reports whether err is the client's: its request body could
+// not be read, or was too large. The target is not to blame.
+func clientFault(err error) bool {
+	var bad *filter.ClientBodyError
+	var tooBig *http.MaxBytesError
+	return errors.As(err, &bad) || errors.As(err, &tooBig)
 }
 
 func isTimeout(err error) bool {

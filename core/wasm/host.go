@@ -369,6 +369,14 @@ func isHost(kind uint32, name string) bool {
 	return kind == HeaderKindRequest && strings.EqualFold(name, "host")
 }
 
+// dropSpellings makes a request header a guest changed the only one of
+// its name: a client's X_User cannot ride beside the X-User a filter set.
+func (s *callState) dropSpellings(kind uint32, name string) {
+	if kind == HeaderKindRequest {
+		s.x.DropSpellings(name)
+	}
+}
+
 func hostSetHeaderValue(ctx context.Context, mod api.Module, stack []uint64) {
 	s := req(ctx, FnSetHeaderValue)
 	h := s.writableHeaders(uint32(stack[0]), FnSetHeaderValue)
@@ -378,6 +386,7 @@ func hostSetHeaderValue(ctx context.Context, mod api.Module, stack []uint64) {
 		return
 	}
 	h[name] = []string{value}
+	s.dropSpellings(uint32(stack[0]), name)
 }
 
 func hostAddHeaderValue(ctx context.Context, mod api.Module, stack []uint64) {
@@ -389,6 +398,7 @@ func hostAddHeaderValue(ctx context.Context, mod api.Module, stack []uint64) {
 		return
 	}
 	h.Add(name, value)
+	s.dropSpellings(uint32(stack[0]), name)
 }
 
 func hostRemoveHeader(ctx context.Context, mod api.Module, stack []uint64) {
@@ -400,6 +410,7 @@ func hostRemoveHeader(ctx context.Context, mod api.Module, stack []uint64) {
 		return
 	}
 	h.Del(name)
+	s.dropSpellings(uint32(stack[0]), name)
 }
 
 func hostReadBody(ctx context.Context, mod api.Module, stack []uint64) {

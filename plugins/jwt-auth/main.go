@@ -161,7 +161,10 @@ func (v *verifier) handle(req lintel.Request, resp lintel.Response) bool {
 	for _, h := range v.cfg.ClaimsToHeaders {
 		req.Header().Del(h)
 	}
-	token := v.token(req)
+	token, problem := v.token(req)
+	if problem != "" {
+		return v.deny(resp, 400, "invalid_request", problem)
+	}
 	if token == "" {
 		return v.deny(resp, 401, "", "missing bearer token")
 	}
@@ -189,26 +192,48 @@ func (v *verifier) handle(req lintel.Request, resp lintel.Response) bool {
 }
 
 // token takes the bearer token from Authorization, or from the cookie.
-func (v *verifier) token(req lintel.Request) string {
-	if auth := req.Header().Get("Authorization"); auth != "" {
-		scheme, tok, ok := strings.Cut(auth, " ")
-		if ok && strings.EqualFold(scheme, "Bearer") {
-			return strings.TrimSpace(tok)
+// A request that carries more than one credential (two Authorization
+// values, the cookie twice, or a cookie that differs from the
+// Authorization token) is refused with a problem to report: the upstream
+// could read the one this filter did not check.
+func (v *verifier) token(req lintel.Request) (token, problem string) {
+	auths := req.Header().Values("Authorization")
+	if len(auths) > 1 {
+		return "", "more than one Authorization header"
+	}
+	if len(auths) == 1 {
+		scheme, tok, ok := strings.Cut(auths[0], " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
+			return "", ""
 		}
-		return ""
+		token = strings.TrimSpace(tok)
+		if strings.ContainsAny(token, " \t,") {
+			return "", "the Authorization header holds more than one credential"
+		}
 	}
 	if v.cfg.Cookie == "" {
-		return ""
+		return token, ""
 	}
+	var cookie string
+	found := 0
 	for _, line := range req.Header().Values("Cookie") {
 		for _, part := range strings.Split(line, ";") {
 			name, val, _ := strings.Cut(strings.TrimSpace(part), "=")
 			if name == v.cfg.Cookie {
-				return val
+				cookie = val
+				found++
 			}
 		}
 	}
-	return ""
+	switch {
+	case found > 1:
+		return "", fmt.Sprintf("more than one %s cookie", v.cfg.Cookie)
+	case found == 1 && token != "" && cookie != token:
+		return "", fmt.Sprintf("the Authorization header and the %s cookie hold different tokens", v.cfg.Cookie)
+	case token == "":
+		return cookie, ""
+	}
+	return token, ""
 }
 
 var (
@@ -369,11 +394,11 @@ func describe(err error) string {
 	return "the token is not valid"
 }
 
-// deny answers the request: 401 with WWW-Authenticate (RFC 6750) and a
+// deny answers the request: 400 or 401 with WWW-Authenticate (RFC 6750) and a
 // problem body that carries neither the token nor any key material.
 func (v *verifier) deny(resp lintel.Response, status int, code, detail string) bool {
-	decisions.Add(1, map[int]string{401: "denied", 503: "unavailable"}[status])
-	if status == 401 {
+	decisions.Add(1, map[int]string{400: "denied", 401: "denied", 503: "unavailable"}[status])
+	if status == 401 || status == 400 {
 		challenge := fmt.Sprintf(`Bearer realm=%q`, v.cfg.Realm)
 		if code != "" {
 			challenge += fmt.Sprintf(`, error=%q, error_description=%q`, code, detail)
@@ -381,7 +406,7 @@ func (v *verifier) deny(resp lintel.Response, status int, code, detail string) b
 		resp.Header().Set("WWW-Authenticate", challenge)
 	}
 	id, _ := lintel.Property("request_id")
-	body, _ := json.Marshal(map[string]any{"status": status, "title": map[int]string{401: "Unauthorized", 503: "Service Unavailable"}[status], "detail": detail, "request_id": id})
+	body, _ := json.Marshal(map[string]any{"status": status, "title": map[int]string{400: "Bad Request", 401: "Unauthorized", 503: "Service Unavailable"}[status], "detail": detail, "request_id": id})
 	resp.Header().Set("Content-Type", "application/problem+json")
 	resp.Header().Set("Cache-Control", "no-store")
 	resp.SetStatus(status)

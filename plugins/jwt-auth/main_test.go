@@ -280,3 +280,35 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestTwoCredentialsRefused pins the bypass where a valid token in the
+// first Authorization header admitted a request whose second header (or
+// cookie) carried a forged alg=none token the upstream could read.
+func TestTwoCredentialsRefused(t *testing.T) {
+	c := baseConfig()
+	c.Cookie = "session"
+	configure(t, c)
+	valid := sign(jwt.SigningMethodRS256, rsaKey, "rsa1", good())
+	forged, _ := jwt.NewWithClaims(jwt.SigningMethodNone, good("sub", "admin")).SignedString(jwt.UnsafeAllowNoneSignatureType)
+	for name, hdr := range map[string]http.Header{
+		"two Authorization headers":  {"Authorization": {"Bearer " + valid, "Bearer " + forged}},
+		"two tokens in one header":   {"Authorization": {"Bearer " + valid + ", Bearer " + forged}},
+		"two cookies":                {"Cookie": {"session=" + valid, "session=" + forged}},
+		"two cookies in one line":    {"Cookie": {"session=" + valid + "; session=" + forged}},
+		"a cookie beside the header": {"Authorization": {"Bearer " + valid}, "Cookie": {"session=" + forged}},
+	} {
+		h := lintel.NewFakeHost()
+		h.RequestHeader = hdr
+		h.Run()
+		if !h.Answered || h.Status != 400 || !strings.Contains(h.ResponseHeader.Get("WWW-Authenticate"), `error="invalid_request"`) {
+			t.Errorf("%s: answered %v %d %q", name, h.Answered, h.Status, h.ResponseHeader.Get("WWW-Authenticate"))
+		}
+	}
+	// The same token as header and cookie is one credential.
+	h := lintel.NewFakeHost()
+	h.RequestHeader = http.Header{"Authorization": {"Bearer " + valid}, "Cookie": {"session=" + valid}}
+	h.Run()
+	if h.Answered {
+		t.Errorf("same token twice: %d %s", h.Status, h.ResponseBody)
+	}
+}
