@@ -25,7 +25,10 @@ type Config struct {
 	Routes    []*Route             `toml:"routes"`
 
 	// File is the path the configuration was read from.
-	File    string `toml:"-"`
+	File string `toml:"-"`
+	// Digest is the Digest of the bytes this configuration was parsed
+	// from.
+	Digest  string `toml:"-"`
 	pos     positions
 	fromEnv map[string]bool
 }

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -25,6 +27,9 @@ func Load(path string) (*Config, error) {
 
 // Parse decodes and validates data read from file. lookupEnv resolves
 // ${NAME} references in strings (os.LookupEnv in production).
+//
+// A file without a single key is refused: it is far more often a file
+// caught while being written, or truncated, than a configuration.
 func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
 	var raw map[string]any
 	if _, err := toml.Decode(string(data), &raw); err != nil {
@@ -38,7 +43,10 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 		}
 		return nil, Errors{e}
 	}
-	c := &Config{File: file, pos: scanPositions(string(data))}
+	if len(raw) == 0 {
+		return nil, Errors{{File: file, Msg: "the file has no settings (it is empty, or holds only comments); refused, as a file caught while being written or truncated"}}
+	}
+	c := &Config{File: file, Digest: Digest(data), pos: scanPositions(string(data))}
 	c.setDefaults()
 	d := &decoder{errs: errs{file: file, pos: c.pos}, env: lookupEnv, fromEnv: map[string]bool{}}
 	d.value("", raw, reflect.ValueOf(c).Elem())
@@ -52,6 +60,12 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 		return nil, err
 	}
 	return c, nil
+}
+
+// Digest identifies the bytes of a configuration file (hex SHA-256).
+func Digest(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
 }
 
 type decoder struct {

@@ -12,8 +12,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -59,6 +61,10 @@ type Supervisor struct {
 	m       reloadMetrics
 	stop    chan struct{}
 	watcher sync.WaitGroup
+	digests digests
+	// failed is the fingerprint of the files the last reload failed on.
+	failedMu sync.Mutex
+	failed   string
 }
 
 // generation is everything built from one reading of the config.
@@ -68,6 +74,8 @@ type generation struct {
 	store  state.Store
 	engine *wasm.Engine
 	gw     *gateway.Gateway
+	// files is the fingerprint of the files it was built from (watch.go).
+	files string
 	// keepStore is set when the next generation took over the store.
 	keepStore bool
 }
@@ -78,7 +86,7 @@ type generation struct {
 func Start(opt Options) (*Supervisor, error) {
 	s := &Supervisor{opt: opt, log: opt.Log, server: gateway.NewServer(opt.Log), stop: make(chan struct{})}
 	s.m = newReloadMetrics(opt.Metrics)
-	g, err := s.build(nil)
+	g, _, err := s.build(nil)
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +121,11 @@ func (s *Supervisor) AdminAddr() string { return s.admin.addr() }
 // swaps the new generation in. On error the running generation stays,
 // and the error (file, line and key) is logged, kept for the admin API
 // and counted. reason is for the log.
-func (s *Supervisor) Reload(reason string) error {
+func (s *Supervisor) Reload(reason string) error { return s.reload(reason, nil) }
+
+// reload is Reload; with from set, only while from is still the running
+// generation (the watcher's reload is moot once another went live).
+func (s *Supervisor) reload(reason string, from *generation) error {
 	s.reloading.Lock()
 	defer s.reloading.Unlock()
 	if s.stopping.Load() {
@@ -121,9 +133,15 @@ func (s *Supervisor) Reload(reason string) error {
 	}
 	start := time.Now()
 	prev := s.cur.Load()
-	g, err := s.build(prev)
+	if from != nil && from != prev {
+		return nil
+	}
+	g, files, err := s.build(prev)
 	if err == nil {
-		if _, err = s.server.Serve(g.gw); err != nil {
+		if err = emptied(prev.cfg, g.cfg); err == nil {
+			_, err = s.server.Serve(g.gw)
+		}
+		if err != nil {
 			g.keepStore = g.store == prev.store // still the running one's
 			s.release(g)
 		}
@@ -131,6 +149,7 @@ func (s *Supervisor) Reload(reason string) error {
 	st := *s.status.Load()
 	st.LastAttempt = start
 	if err != nil {
+		s.setFailedFiles(files)
 		st.LastError = err.Error()
 		s.status.Store(&st)
 		s.m.result(false)
@@ -138,6 +157,7 @@ func (s *Supervisor) Reload(reason string) error {
 		return err
 	}
 	g.n = prev.n + 1
+	s.setFailedFiles("")
 	prev.keepStore = g.store == prev.store
 	s.cur.Store(g)
 	st.Generation, st.LoadedAt, st.LastError = g.n, time.Now(), ""
@@ -163,26 +183,38 @@ func (s *Supervisor) Reload(reason string) error {
 }
 
 // build makes a generation from the config file. The state store of
-// prev is reused when [state] did not change, so counters survive.
-func (s *Supervisor) build(prev *generation) (*generation, error) {
-	cfg, err := config.Load(s.opt.Path)
+// prev is reused when [state] did not change, so counters survive. It
+// also returns the fingerprint of the files it read (watch.go), failed
+// or not: with prev's list of files when the config did not parse.
+func (s *Supervisor) build(prev *generation) (*generation, string, error) {
+	data, err := os.ReadFile(s.opt.Path)
 	if err != nil {
-		return nil, err
+		return nil, "", config.Errors{{File: s.opt.Path, Msg: errors.Unwrap(err).Error()}}
 	}
-	g := &generation{cfg: cfg}
+	cfg, err := config.Parse(s.opt.Path, data, os.LookupEnv)
+	if err != nil {
+		files := ""
+		if prev != nil {
+			files = s.digests.fingerprintWith(prev.cfg, config.Digest(data))
+		}
+		return nil, files, err
+	}
+	// The other files are digested before anything reads them: one that
+	// changes while the generation is built differs afterwards.
+	g := &generation{cfg: cfg, files: s.digests.fingerprintWith(cfg, cfg.Digest)}
 	if prev != nil && prev.cfg.State == cfg.State {
 		g.store = prev.store
 	} else if g.store, err = newStore(cfg.State); err != nil {
-		return nil, err
+		return nil, g.files, err
 	}
-	fail := func(err error) (*generation, error) {
+	fail := func(err error) (*generation, string, error) {
 		if prev == nil || g.store != prev.store {
 			g.store.Close()
 		}
 		if g.engine != nil {
 			g.engine.Close()
 		}
-		return nil, err
+		return nil, g.files, err
 	}
 	if g.engine, err = wasm.NewEngine(cfg, wasm.Options{Log: s.log, State: g.store, Metrics: s.opt.Metrics}); err != nil {
 		return fail(err)
@@ -190,7 +222,45 @@ func (s *Supervisor) build(prev *generation) (*generation, error) {
 	if g.gw, err = gateway.New(cfg, gateway.Options{Log: s.log, Filters: g.engine, Metrics: s.opt.Metrics}); err != nil {
 		return fail(err)
 	}
-	return g, nil
+	return g, g.files, nil
+}
+
+// emptied refuses a reload that would take every route away from a
+// listener that had some, or remove every listener, unless the new file
+// sets server.allow_empty_listeners: that is far more often a file
+// written half-way than an intent.
+func emptied(prev, next *config.Config) error {
+	if next.Server.AllowEmptyListeners {
+		return nil
+	}
+	had, has := routesPerListener(prev), routesPerListener(next)
+	kept := false
+	var errs config.Errors
+	for _, name := range slices.Sorted(maps.Keys(prev.Listeners)) {
+		if next.Listeners[name] == nil {
+			continue
+		}
+		kept = true
+		if had[name] > 0 && has[name] == 0 {
+			errs = append(errs, next.Errorf("listeners."+name, "the reload would leave this listener without routes (it has %d); set server.allow_empty_listeners = true if that is meant", had[name]))
+		}
+	}
+	if !kept {
+		errs = append(errs, &config.Error{File: next.File, Msg: fmt.Sprintf("the reload would remove every listener (%s); set server.allow_empty_listeners = true if that is meant",
+			strings.Join(slices.Sorted(maps.Keys(prev.Listeners)), ", "))})
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+func routesPerListener(c *config.Config) map[string]int {
+	n := map[string]int{}
+	for _, r := range c.Routes {
+		n[r.Listener]++
+	}
+	return n
 }
 
 // release closes what a retired (or never served) generation holds.

@@ -1,49 +1,67 @@
 package supervisor
 
 import (
+	"crypto/sha256"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lintelhq/lintel/core/config"
 )
 
-// watch reloads when a watched file changes and then stays unchanged for
-// one interval (so a file being written is not read half-done). After a
-// failed reload the same files are not tried again until they change.
+// watch reloads when the files the running generation was built from
+// differ from what is on disk, and have read the same on two polls in a
+// row (so a file being written is not read half-done). Each generation
+// carries the digests of its files, taken before it was built (the
+// config file's from the very bytes parsed): a write that lands during a
+// reload is a difference afterwards, and a reload asked for by SIGHUP or
+// the admin API leaves nothing to reload again. Files a reload failed on
+// are not tried again until they change.
 func (s *Supervisor) watch() {
 	defer s.watcher.Done()
-	seen := fingerprint(s.cur.Load().cfg)
+	var pending string
 	for {
-		cfg := s.cur.Load().cfg
 		select {
 		case <-s.stop:
 			return
-		case <-time.After(cfg.Server.WatchInterval.D()):
+		case <-time.After(s.cur.Load().cfg.Server.WatchInterval.D()):
 		}
-		if !cfg.Server.Watch {
-			seen = ""
+		g := s.cur.Load()
+		if !g.cfg.Server.Watch {
+			pending = ""
 			continue
 		}
-		fp := fingerprint(cfg)
-		if seen == "" || fp == seen {
-			seen = fp
+		fp := s.digests.fingerprint(g.cfg)
+		if fp == g.files || fp == s.failedFiles() {
+			pending = ""
 			continue
 		}
-		select {
-		case <-s.stop:
-			return
-		case <-time.After(cfg.Server.WatchInterval.D()):
+		if fp != pending {
+			pending = fp // changed, or still being written: poll again
+			continue
 		}
-		if fingerprint(cfg) != fp {
-			continue // still being written
-		}
-		s.Reload("files changed")
-		seen = fingerprint(s.cur.Load().cfg)
+		pending = ""
+		s.reload("files changed", g)
 	}
+}
+
+// failedFiles is the fingerprint of the files the last reload failed on
+// ("" after a success).
+func (s *Supervisor) failedFiles() string {
+	s.failedMu.Lock()
+	defer s.failedMu.Unlock()
+	return s.failed
+}
+
+func (s *Supervisor) setFailedFiles(fp string) {
+	s.failedMu.Lock()
+	defer s.failedMu.Unlock()
+	s.failed = fp
 }
 
 // watched lists the files a config depends on: the config file, every
@@ -87,16 +105,72 @@ func watched(cfg *config.Config) []string {
 	return slices.Compact(files)
 }
 
-// fingerprint sums up the size and modification time of the watched
-// files, and which are missing.
-func fingerprint(cfg *config.Config) string {
+// digests hashes the contents of watched files. The config file is hashed
+// on every poll (it is small, and its digest must be of its bytes); the
+// others (plugins of megabytes) are hashed again only when their size or
+// modification time (in nanoseconds) changed.
+type digests struct {
+	mu    sync.Mutex
+	cache map[string]digestEntry
+}
+
+type digestEntry struct {
+	stat   string
+	digest string
+}
+
+// fingerprint sums up the contents of cfg's watched files, and which are
+// missing.
+func (d *digests) fingerprint(cfg *config.Config) string {
+	return d.fingerprintWith(cfg, d.configDigest(cfg.File))
+}
+
+// fingerprintWith is fingerprint with the config file's digest given
+// (that of the bytes a build parsed).
+func (d *digests) fingerprintWith(cfg *config.Config, configDigest string) string {
 	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s\n", cfg.File, configDigest)
 	for _, f := range watched(cfg) {
-		if st, err := os.Stat(f); err == nil {
-			fmt.Fprintf(&b, "%s %d %d\n", f, st.Size(), st.ModTime().UnixNano())
-		} else {
-			fmt.Fprintf(&b, "%s missing\n", f)
+		if f != cfg.File {
+			fmt.Fprintf(&b, "%s %s\n", f, d.file(f))
 		}
 	}
 	return b.String()
+}
+
+func (d *digests) configDigest(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "missing"
+	}
+	return config.Digest(b)
+}
+
+// file returns the digest of one file, "missing" when it cannot be read.
+func (d *digests) file(path string) string {
+	st, err := os.Stat(path)
+	if err != nil {
+		return "missing"
+	}
+	key := fmt.Sprintf("%d %d", st.Size(), st.ModTime().UnixNano())
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cache == nil {
+		d.cache = map[string]digestEntry{}
+	}
+	if e, ok := d.cache[path]; ok && e.stat == key {
+		return e.digest
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "missing"
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "missing"
+	}
+	sum := fmt.Sprintf("%x", h.Sum(nil))
+	d.cache[path] = digestEntry{key, sum}
+	return sum
 }
