@@ -181,9 +181,20 @@ func newLogger(w io.Writer, lv *slog.LevelVar, level, format string) (*slog.Logg
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	case "json":
+		opts.ReplaceAttr = durationsInMilliseconds
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("invalid -log-format %q (text, json)", format)
+}
+
+// durationsInMilliseconds writes a duration in a JSON log line with its
+// unit in the key ("took_ms": 212.4), where slog would write a bare count
+// of nanoseconds; the text format writes "took=212ms" by itself.
+func durationsInMilliseconds(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.Float64(a.Key+"_ms", float64(a.Value.Duration().Microseconds())/1000)
+	}
+	return a
 }
 
 func versionString() string {

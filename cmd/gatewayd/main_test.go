@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"flag"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -118,5 +120,19 @@ func TestPluginInspect(t *testing.T) {
 	}
 	if code := run([]string{"plugin", "inspect"}, &stdout, &stderr); code != 2 {
 		t.Errorf("usage error: exit %d", code)
+	}
+}
+
+// TestJSONLogDurationsHaveTheirUnit: JSON logs wrote "took":212000000, a
+// bare count of nanoseconds, where the text format writes took=212ms.
+func TestJSONLogDurationsHaveTheirUnit(t *testing.T) {
+	var buf bytes.Buffer
+	log, err := newLogger(&buf, new(slog.LevelVar), "info", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Info("reloaded", "took", 212400*time.Microsecond)
+	if got := buf.String(); !strings.Contains(got, `"took_ms":212.4`) || strings.Contains(got, `"took":`) {
+		t.Errorf("JSON line %s, want took_ms 212.4", got)
 	}
 }

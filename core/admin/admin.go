@@ -45,7 +45,9 @@ type ReloadStatus struct {
 // Source is what the admin API reads from, and asks of, the running
 // gateway.
 type Source interface {
-	Ready() bool
+	// NotReady says why the gateway should not get traffic; none when
+	// it is ready.
+	NotReady() []string
 	Plugins() []Plugin
 	// Config is the effective configuration, secrets redacted (TOML).
 	Config() ([]byte, error)
@@ -62,8 +64,10 @@ func Handler(cfg config.Admin, src Source, reg *prometheus.Registry) http.Handle
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if !src.Ready() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if reasons := src.NotReady(); len(reasons) > 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte("not ready:\n- " + strings.Join(reasons, "\n- ") + "\n"))
 			return
 		}
 		w.Write([]byte("ready\n"))

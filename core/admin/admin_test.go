@@ -36,7 +36,12 @@ func (s *source) ReloadStatus() ReloadStatus {
 	return st
 }
 
-func (s *source) Ready() bool { return s.ready }
+func (s *source) NotReady() []string {
+	if s.ready {
+		return nil
+	}
+	return []string{`service "orders" has no target up`}
+}
 func (s *source) Plugins() []Plugin {
 	return []Plugin{{Filter: "auth", Plugin: "jwt-auth", Size: 10, SHA256: "ab", ABI: "http-wasm + lintel v1", Instances: 3, Idle: 2}}
 }
@@ -66,8 +71,8 @@ func TestAdmin(t *testing.T) {
 		t.Errorf("readyz %d %q", code, body)
 	}
 	src.ready = false
-	if code, _ := get("/readyz", ""); code != 503 {
-		t.Errorf("readyz while draining: %d", code)
+	if code, body := get("/readyz", ""); code != 503 || !strings.Contains(body, `service "orders" has no target up`) {
+		t.Errorf("readyz when not ready: %d %q (want the reason)", code, body)
 	}
 	if code, body := get("/metrics", "localhost:9901"); code != 200 || !strings.Contains(body, "lintel_plugin_test_total 1") {
 		t.Errorf("metrics %d %q", code, body)

@@ -253,19 +253,33 @@ func (g *Gateway) Addr(listener string) string {
 // Filters returns the filters the gateway built, by name.
 func (g *Gateway) Filters() map[string]filter.Filter { return g.filters }
 
-// Ready reports whether the gateway is serving, not shutting down, and
-// has at least one target not marked down for each service a route
-// needs.
-func (g *Gateway) Ready() bool {
-	if !g.serving.Load() || g.retired.Load() || g.stopping.Load() {
-		return false
+// Ready reports whether NotReady has nothing to say.
+func (g *Gateway) Ready() bool { return len(g.NotReady()) == 0 }
+
+// NotReady says why the gateway should not get traffic: it is not
+// serving yet, or shutting down, or (unless admin.ready_requires_upstreams
+// is off) a service a route needs has every target cooling down after a
+// failure. None when it is ready.
+func (g *Gateway) NotReady() []string {
+	switch {
+	case g.stopping.Load():
+		return []string{"shutting down"}
+	case g.retired.Load():
+		return []string{"configuration replaced"}
+	case !g.serving.Load():
+		return []string{"not serving yet"}
 	}
+	if !g.cfg.Admin.ReadyRequiresUpstreams {
+		return nil
+	}
+	var reasons []string
 	for _, s := range g.required {
 		if !s.Healthy() {
-			return false
+			reasons = append(reasons, fmt.Sprintf("service %q has no target up (each failed and is cooling down)", s.Name))
 		}
 	}
-	return true
+	slices.Sort(reasons)
+	return reasons
 }
 
 // Shutdown stops a gateway started with Start, as Server.Shutdown says.

@@ -190,3 +190,100 @@ func TestMalformedChunkedBodyIs400(t *testing.T) {
 		t.Errorf("counted as an upstream error:\n%s", text)
 	}
 }
+
+// requestURI is an upstream that answers with the request-target it got.
+func requestURI(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, r.RequestURI) }
+
+// TestGuestBodyBeforeNextIsKept: a guest that wrote a response body in
+// handle_request and then called next lost it (http-wasm's TCK, strict
+// mode: the reference host keeps it), and the backend's Content-Length
+// must not cut it short.
+func TestGuestBodyBeforeNextIsKept(t *testing.T) {
+	for name, handler := range map[string]http.HandlerFunc{
+		"empty backend": func(w http.ResponseWriter, r *http.Request) { w.Header().Set("X-Backend", "1") },
+		"backend body":  func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "from the backend") },
+	} {
+		up := newUpstream(t, handler)
+		h := startWASM(t, wasmRoute(`"conf"`, conformance), map[string]string{"echo": up.URL})
+		resp, body := h.do("GET", "/echo/a", nil, "X-Case", "prefix-body")
+		want := "proto=HTTP/1.1\n"
+		if name == "backend body" {
+			want += "from the backend"
+		}
+		if resp.StatusCode != 200 || body != want || resp.ContentLength != int64(len(want)) {
+			t.Errorf("%s: %d %q (Content-Length %d), want %q", name, resp.StatusCode, body, resp.ContentLength, want)
+		}
+	}
+}
+
+// TestGetURIKeepsTheClientsEscaping: get_uri returned "/simple&clean" for
+// "/simple%26clean", and the upstream got the re-encoded form.
+func TestGetURIKeepsTheClientsEscaping(t *testing.T) {
+	up := newUpstream(t, requestURI)
+	h := startWASM(t, wasmRoute(`"conf"`, conformance), map[string]string{"echo": up.URL})
+	for target, want := range map[string]string{
+		"/echo/simple%26clean":              "/echo/simple%26clean",
+		"/echo/disney?name=chip%26dale":     "/echo/disney?name=chip%26dale",
+		"/echo/x/../simple%26clean":         "/echo/simple&clean", // normalised: the normal form
+		"/echo//%61dmin":                    "/echo/admin",
+		"/echo/%E2%82%AC?q=%E2%82%AC":       "/echo/%E2%82%AC?q=%E2%82%AC",
+		"/echo/simple%26clean?a=1&b=%2F%3F": "/echo/simple%26clean?a=1&b=%2F%3F",
+	} {
+		resp, body := h.rawResponse("GET " + target + " HTTP/1.1\r\nHost: x\r\nX-Case: inspect\r\nConnection: close\r\n\r\n")
+		if !strings.Contains(body, "uri="+want+"\n") {
+			t.Errorf("get_uri of %s: %d %q, want uri=%s", target, resp.StatusCode, body, want)
+		}
+		resp, body = h.rawResponse("GET " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		if body != want {
+			t.Errorf("upstream request-target for %s: %d %q, want %s", target, resp.StatusCode, body, want)
+		}
+	}
+}
+
+// TestSetURIReachesTheUpstreamAsSet: a URI set with set_uri lost its
+// escapes on the way to the upstream.
+func TestSetURIReachesTheUpstreamAsSet(t *testing.T) {
+	up := newUpstream(t, requestURI)
+	h := startWASM(t, wasmRoute(`"conf"`, conformance), map[string]string{"echo": up.URL})
+	for uri, want := range map[string]string{
+		"/echo/simple%26clean":          "/echo/simple%26clean",
+		"/echo/disney?name=chip%26dale": "/echo/disney?name=chip%26dale",
+		"/echo/a/../b%26c":              "/echo/b&c", // not the path routed: the normal form
+	} {
+		_, body := h.do("GET", "/echo/x", nil, "X-Case", "set-uri", "X-Uri", uri)
+		if body != want {
+			t.Errorf("set_uri(%s): upstream got %q, want %q", uri, body, want)
+		}
+	}
+}
+
+// TestGuestPanicMessageIsLogged: a request that trapped logged only
+// "wasm error: unreachable", not the guest's panic message.
+func TestGuestPanicMessageIsLogged(t *testing.T) {
+	up := newUpstream(t, nil)
+	h := startWASM(t, wasmRoute(`"conf"`, conformance), map[string]string{"echo": up.URL})
+	resp, _ := h.do("GET", "/echo/a", nil, "X-Case", "panic")
+	if resp.StatusCode != 500 {
+		t.Errorf("status %d", resp.StatusCode)
+	}
+	if !strings.Contains(h.logs.String(), "panic: conformance: deliberate panic") {
+		t.Errorf("the panic message is not in the log:\n%s", h.logs)
+	}
+}
+
+// TestReadinessSaysWhyAndCanIgnoreUpstreams: /readyz answered a bare 503,
+// and one dead service took every replica out of the load balancer.
+func TestReadinessSaysWhyAndCanIgnoreUpstreams(t *testing.T) {
+	src := "[services.gone]\ntargets = [\"{{dead}}\"]\n[[routes]]\npath = \"/x\"\nservice = \"gone\"\n"
+	dead := map[string]string{"dead": deadAddr(t)}
+	h := start(t, src, dead)
+	h.do("GET", "/x", nil)
+	if got := h.g.NotReady(); len(got) != 1 || got[0] != `service "gone" has no target up (each failed and is cooling down)` {
+		t.Errorf("NotReady = %q", got)
+	}
+	h = start(t, "[admin]\nready_requires_upstreams = false\n"+src, dead)
+	h.do("GET", "/x", nil)
+	if got := h.g.NotReady(); len(got) != 0 {
+		t.Errorf("with ready_requires_upstreams = false: NotReady = %q", got)
+	}
+}

@@ -133,14 +133,19 @@ func (l *listener) screenHeaders(w http.ResponseWriter, x *filter.Exchange) bool
 }
 
 // normalize rewrites r's path to its one normal form (router.Normalize),
-// or answers 400.
+// or answers 400. The client's own escaping (RawPath, "/a%26b" rather
+// than "/a&b") is kept when it spells exactly the normal form, so filters
+// (get_uri) and the upstream see the request-target as it was sent.
 func (l *listener) normalize(w http.ResponseWriter, r *http.Request) bool {
 	p, err := router.Normalize(r.URL)
 	if err != nil {
 		problem.Error(w, http.StatusBadRequest, err.Error())
 		return false
 	}
-	r.URL.Path, r.URL.RawPath = p, ""
+	if p != r.URL.Path {
+		r.URL.RawPath = "" // it spelled another path: the normal form is sent
+	}
+	r.URL.Path = p
 	return true
 }
 

@@ -391,7 +391,7 @@ func TestWASMManyAndLargeHeaders(t *testing.T) {
 	h := startWASM(t, wasmRoute(`"conf"`, conformance), map[string]string{"echo": up.URL})
 	req, _ := http.NewRequest("GET", h.url()+"/echo/x", nil)
 	req.Header.Set("X-Case", "inspect")
-	for i := range 100 {
+	for i := range 90 { // the listener allows 100 header fields
 		req.Header.Set(fmt.Sprintf("X-Many-%03d", i), "v")
 	}
 	big := strings.Repeat("b", 30<<10)
@@ -405,7 +405,7 @@ func TestWASMManyAndLargeHeaders(t *testing.T) {
 	if !strings.Contains(body, "multi="+big+"||last\n") {
 		t.Errorf("a 30 KiB value, an empty one and a third did not come back in order")
 	}
-	for i := range 100 {
+	for i := range 90 {
 		if !strings.Contains(body, fmt.Sprintf("x-many-%03d", i)) {
 			t.Fatalf("header name x-many-%03d missing", i)
 		}

@@ -40,7 +40,9 @@ func (b *bufferPool) Get() []byte  { return *b.p.Get().(*[]byte) }
 func (b *bufferPool) Put(p []byte) { b.p.Put(&p) }
 
 // Forward proxies x.Request to the service with upstream path path (decoded,
-// normalised), streaming the response to w. It sets x.Upstream to the
+// normalised), streaming the response to w. When path is the request's
+// own, it is sent with the request's escaping (URL.RawPath), which the
+// listener kept only where it spells the normalised path. It sets x.Upstream to the
 // target that answered and x.TargetFailed when the gateway had to answer
 // for the upstream (502 refused, 504 timed out, 413 body too large).
 //
@@ -65,6 +67,11 @@ func (s *Service) rewrite(pr *httputil.ProxyRequest) {
 	f := pr.Out.Context().Value(stateKey{}).(*forward)
 	out := pr.Out
 	out.URL.Path, out.URL.RawPath = f.path, ""
+	if in := f.x.Request.URL; in.Path == f.path {
+		// The path routed, as the client (or a filter's set_uri) spelled
+		// it: escapes kept ("/a%26b"). The normal form otherwise.
+		out.URL.RawPath = in.RawPath
+	}
 	h := out.Header
 	h.Set("X-Forwarded-For", f.x.ForwardedFor)
 	h.Set("X-Forwarded-Proto", f.x.Scheme)

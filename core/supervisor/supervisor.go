@@ -308,8 +308,13 @@ func (s *Supervisor) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// Ready implements admin.Source.
-func (s *Supervisor) Ready() bool { return !s.stopping.Load() && s.cur.Load().gw.Ready() }
+// NotReady implements admin.Source.
+func (s *Supervisor) NotReady() []string {
+	if s.stopping.Load() {
+		return []string{"shutting down"}
+	}
+	return s.cur.Load().gw.NotReady()
+}
 
 // Plugins implements admin.Source.
 func (s *Supervisor) Plugins() []admin.Plugin {

@@ -57,6 +57,7 @@ func (f *Filter) call(inst *instance, s *callState, fn api.Function, params ...u
 	ctx, cancel := f.callContext(&inst.ctx, s)
 	defer cancel()
 	s.logLines = 0
+	inst.stderr.reset()
 	stack := inst.stack[:]
 	copy(stack, params)
 	var start time.Time
@@ -75,7 +76,7 @@ func (f *Filter) call(inst *instance, s *callState, fn api.Function, params ...u
 		inst.broken = true
 		err, kind := callError(err)
 		f.metrics.failed(f.name, kind)
-		return 0, err
+		return 0, inst.stderr.explain(err)
 	}
 	return stack[0], nil
 }
@@ -152,9 +153,20 @@ func (f *Filter) Request(x *filter.Exchange, w http.ResponseWriter) (bool, filte
 		return false, nil, nil
 	}
 	p.reqCtx = uint32(ctxNext >> 32)
+	if len(s.answerBody) > 0 {
+		// A body written before calling next begins the response, as in
+		// http-wasm's reference host: the response is held whole so it
+		// can be put in front and the length counted again.
+		p.prefix = s.answerBody
+		x.BufferResponse = true
+	}
 	switch d := f.declared.Load(); {
 	case d&DeclareNoResponse != 0:
 		f.pool.put(inst)
+		if p.prefix != nil {
+			p.skipGuest = true
+			return true, p, nil
+		}
 		return true, nil, nil
 	case d&DeclareStateless != 0:
 		f.pool.put(inst) // handle_response may run on any instance
@@ -205,10 +217,21 @@ type pending struct {
 	s      callState
 	inst   *instance // nil when the guest declared itself stateless
 	reqCtx uint32
+	// prefix is a response body the guest wrote before calling next.
+	prefix []byte
+	// skipGuest: the guest has no response phase (DeclareNoResponse);
+	// only the prefix is applied.
+	skipGuest bool
 }
 
 // Response runs handle_response. See filter.Pending.
 func (p *pending) Response(x *filter.Exchange, r *filter.Response) error {
+	if p.prefix != nil && r.Buffered {
+		r.Body = append(p.prefix, r.Body...)
+	}
+	if p.skipGuest {
+		return nil
+	}
 	f := p.f
 	inst := p.inst
 	if inst == nil {

@@ -19,6 +19,7 @@ type instance struct {
 	handleRequest  api.Function
 	handleResponse api.Function
 	onComplete     api.Function // nil unless exported
+	stderr         *headBuffer  // what the guest wrote to stderr in its last call
 	uses           int
 	broken         bool // trapped, timed out or misbehaved: never reused
 	ctx            stateContext
@@ -205,7 +206,7 @@ func (p *pool) create() (*instance, error) {
 	p.mu.Unlock()
 
 	f := p.f
-	stderr := &tailBuffer{max: 2048}
+	stderr := &headBuffer{max: 2048}
 	cfg := wazero.NewModuleConfig().
 		WithStderr(stderr).
 		WithName(""). // anonymous: many instances of one module
@@ -247,18 +248,14 @@ func (p *pool) create() (*instance, error) {
 		p.mu.Unlock()
 		p.f.metrics.failed(p.f.name, "init")
 		err, _ = callError(err)
-		if out, _, _ := strings.Cut(strings.TrimSpace(stderr.String()), "\n"); out != "" {
-			// The first line of what the guest wrote says why (a Go
-			// guest's "panic: ..."); the rest is its stack.
-			return nil, fmt.Errorf("instantiating: %v: %s", err, out)
-		}
-		return nil, fmt.Errorf("instantiating: %v", err)
+		return nil, fmt.Errorf("instantiating: %w", stderr.explain(err))
 	}
 	return &instance{
 		mod:            mod,
 		handleRequest:  mod.ExportedFunction(ExportHandleRequest),
 		handleResponse: mod.ExportedFunction(ExportHandleResponse),
 		onComplete:     mod.ExportedFunction(ExportOnComplete),
+		stderr:         stderr,
 	}, nil
 }
 
@@ -289,27 +286,40 @@ func (p *pool) close() {
 	}
 }
 
-// tailBuffer keeps the first bytes a guest writes to standard error (a Go
+// headBuffer keeps the first bytes a guest writes to standard error (a Go
 // guest's panic message), for the error that explains why it failed.
-type tailBuffer struct {
+type headBuffer struct {
 	mu  sync.Mutex
 	b   []byte
 	max int
 }
 
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if room := t.max - len(t.b); room > 0 {
-		t.b = append(t.b, p[:min(len(p), room)]...)
+func (h *headBuffer) Write(p []byte) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if room := h.max - len(h.b); room > 0 {
+		h.b = append(h.b, p[:min(len(p), room)]...)
 	}
 	return len(p), nil
 }
 
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.b)
+// reset forgets what was written, before a call.
+func (h *headBuffer) reset() {
+	h.mu.Lock()
+	h.b = h.b[:0]
+	h.mu.Unlock()
+}
+
+// explain adds to err the first line the guest wrote to stderr, which
+// says why it failed (a Go guest's "panic: ..."; the rest is its stack).
+func (h *headBuffer) explain(err error) error {
+	h.mu.Lock()
+	out, _, _ := strings.Cut(strings.TrimSpace(string(h.b)), "\n")
+	h.mu.Unlock()
+	if out == "" {
+		return err
+	}
+	return fmt.Errorf("%w: %s", err, out)
 }
 
 // stats reports instances alive and idle.

@@ -235,6 +235,17 @@ func handleRequest() uint64 {
 	case "log":
 		log(0, "hello from the guest")
 		return 1
+	case "prefix-body":
+		// A body written before calling next: it begins the response.
+		write(response, "proto="+get(hGetProtocolVersion)+"\n")
+		return 1
+	case "set-uri":
+		// set_uri to what the client asked for, escapes and all.
+		u, un := sptr(values(request, "X-Uri")[0])
+		hSetURI(u, un)
+		return 1
+	case "panic":
+		panic("conformance: deliberate panic")
 	}
 	return 1
 }
