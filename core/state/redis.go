@@ -4,28 +4,55 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/lintelhq/lintel/internal/ratelog"
 )
 
 // Redis is a Store in a Redis server, shared by every gatewayd of a fleet.
 // Each operation is one round trip; compare-and-swap and increment-with-TTL
 // run as server-side scripts, so they are atomic across the fleet. Keys
 // are prefixed with the deployment's prefix.
+//
+// Every operation ends within the configured timeout, dial included: the
+// client dials once (no retries with backoff) and honours the context's
+// deadline. When the server cannot be reached, the store probes it every
+// probeInterval and, once it answers, replaces the client, so operations
+// work again at once instead of after the client's own one-second probe.
 type Redis struct {
-	c      *redis.Client
-	prefix string
+	c       atomic.Pointer[redis.Client]
+	opt     *redis.Options
+	prefix  string
+	timeout time.Duration
+	log     *slog.Logger
+
+	down    atomic.Bool
+	closing chan struct{}
+	probing sync.WaitGroup
 }
 
 // RedisOptions configure a Redis store.
 type RedisOptions struct {
 	URL      string // redis://[:password@]host:port/db
 	PoolSize int
-	Timeout  time.Duration // dial, read and write
+	Timeout  time.Duration // of each operation, dial included
 	Prefix   string        // the deployment's namespace, e.g. "lintel:prod:"
+	// Log receives the store's lines and the Redis client's own (which
+	// would otherwise go to stderr as plain text), rate-limited.
+	// Default: slog.Default().
+	Log *slog.Logger
 }
+
+// probeInterval is how often an unreachable server is tried again.
+const probeInterval = 50 * time.Millisecond
 
 // NewRedis connects lazily: an unreachable server fails operations, not
 // the gateway's start.
@@ -37,11 +64,65 @@ func NewRedis(o RedisOptions) (*Redis, error) {
 	if o.PoolSize > 0 {
 		opt.PoolSize = o.PoolSize
 	}
-	if o.Timeout > 0 {
-		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = o.Timeout, o.Timeout, o.Timeout
+	if o.Timeout <= 0 {
+		o.Timeout = 200 * time.Millisecond
 	}
-	opt.MaxRetries = -1 // a failed operation is reported, not silently repeated
-	return &Redis{c: redis.NewClient(opt), prefix: o.Prefix}, nil
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = o.Timeout, o.Timeout, o.Timeout
+	opt.ContextTimeoutEnabled = true
+	opt.DialerRetries = 1 // one attempt: 0 would mean five, 100ms apart
+	opt.MaxRetries = -1   // a failed operation is reported, not silently repeated
+	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	routeClientLog(o.Log)
+	r := &Redis{opt: opt, prefix: o.Prefix, timeout: o.Timeout, log: o.Log, closing: make(chan struct{})}
+	r.c.Store(redis.NewClient(opt))
+	return r, nil
+}
+
+// op returns the client and a context bounded by the store's timeout.
+func (r *Redis) op(ctx context.Context) (*redis.Client, context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	return r.c.Load(), ctx, cancel
+}
+
+// done notes the outcome of an operation: a failed dial marks the server
+// unreachable and starts probing it.
+func (r *Redis) done(err error) error {
+	var op *net.OpError
+	if err != nil && errors.As(err, &op) && op.Op == "dial" && r.down.CompareAndSwap(false, true) {
+		r.log.Warn("shared state store unreachable; probing it", "addr", r.opt.Addr, "error", err)
+		r.probing.Add(1)
+		go r.probe()
+	}
+	return err
+}
+
+// probe dials the server until it answers, then replaces the client (whose
+// pool, after as many failed dials as connections, would wait a second
+// between its own tries).
+func (r *Redis) probe() {
+	defer r.probing.Done()
+	t := time.NewTicker(probeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.closing:
+			return
+		case <-t.C:
+		}
+		conn, err := net.DialTimeout("tcp", r.opt.Addr, r.timeout)
+		if err != nil {
+			continue
+		}
+		conn.Close()
+		old := r.c.Swap(redis.NewClient(r.opt))
+		old.Close()
+		r.down.Store(false)
+		r.log.Info("shared state store reachable again", "addr", r.opt.Addr)
+		return
+	}
 }
 
 func ms(ttl time.Duration) int64 {
@@ -52,18 +133,22 @@ func ms(ttl time.Duration) int64 {
 }
 
 func (r *Redis) Get(ctx context.Context, key string) ([]byte, bool, error) {
-	v, err := r.c.Get(ctx, r.prefix+key).Bytes()
+	c, ctx, cancel := r.op(ctx)
+	defer cancel()
+	v, err := c.Get(ctx, r.prefix+key).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, false, nil
 	}
 	if err != nil {
-		return nil, false, err
+		return nil, false, r.done(err)
 	}
 	return v, true, nil
 }
 
 func (r *Redis) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	return r.c.Set(ctx, r.prefix+key, value, time.Duration(ms(ttl))*time.Millisecond).Err()
+	c, ctx, cancel := r.op(ctx)
+	defer cancel()
+	return r.done(c.Set(ctx, r.prefix+key, value, time.Duration(ms(ttl))*time.Millisecond).Err())
 }
 
 // casScript: ARGV[1] is "1" when the key must be absent, else the old
@@ -87,8 +172,10 @@ func (r *Redis) CompareAndSwap(ctx context.Context, key string, old, new []byte,
 	if old == nil {
 		absent = "1"
 	}
-	n, err := casScript.Run(ctx, r.c, []string{r.prefix + key}, absent, old, new, ms(ttl)).Int()
-	return n == 1, err
+	c, ctx, cancel := r.op(ctx)
+	defer cancel()
+	n, err := casScript.Run(ctx, c, []string{r.prefix + key}, absent, old, new, ms(ttl)).Int()
+	return n == 1, r.done(err)
 }
 
 // incrScript adds ARGV[1] and sets the TTL ARGV[2] (ms) when the key was
@@ -102,11 +189,13 @@ end
 return n`)
 
 func (r *Redis) Increment(ctx context.Context, key string, delta int64, ttl time.Duration) (int64, error) {
-	n, err := incrScript.Run(ctx, r.c, []string{r.prefix + key}, delta, ms(ttl)).Int64()
+	c, ctx, cancel := r.op(ctx)
+	defer cancel()
+	n, err := incrScript.Run(ctx, c, []string{r.prefix + key}, delta, ms(ttl)).Int64()
 	if err != nil && strings.Contains(err.Error(), "not an integer") {
 		return 0, ErrNotInteger
 	}
-	return n, err
+	return n, r.done(err)
 }
 
 // gcraScript is gcra (state.go) in Lua, on the server's clock: KEYS[1]
@@ -131,9 +220,11 @@ return {1, math.floor((tau - (nxt - now) + interval) / interval), 0, nxt - now}
 
 func (r *Redis) GCRA(ctx context.Context, key string, interval time.Duration, burst int) (Decision, error) {
 	us := max(interval.Microseconds(), 1)
-	v, err := gcraScript.Run(ctx, r.c, []string{r.prefix + key}, us, burst).Int64Slice()
+	c, ctx, cancel := r.op(ctx)
+	defer cancel()
+	v, err := gcraScript.Run(ctx, c, []string{r.prefix + key}, us, burst).Int64Slice()
 	if err != nil {
-		return Decision{}, err
+		return Decision{}, r.done(err)
 	}
 	if len(v) != 4 {
 		return Decision{}, fmt.Errorf("gcra script answered %d values, want 4", len(v))
@@ -142,8 +233,43 @@ func (r *Redis) GCRA(ctx context.Context, key string, interval time.Duration, bu
 }
 
 func (r *Redis) Delete(ctx context.Context, key string) error {
-	return r.c.Del(ctx, r.prefix+key).Err()
+	c, ctx, cancel := r.op(ctx)
+	defer cancel()
+	return r.done(c.Del(ctx, r.prefix+key).Err())
 }
 
-// Close closes the connection pool.
-func (r *Redis) Close() error { return r.c.Close() }
+// Close stops probing and closes the connection pool.
+func (r *Redis) Close() error {
+	close(r.closing)
+	r.probing.Wait()
+	return r.c.Load().Close()
+}
+
+// clientLog is the Redis client's log, which is process-wide: every line
+// goes to the log of the store made last, at most one line a kind every
+// ten seconds.
+var clientLog struct {
+	once  sync.Once
+	log   atomic.Pointer[slog.Logger]
+	limit ratelog.Limiter
+}
+
+func routeClientLog(l *slog.Logger) {
+	clientLog.log.Store(l)
+	clientLog.once.Do(func() { redis.SetLogger(clientLogger{}) })
+}
+
+type clientLogger struct{}
+
+func (clientLogger) Printf(_ context.Context, format string, args ...any) {
+	ok, suppressed := clientLog.limit.Allow(format)
+	if !ok {
+		return
+	}
+	msg := strings.TrimPrefix(fmt.Sprintf(format, args...), "redis: ")
+	l := clientLog.log.Load()
+	if suppressed > 0 {
+		l = l.With("suppressed", suppressed)
+	}
+	l.Warn("redis client: " + msg)
+}

@@ -1,11 +1,15 @@
 package state
 
 import (
+	"log/slog"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/lintelhq/lintel/core/state/statetest"
+	"github.com/lintelhq/lintel/internal/ratelog"
+	"github.com/lintelhq/lintel/internal/testlog"
 )
 
 func newRedis(t *testing.T) *Redis {
@@ -40,7 +44,7 @@ func TestRedisStore(t *testing.T) {
 	})
 	t.Run("prefix", func(t *testing.T) {
 		r.Set(ctx, "p", []byte("v"), 0)
-		raw, err := r.c.Get(ctx, "test:p").Result()
+		raw, err := r.c.Load().Get(ctx, "test:p").Result()
 		if err != nil || raw != "v" {
 			t.Errorf("key not stored under the deployment prefix: %q %v", raw, err)
 		}
@@ -61,5 +65,84 @@ func TestRedisUnreachableFailsOperations(t *testing.T) {
 	}
 	if _, err := r.Increment(ctx, "k", 1, 0); err == nil {
 		t.Error("Increment against no server succeeded")
+	}
+}
+
+// TestRedisCallEndsWithinItsTimeout: a call took up to ~430 ms against a
+// 200 ms timeout, because the client retried its dial five times, 100 ms
+// apart. (The bound asserted is loose: the old behaviour slept 400 ms.)
+func TestRedisCallEndsWithinItsTimeout(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	r, err := NewRedis(RedisOptions{URL: "redis://" + addr, Timeout: 200 * time.Millisecond, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for range 3 {
+		start := time.Now()
+		if _, _, err := r.Get(ctx, "k"); err == nil {
+			t.Fatal("Get against no server succeeded")
+		}
+		if took := time.Since(start); took > 300*time.Millisecond {
+			t.Errorf("a refused call took %v; the timeout is 200ms", took)
+		}
+	}
+}
+
+// TestRedisClientLogsGoThroughSlog: go-redis wrote its own plain-text
+// lines to stderr (breaking -log-format json), and every failed call
+// logged again.
+func TestRedisClientLogsGoThroughSlog(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	clientLog.limit = ratelog.Limiter{} // forget lines of earlier tests
+	var buf testlog.Buffer
+	r, err := NewRedis(RedisOptions{URL: "redis://" + addr, PoolSize: 100, Timeout: 100 * time.Millisecond, Log: slog.New(slog.NewJSONHandler(&buf, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for range 50 {
+		r.Get(ctx, "k")
+	}
+	lines := strings.Count(buf.String(), "redis client: connection pool: failed to dial")
+	if lines != 1 {
+		t.Errorf("%d client lines for 50 failed calls, want 1 (rate-limited) in the gateway's log:\n%s", lines, buf.String())
+	}
+}
+
+// TestRedisReconnectsPromptly: after Redis came back, requests kept failing
+// for about a second (the client's pool waits a second between its own
+// dials once as many have failed as it has connections).
+func TestRedisReconnectsPromptly(t *testing.T) {
+	srv := statetest.StartRedis(t)
+	r, err := NewRedis(RedisOptions{URL: srv.URL, PoolSize: 2, Timeout: 200 * time.Millisecond, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.Set(ctx, "k", []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	for range 10 {
+		r.Get(ctx, "k")
+	}
+	srv.Start()
+	start := time.Now()
+	for {
+		if _, _, err := r.Get(ctx, "k"); err == nil {
+			break
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("no call succeeded within 5s of Redis coming back")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if took := time.Since(start); took > 600*time.Millisecond {
+		t.Errorf("calls failed for %v after Redis came back; the store probes every %v", took, probeInterval)
 	}
 }

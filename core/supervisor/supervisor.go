@@ -204,7 +204,7 @@ func (s *Supervisor) build(prev *generation) (*generation, string, error) {
 	g := &generation{cfg: cfg, files: s.digests.fingerprintWith(cfg, cfg.Digest)}
 	if prev != nil && prev.cfg.State == cfg.State {
 		g.store = prev.store
-	} else if g.store, err = newStore(cfg.State); err != nil {
+	} else if g.store, err = newStore(cfg.State, s.log); err != nil {
 		return nil, g.files, err
 	}
 	fail := func(err error) (*generation, string, error) {
@@ -273,9 +273,9 @@ func (s *Supervisor) release(g *generation) {
 }
 
 // newStore opens the shared state backend the config names.
-func newStore(c config.State) (state.Store, error) {
+func newStore(c config.State, log *slog.Logger) (state.Store, error) {
 	if c.Backend == "redis" {
-		return state.NewRedis(state.RedisOptions{URL: c.RedisURL, PoolSize: c.PoolSize, Timeout: c.Timeout.D(), Prefix: c.KeyPrefix})
+		return state.NewRedis(state.RedisOptions{URL: c.RedisURL, PoolSize: c.PoolSize, Timeout: c.Timeout.D(), Prefix: c.KeyPrefix, Log: log})
 	}
 	return state.NewMemory(0), nil
 }

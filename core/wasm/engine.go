@@ -38,6 +38,7 @@ import (
 	"github.com/lintelhq/lintel/core/config"
 	"github.com/lintelhq/lintel/core/filter"
 	"github.com/lintelhq/lintel/core/state"
+	"github.com/lintelhq/lintel/internal/ratelog"
 )
 
 // Engine loads plugins from one directory through one compilation cache.
@@ -364,8 +365,9 @@ type Filter struct {
 	onComplete   bool // the guest exports lintel_on_complete
 
 	state    state.Store
-	output   *lineWriter  // emitted lines; nil when none are allowed
-	client   *http.Client // outbound calls; nil when none are allowed
+	warnings ratelog.Limiter // of the host's repeated warnings
+	output   *lineWriter     // emitted lines; nil when none are allowed
+	client   *http.Client    // outbound calls; nil when none are allowed
 	registry *prometheus.Registry
 	// headerKeys caches canonical header names (host.go, headerKey).
 	headerKeys   atomic.Pointer[map[string]string]

@@ -180,9 +180,12 @@ func ttl(ms uint64) time.Duration {
 	return time.Duration(ms) * time.Millisecond
 }
 
-// stateErr logs a failure of the shared state backend.
+// stateErr logs a failure of the shared state backend: once per
+// operation every ten seconds, with the count of those not logged.
 func (s *callState) stateErr(op string, err error) {
-	s.f.log.Warn("shared state unavailable", "op", op, "error", err, "request_id", s.requestID())
+	if ok, suppressed := s.f.warnings.Allow(op); ok {
+		s.f.log.Warn("shared state unavailable", "op", op, "error", err, "request_id", s.requestID(), "suppressed", suppressed)
+	}
 }
 
 func hostStateGet(ctx context.Context, mod api.Module, stack []uint64) {
