@@ -39,6 +39,9 @@ Usage:
   gatewayd plugin inspect FILE.wasm
                               show a plugin's imports, exports and ABI, and
                               whether it would load (and why not)
+  gatewayd plugin schema FILE.wasm [SCHEMA.json]
+                              print the config schema a plugin declares, or
+                              write SCHEMA.json into it as its schema
 
 Flags:
 `
@@ -207,10 +210,19 @@ func versionString() string {
 	return "devel"
 }
 
-// pluginCmd is `gatewayd plugin inspect FILE.wasm`.
+const pluginUsage = `usage:
+  gatewayd plugin inspect FILE.wasm              imports, exports, ABI, would it load
+  gatewayd plugin schema FILE.wasm               print the config schema it declares
+  gatewayd plugin schema FILE.wasm SCHEMA.json   declare SCHEMA.json as its config schema`
+
+// pluginCmd is `gatewayd plugin inspect|schema ...`.
 func pluginCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) != 2 || args[0] != "inspect" {
-		fmt.Fprintln(stderr, "usage: gatewayd plugin inspect FILE.wasm")
+	switch {
+	case len(args) == 2 && args[0] == "inspect":
+	case (len(args) == 2 || len(args) == 3) && args[0] == "schema":
+		return schemaCmd(args[1:], stdout, stderr)
+	default:
+		fmt.Fprintln(stderr, pluginUsage)
 		return 2
 	}
 	r, err := wasm.Inspect(args[1])
@@ -238,4 +250,53 @@ func pluginCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "loads:    yes (with an empty config; one instance: %s)\n", r.Instance)
 	return 0
+}
+
+// schemaCmd prints the config schema a plugin declares, or writes one
+// into it (sdk/ABI.md, "Config schema").
+func schemaCmd(args []string, stdout, stderr io.Writer) int {
+	code, err := os.ReadFile(args[0])
+	if err != nil {
+		fmt.Fprintln(stderr, "gatewayd:", err)
+		return 1
+	}
+	if len(args) == 1 {
+		schema, err := wasm.ConfigSchema(code)
+		switch {
+		case err != nil:
+			fmt.Fprintf(stderr, "gatewayd: %s: %v\n", args[0], err)
+			return 1
+		case schema == nil:
+			fmt.Fprintf(stderr, "gatewayd: %s declares no config schema\n", args[0])
+			return 1
+		}
+		stdout.Write(schema)
+		return 0
+	}
+	schema, err := os.ReadFile(args[1])
+	if err == nil {
+		code, err = wasm.EmbedSchema(code, schema)
+	}
+	if err == nil {
+		err = writeFileAtomic(args[0], code)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "gatewayd: %s: %v\n", args[1], err)
+		return 1
+	}
+	return 0
+}
+
+// writeFileAtomic replaces path with data, so a gateway watching the file
+// never reads it half-written.
+func writeFileAtomic(path string, data []byte) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, st.Mode().Perm()); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }

@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -19,6 +21,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // beside it. Run with -update after a deliberate change of wording.
 func TestValidateGolden(t *testing.T) {
 	t.Chdir("../..")
+	buildPlugins(t) // plugin_config.toml names the bundled plugins
 	files, _ := filepath.Glob("testdata/config/bad/*.toml")
 	if len(files) == 0 {
 		t.Fatal("no test configs found")
@@ -46,12 +49,28 @@ func TestValidateGolden(t *testing.T) {
 	}
 }
 
+// buildPlugins builds the bundled plugins into plugins/ (build outputs)
+// once per test binary; the working directory must be the repository's.
+func buildPlugins(t *testing.T) {
+	t.Helper()
+	pluginsOnce.Do(func() {
+		if out, err := exec.Command("scripts/build-plugins.sh").CombinedOutput(); err != nil {
+			pluginsErr = fmt.Errorf("building the bundled plugins: %v\n%s", err, out)
+		}
+	})
+	if pluginsErr != nil {
+		t.Fatal(pluginsErr)
+	}
+}
+
+var (
+	pluginsOnce sync.Once
+	pluginsErr  error
+)
+
 func TestValidateDefaultConfig(t *testing.T) {
 	t.Chdir("../..")
-	// The demo config names the bundled plugins, which are build outputs.
-	if out, err := exec.Command("scripts/build-plugins.sh").CombinedOutput(); err != nil {
-		t.Fatalf("building the bundled plugins: %v\n%s", err, out)
-	}
+	buildPlugins(t) // the demo config names them
 	var stdout, stderr bytes.Buffer
 	if code := run([]string{"validate"}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit code %d; stderr:\n%s", code, stderr.String())

@@ -215,8 +215,25 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-func TestRedactedHidesSecrets(t *testing.T) {
-	env := map[string]string{"TOKEN": "admin-tok", "HOOK": "https://hooks.example/abc"}
+// authSchema declares what jwt-auth's config shows: its algorithms, issuer
+// and key ids, never a key's secret.
+const authSchema = `{"type": "object", "additionalProperties": false, "properties": {
+  "algorithms": {"type": "array", "items": {"type": "string"}, "public": true},
+  "issuer": {"type": "string", "public": true},
+  "jwks_url": {"type": "string", "public": true},
+  "jwks": {"type": "string"},
+  "keys": {"type": "array", "items": {"type": "object", "additionalProperties": false, "properties": {
+    "kid": {"type": "string", "public": true}, "secret": {"type": "string"}}}},
+  "cache_size": {"type": "integer", "public": true},
+  "mode": {"enum": ["strict", "lax"], "public": true}}}`
+
+// TestRedactedBySchema pins /config's leaks and over-redactions: a header
+// value "Bearer ...", an X-Api-Key value, a jwks_url with user:password@
+// and keys named signing_key or hmac were shown; aggregation parts' key
+// and the whole table of a filter named apikey were hidden, so the dump
+// no longer validated.
+func TestRedactedBySchema(t *testing.T) {
+	env := map[string]string{"TOKEN": "admin-tok"}
 	cfg, err := Parse("t.toml", []byte(`
 [admin]
 token = "${TOKEN}"
@@ -225,24 +242,89 @@ backend = "redis"
 redis_url = "redis://:hunter2@127.0.0.1:6379/0"
 [filters.auth]
 plugin = "jwt-auth"
-config = { keys = [{ kid = "a", secret = "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t" }], issuer = "https://idp", notify = "${HOOK}", nested = { client_secret = "cs" } }
+config = { algorithms = ["HS256"], keys = [{ kid = "a", secret = "s3cr3t-s3cr3t" }], issuer = "https://idp", jwks_url = "https://svc:pa55word@idp/jwks", cache_size = 10 }
+[filters.apikey]
+plugin = "header-rewrite"
+config = { request = { set = { Authorization = "Bearer sekrit-bearer", X-Api-Key = "sekrit-key" } }, signing_key = "sekrit-sign", hmac = "sekrit-hmac" }
+[services.a]
+targets = ["http://127.0.0.1:1"]
+[[routes]]
+path = "/p"
+[routes.aggregate]
+parts = [{ key = "product", service = "a", path = "/x" }]
 `), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := cfg.Redacted()
+	schema, err := ParsePluginSchema([]byte(authSchema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := cfg.Redacted(map[string]*PluginSchema{"auth": schema})
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := string(b)
-	for _, secret := range []string{"admin-tok", "hunter2", "s3cr3t", "hooks.example", `"cs"`} {
+	for _, secret := range []string{"admin-tok", "hunter2", "s3cr3t", "pa55word", "sekrit"} {
 		if strings.Contains(out, secret) {
 			t.Errorf("secret %q in /config output:\n%s", secret, out)
 		}
 	}
-	for _, kept := range []string{`issuer = "https://idp"`, `key_prefix = "lintel:"`, `drain_timeout = "30s"`, "127.0.0.1:6379"} {
+	for _, kept := range []string{`issuer = "https://idp"`, `algorithms = ["HS256"]`, `kid = "a"`, `cache_size = 10`,
+		`key = "product"`, "svc:redacted@idp/jwks", "127.0.0.1:6379", `key_prefix = "lintel:"`, `Authorization = "[redacted]"`} {
 		if !strings.Contains(out, kept) {
 			t.Errorf("%q missing from /config output:\n%s", kept, out)
+		}
+	}
+	// The dump loads again, and is the same config apart from secrets.
+	again, err := Parse("dump.toml", b, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatalf("the /config dump does not load: %v\n%s", err, out)
+	}
+	if err := again.CheckFilterConfig(again.Filters["auth"], schema); err != nil {
+		t.Errorf("the dump's auth config does not fit its schema: %v", err)
+	}
+}
+
+// TestPluginConfigTypo pins claims_to_header (for claims_to_headers)
+// passing validation and silently dropping X-User: a plugin's schema
+// makes unknown keys and wrong types errors with file, line and key.
+func TestPluginConfigTypo(t *testing.T) {
+	cfg, err := Parse("t.toml", []byte(`
+[filters.auth]
+plugin = "jwt-auth"
+config_files = { jwks = "keys.json", extra = "x.json" }
+config.algorithms = "HS256"
+config.isuer = "https://idp"
+config.cache_size = 1.5
+config.mode = "loose"
+config.keys = [{ kid = "a", sekret = "s" }]
+`), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema, err := ParsePluginSchema([]byte(authSchema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := cfg.CheckFilterConfig(cfg.Filters["auth"], schema)
+	want := []string{
+		`t.toml:4: filters.auth.config_files.extra: unknown key (the plugin knows algorithms, cache_size, issuer, jwks, jwks_url, keys, mode)`,
+		`t.toml:5: filters.auth.config.algorithms: must be array, found a string`,
+		`t.toml:6: filters.auth.config.isuer: unknown key (did you mean "issuer"?)`,
+		`t.toml:7: filters.auth.config.cache_size: must be integer, found a float`,
+		`t.toml:8: filters.auth.config.mode: must be one of "strict", "lax", found "loose"`,
+		`t.toml:9: filters.auth.config.keys[0].sekret: unknown key (did you mean "secret"?)`,
+	}
+	if got == nil || got.Error() != strings.Join(want, "\n") {
+		t.Errorf("got:\n%v\nwant:\n%s", got, strings.Join(want, "\n"))
+	}
+}
+
+func TestParsePluginSchemaRefusesWhatItDoesNotRead(t *testing.T) {
+	for _, bad := range []string{`{"type": "strng"}`, `{"properties": {"a": {"minimum": 1}}}`, `not json`, `{"type": 3}`} {
+		if _, err := ParsePluginSchema([]byte(bad)); err == nil {
+			t.Errorf("%s: accepted", bad)
 		}
 	}
 }

@@ -3,7 +3,7 @@ package config
 import (
 	"bytes"
 	"net/url"
-	"regexp"
+	"strings"
 
 	"github.com/BurntSushi/toml"
 )
@@ -11,15 +11,14 @@ import (
 // Redacted is the placeholder of a secret in Config.Redacted's output.
 const Redacted = "[redacted]"
 
-// secretName matches keys whose values are secrets by their name.
-var secretName = regexp.MustCompile(`(?i)(secret|password|passwd|token|private|credential|api_?key|^keys?$)`)
-
 // Redacted returns the effective configuration, defaults included, as
-// TOML, with secrets that are set replaced by "[redacted]": every value that came
-// from ${ENV}, admin.token, the password of state.redis_url, and each
-// value under a key named like a secret (secret, password, token, key,
-// keys, private, credential, api_key) at any depth.
-func (c *Config) Redacted() ([]byte, error) {
+// TOML that loads again, with what may be secret replaced by
+// "[redacted]": admin.token, every value that came from ${ENV}, the
+// password (or lone user) of any URL, and every string in a filter's
+// config that its plugin's schema (schemas, by filter name) does not
+// declare public; a filter without a schema shows none. Strings keep
+// their place, so the shape of every table stays.
+func (c *Config) Redacted(schemas map[string]*PluginSchema) ([]byte, error) {
 	var buf bytes.Buffer
 	if err := toml.NewEncoder(&buf).Encode(c); err != nil {
 		return nil, err
@@ -28,32 +27,29 @@ func (c *Config) Redacted() ([]byte, error) {
 	if _, err := toml.Decode(buf.String(), &m); err != nil {
 		return nil, err
 	}
-	c.redact("", m)
-	if st, ok := m["state"].(map[string]any); ok {
-		if s, ok := st["redis_url"].(string); ok && s != Redacted {
-			if u, err := url.Parse(s); err == nil && u.User != nil {
-				if _, has := u.User.Password(); has {
-					u.User = url.UserPassword(u.User.Username(), "xxxxx")
-				}
-				st["redis_url"] = u.String()
+	if a, ok := m["admin"].(map[string]any); ok && a["token"] != "" {
+		a["token"] = Redacted
+	}
+	if fs, ok := m["filters"].(map[string]any); ok {
+		for name, f := range fs {
+			if t, ok := f.(map[string]any); ok && t["config"] != nil {
+				t["config"] = schemas[name].redact(t["config"])
 			}
 		}
 	}
+	c.redact("", m)
 	buf.Reset()
 	err := toml.NewEncoder(&buf).Encode(m)
 	return buf.Bytes(), err
 }
 
+// redact replaces values that came from ${ENV}, and URL credentials, at
+// any depth.
 func (c *Config) redact(key string, v any) any {
 	switch t := v.(type) {
 	case map[string]any:
 		for k, el := range t {
-			kk := joinKey(key, k)
-			if el != "" && (c.fromEnv[kk] || (secretName.MatchString(k) && kk != "state.key_prefix")) {
-				t[k] = Redacted
-				continue
-			}
-			t[k] = c.redact(kk, el)
+			t[k] = c.redact(joinKey(key, k), el)
 		}
 	case []map[string]any:
 		for i, el := range t {
@@ -64,9 +60,29 @@ func (c *Config) redact(key string, v any) any {
 			t[i] = c.redact(indexKey(key, i), el)
 		}
 	case string:
-		if c.fromEnv[key] {
+		if c.fromEnv[key] && t != "" {
 			return Redacted
 		}
+		return redactUserinfo(t)
 	}
 	return v
+}
+
+// redactUserinfo hides the credentials of a URL ("redis://:pw@host",
+// "https://user:pw@idp"): the password, or a user given alone (a token),
+// becomes "redacted".
+func redactUserinfo(s string) string {
+	if !strings.Contains(s, "://") || !strings.Contains(s, "@") {
+		return s
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "redacted")
+	} else {
+		u.User = url.User("redacted")
+	}
+	return u.String()
 }

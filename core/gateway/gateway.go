@@ -104,6 +104,11 @@ func New(cfg *config.Config, opt Options) (*Gateway, error) {
 			continue
 		}
 		f, err := opt.Filters.New(cfg.Filters[name])
+		var cerr config.Errors
+		if errors.As(err, &cerr) {
+			errs = append(errs, cerr...) // positioned at the keys already
+			continue
+		}
 		if err != nil {
 			fail("filters."+name, "%v", err)
 			continue

@@ -330,7 +330,16 @@ func (s *Supervisor) Plugins() []admin.Plugin {
 }
 
 // Config implements admin.Source.
-func (s *Supervisor) Config() ([]byte, error) { return s.cur.Load().cfg.Redacted() }
+func (s *Supervisor) Config() ([]byte, error) {
+	g := s.cur.Load()
+	schemas := map[string]*config.PluginSchema{}
+	for name, f := range g.gw.Filters() {
+		if w, ok := f.(*wasm.Filter); ok {
+			schemas[name] = w.Schema
+		}
+	}
+	return g.cfg.Redacted(schemas)
+}
 
 // ReloadStatus implements admin.Source.
 func (s *Supervisor) ReloadStatus() admin.ReloadStatus { return *s.status.Load() }

@@ -70,6 +70,12 @@ const (
 	FnEmit               = "emit"
 )
 
+// SectionConfigSchema is the custom section in which a plugin may declare
+// the schema of its config table (JSON; config.PluginSchema): the host
+// reads it without instantiating the module, refuses unknown keys and
+// wrong types at load, and shows in /config only what it calls public.
+const SectionConfigSchema = "lintel.config_schema"
+
 // ExportOnComplete is the optional guest export () -> () the host calls,
 // when the guest declared DeclareOnComplete, once a response is complete,
 // on any instance, with the request's properties (status, bytes_out,

@@ -44,6 +44,7 @@ import (
 // Engine loads plugins from one directory through one compilation cache.
 // It implements filter.Factory.
 type Engine struct {
+	cfg   *config.Config
 	base  string // directory of the config file
 	dir   string
 	cache wazero.CompilationCache
@@ -94,15 +95,17 @@ func NewEngine(cfg *config.Config, opt Options) (*Engine, error) {
 		log.Warn("plugin compilation cache unavailable; compiling in memory", "dir", cacheDir, "error", err)
 		cache = wazero.NewCompilationCache()
 	}
-	return &Engine{base: base, dir: dir, cache: cache, opt: opt, log: log, m: newEngineMetrics(opt.Metrics)}, nil
+	return &Engine{cfg: cfg, base: base, dir: dir, cache: cache, opt: opt, log: log, m: newEngineMetrics(opt.Metrics)}, nil
 }
 
 // Close releases the compilation cache (the on-disk copy stays).
 func (e *Engine) Close() error { return e.cache.Close(context.Background()) }
 
-// New loads, validates and compiles the plugin a filter names, and
+// New loads, validates and compiles the plugin a filter names, checks
+// the filter's config against the schema the plugin declares, and
 // creates its first instances, so a broken plugin fails here, at start,
-// with its name and what is wrong.
+// with its name and what is wrong. A config that does not fit the schema
+// fails with config.Errors (file, line and key).
 func (e *Engine) New(spec *config.Filter) (filter.Filter, error) {
 	path := filepath.Join(e.dir, spec.Plugin+".wasm")
 	code, err := os.ReadFile(path)
@@ -127,13 +130,22 @@ func (e *Engine) New(spec *config.Filter) (filter.Filter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("plugin %q: config: %v", spec.Plugin, err)
 	}
-	out, err := e.output(spec.Output)
-	if err != nil {
-		return nil, fmt.Errorf("plugin %q: output: %v", spec.Plugin, err)
-	}
 	sum := sha256.Sum256(code)
 	if pin := spec.SHA256; pin != "" && !strings.EqualFold(pin, hex.EncodeToString(sum[:])) {
 		return nil, fmt.Errorf("plugin %q: %s has sha256 %x, but the filter pins %s: refused", spec.Plugin, path, sum, pin)
+	}
+	schema, err := parseSchema(code)
+	if err != nil {
+		return nil, fmt.Errorf("plugin %q: %w", spec.Plugin, err)
+	}
+	if schema != nil {
+		if err := e.cfg.CheckFilterConfig(spec, schema); err != nil {
+			return nil, err // config.Errors: file, line and key
+		}
+	}
+	out, err := e.output(spec.Output)
+	if err != nil {
+		return nil, fmt.Errorf("plugin %q: output: %v", spec.Plugin, err)
 	}
 	f := &Filter{
 		name:    spec.Name,
@@ -143,6 +155,7 @@ func (e *Engine) New(spec *config.Filter) (filter.Filter, error) {
 		Plugin:  spec.Plugin,
 		Size:    len(code),
 		SHA256:  hex.EncodeToString(sum[:]),
+		Schema:  schema,
 		maxBody: filter.MaxBufferedResponse,
 		output:  out,
 
@@ -352,6 +365,8 @@ type Filter struct {
 	Size   int
 	SHA256 string
 	ABI    string
+	// Schema is the config schema the plugin declares; nil when none.
+	Schema *config.PluginSchema
 
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
