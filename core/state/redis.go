@@ -43,7 +43,7 @@ type Redis struct {
 type RedisOptions struct {
 	URL      string // redis://[:password@]host:port/db
 	PoolSize int
-	Timeout  time.Duration // of each operation, dial included
+	Timeout  time.Duration // of each operation, dial included; default 1s
 	Prefix   string        // the deployment's namespace, e.g. "lintel:prod:"
 	// Log receives the store's lines and the Redis client's own (which
 	// would otherwise go to stderr as plain text), rate-limited.
@@ -65,7 +65,7 @@ func NewRedis(o RedisOptions) (*Redis, error) {
 		opt.PoolSize = o.PoolSize
 	}
 	if o.Timeout <= 0 {
-		o.Timeout = 200 * time.Millisecond
+		o.Timeout = time.Second
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()

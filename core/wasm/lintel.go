@@ -180,6 +180,14 @@ func ttl(ms uint64) time.Duration {
 	return time.Duration(ms) * time.Millisecond
 }
 
+// storeContext is the context of every shared-state operation: the store
+// bounds it with its own timeout ([state] timeout). The guest's call
+// deadline is not passed on: it may be nearly spent by the guest's own
+// work, which would make a healthy store look broken, and the instance's
+// call context is reused by its next call, which must not race a timer
+// the store derived from it.
+var storeContext = context.Background()
+
 // stateErr logs a failure of the shared state backend: once per
 // operation every ten seconds, with the count of those not logged.
 func (s *callState) stateErr(op string, err error) {
@@ -191,7 +199,7 @@ func (s *callState) stateErr(op string, err error) {
 func hostStateGet(ctx context.Context, mod api.Module, stack []uint64) {
 	s := stateOf(ctx)
 	key := readString(mod, uint32(stack[0]), uint32(stack[1]), FnStateGet)
-	v, ok, err := s.f.state.Get(ctx, key)
+	v, ok, err := s.f.state.Get(storeContext, key)
 	switch {
 	case err != nil:
 		s.stateErr(FnStateGet, err)
@@ -208,7 +216,7 @@ func hostStateSet(ctx context.Context, mod api.Module, stack []uint64) {
 	key := readString(mod, uint32(stack[0]), uint32(stack[1]), FnStateSet)
 	v := read(mod, uint32(stack[2]), uint32(stack[3]), FnStateSet)
 	stack[0] = 0
-	if err := s.f.state.Set(ctx, key, v, ttl(stack[4])); err != nil {
+	if err := s.f.state.Set(storeContext, key, v, ttl(stack[4])); err != nil {
 		s.stateErr(FnStateSet, err)
 		stack[0] = i32Result(resultError)
 	}
@@ -225,7 +233,7 @@ func hostStateCAS(ctx context.Context, mod api.Module, stack []uint64) {
 		}
 	}
 	v := read(mod, uint32(stack[4]), uint32(stack[5]), FnStateCAS)
-	swapped, err := s.f.state.CompareAndSwap(ctx, key, old, v, ttl(stack[6]))
+	swapped, err := s.f.state.CompareAndSwap(storeContext, key, old, v, ttl(stack[6]))
 	switch {
 	case err != nil:
 		s.stateErr(FnStateCAS, err)
@@ -244,7 +252,7 @@ func hostStateIncr(ctx context.Context, mod api.Module, stack []uint64) {
 	if _, ok := mod.Memory().Read(out, 8); !ok {
 		fail("%s: result pointer %d is out of bounds of guest memory", FnStateIncr, out)
 	}
-	n, err := s.f.state.Increment(ctx, key, int64(stack[2]), ttl(stack[3]))
+	n, err := s.f.state.Increment(storeContext, key, int64(stack[2]), ttl(stack[3]))
 	switch {
 	case errors.Is(err, state.ErrNotInteger):
 		stack[0] = i32Result(resultNotInteger)
@@ -270,7 +278,7 @@ func hostRateLimit(ctx context.Context, mod api.Module, stack []uint64) {
 	if _, ok := mod.Memory().Read(out, 24); !ok {
 		fail("%s: result pointer %d is out of bounds of guest memory", FnRateLimit, out)
 	}
-	d, err := s.f.state.GCRA(ctx, key, time.Duration(interval), int(burst))
+	d, err := s.f.state.GCRA(storeContext, key, time.Duration(interval), int(burst))
 	if err != nil {
 		s.stateErr(FnRateLimit, err)
 		stack[0] = i32Result(resultError)
@@ -289,7 +297,7 @@ func hostStateDelete(ctx context.Context, mod api.Module, stack []uint64) {
 	s := stateOf(ctx)
 	key := readString(mod, uint32(stack[0]), uint32(stack[1]), FnStateDelete)
 	stack[0] = 0
-	if err := s.f.state.Delete(ctx, key); err != nil {
+	if err := s.f.state.Delete(storeContext, key); err != nil {
 		s.stateErr(FnStateDelete, err)
 		stack[0] = i32Result(resultError)
 	}
