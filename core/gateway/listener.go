@@ -29,7 +29,7 @@ type listener struct {
 	inflight atomic.Int64
 	tls      *tls.Config // nil without TLS
 	// remove are the headers removed on arrival, by spelling-insensitive
-	// name (headerName).
+	// name (filter.HeaderName).
 	remove map[string]bool
 }
 

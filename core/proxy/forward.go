@@ -42,9 +42,10 @@ func (b *bufferPool) Put(p []byte) { b.p.Put(&p) }
 // Forward proxies x.Request to the service with upstream path path (decoded,
 // normalised), streaming the response to w. When path is the request's
 // own, it is sent with the request's escaping (URL.RawPath), which the
-// listener kept only where it spells the normalised path. It sets x.Upstream to the
-// target that answered and x.TargetFailed when the gateway had to answer
-// for the upstream (502 refused, 504 timed out, 413 body too large).
+// listener kept only where it spells the normalised path. It sets
+// x.Upstream to the target that answered and x.TargetFailed when the
+// gateway had to answer for the upstream (502 refused, 504 timed out, 413
+// body too large, 400 a body the client sent broken).
 //
 // The upstream receives the client's method, query, headers and body, with
 // hop-by-hop headers removed (RFC 9110 7.6.1), Host set to the target's,

@@ -1,6 +1,7 @@
 package wasm
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 
 	"github.com/lintelhq/lintel/core/config"
 	"github.com/lintelhq/lintel/core/filter"
+	"github.com/lintelhq/lintel/core/state"
 )
 
 // load builds one filter over a fixture of testdata/wasm; settings holds
@@ -289,5 +292,43 @@ func TestHeaderKeyCacheIsBounded(t *testing.T) {
 	}
 	if got := f.headerKey([]byte("x-name-0"), "test"); got != "X-Name-0" {
 		t.Errorf("cached name %q", got)
+	}
+}
+
+// deadlineStore is a memory store that records whether an operation's
+// context carried a deadline or could be cancelled.
+type deadlineStore struct {
+	*state.Memory
+	bound atomic.Bool
+}
+
+func (s *deadlineStore) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	if _, ok := ctx.Deadline(); ok || ctx.Done() != nil {
+		s.bound.Store(true)
+	}
+	return s.Memory.Get(ctx, key)
+}
+
+// TestStateCallsAreNotBoundByTheGuestsCall: a state operation ran under
+// the guest call's context, so a short plugin timeout made a healthy Redis
+// look broken, and a timer the store derived from an instance's reused
+// call context raced that instance's next call (found by -race). The
+// store's own timeout bounds its operations.
+func TestStateCallsAreNotBoundByTheGuestsCall(t *testing.T) {
+	for _, settings := range []string{"trusted = true", `timeout = "5s"`} {
+		store := &deadlineStore{Memory: state.NewMemory(0)}
+		f := loadWith(t, "hostcalls", settings, Options{Log: slog.New(slog.DiscardHandler), State: store})
+		r := httptest.NewRequest("GET", "/x", nil)
+		r.Header.Set("X-Fn", "4") // state_get
+		x := &filter.Exchange{Request: r, BaseLog: slog.New(slog.DiscardHandler)}
+		if _, p, err := f.Request(x, httptest.NewRecorder()); err != nil {
+			t.Fatal(err)
+		} else if p != nil {
+			p.Release()
+		}
+		if store.bound.Load() {
+			t.Errorf("%s: the store got the guest call's context", settings)
+		}
+		store.Close()
 	}
 }
