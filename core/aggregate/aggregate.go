@@ -23,7 +23,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lintelhq/lintel/core/filter"
+	"github.com/lintelhq/lintel/core/exchange"
 	"github.com/lintelhq/lintel/core/problem"
 	"github.com/lintelhq/lintel/core/router"
 )
@@ -62,7 +62,7 @@ type result struct {
 }
 
 // Serve fans the request out and writes the merged response.
-func (a *Aggregate) Serve(x *filter.Exchange, w http.ResponseWriter, ps router.Params) {
+func (a *Aggregate) Serve(x *exchange.Exchange, w http.ResponseWriter, ps router.Params) {
 	ctx, cancel := context.WithTimeout(x.Request.Context(), a.Timeout)
 	defer cancel()
 
@@ -82,7 +82,7 @@ func (a *Aggregate) Serve(x *filter.Exchange, w http.ResponseWriter, ps router.P
 
 	if x.Request.Context().Err() != nil {
 		x.Log().Debug("client went away during aggregation")
-		w.WriteHeader(499)
+		w.WriteHeader(exchange.StatusClientClosed)
 		return
 	}
 
@@ -105,7 +105,7 @@ func (a *Aggregate) Serve(x *filter.Exchange, w http.ResponseWriter, ps router.P
 		}
 	}
 	if failed != nil {
-		x.TargetFailed = true
+		x.AnsweredBy = exchange.ForFailedTarget
 		status, what := http.StatusBadGateway, "failed"
 		if failedRes.timeout {
 			status, what = http.StatusGatewayTimeout, "timed out"
@@ -153,7 +153,7 @@ func merge(parts []*Part, results []result) []byte {
 }
 
 // fetch calls one part and shapes its body.
-func (a *Aggregate) fetch(ctx context.Context, x *filter.Exchange, p *Part, ps router.Params) result {
+func (a *Aggregate) fetch(ctx context.Context, x *exchange.Exchange, p *Part, ps router.Params) result {
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://upstream", nil)
@@ -168,10 +168,7 @@ func (a *Aggregate) fetch(ctx context.Context, x *filter.Exchange, p *Part, ps r
 		}
 	}
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("X-Request-Id", x.RequestID)
-	req.Header.Set("X-Forwarded-For", x.ForwardedFor)
-	req.Header.Set("X-Forwarded-Proto", x.Scheme)
-	req.Header.Set("X-Forwarded-Host", x.Host)
+	x.ForwardHeaders(req.Header)
 
 	resp, err := p.Backend.RoundTrip(req)
 	if err != nil {

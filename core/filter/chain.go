@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/lintelhq/lintel/core/exchange"
 	"github.com/lintelhq/lintel/core/problem"
 )
 
@@ -16,7 +17,7 @@ import (
 const MaxBufferedResponse = 16 << 20
 
 // Handler is what a chain wraps: the router, a proxy, an aggregate.
-type Handler func(x *Exchange, w http.ResponseWriter)
+type Handler func(x *exchange.Exchange, w http.ResponseWriter)
 
 // Chain is an ordered list of filters.
 type Chain []Filter
@@ -24,7 +25,7 @@ type Chain []Filter
 // Serve runs the request phase of each filter in order, then next, then
 // the response phase of each filter that passed the request on, in reverse
 // order, when the response head is written.
-func (c Chain) Serve(x *Exchange, w http.ResponseWriter, next Handler) {
+func (c Chain) Serve(x *exchange.Exchange, w http.ResponseWriter, next Handler) {
 	if len(c) == 0 {
 		next(x, w)
 		return
@@ -40,6 +41,7 @@ func (c Chain) Serve(x *Exchange, w http.ResponseWriter, next Handler) {
 				p.Release()
 			}
 			x.Log().Error("filter failed", "filter", f.Name(), "phase", "request", "error", err)
+			x.AnsweredBy = exchange.ByGateway
 			if !hw.wroteHeader {
 				problem.Error(hw, http.StatusInternalServerError, fmt.Sprintf("filter %q failed", f.Name()))
 			}
@@ -50,6 +52,7 @@ func (c Chain) Serve(x *Exchange, w http.ResponseWriter, next Handler) {
 			if p != nil {
 				p.Release()
 			}
+			x.AnsweredBy = exchange.ByFilter
 			hw.finish()
 			return
 		}
@@ -64,7 +67,7 @@ func (c Chain) Serve(x *Exchange, w http.ResponseWriter, next Handler) {
 
 // callRequest turns a filter's panic into its error: a filter bug costs
 // one request, never the process.
-func callRequest(f Filter, x *Exchange, w http.ResponseWriter) (ok bool, p Pending, err error) {
+func callRequest(f Filter, x *exchange.Exchange, w http.ResponseWriter) (ok bool, p Pending, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			if r == http.ErrAbortHandler {
@@ -85,7 +88,7 @@ type pendingFilter struct {
 // the response head reaches w, or, when buffering, after the whole body.
 type hookWriter struct {
 	w           http.ResponseWriter
-	x           *Exchange
+	x           *exchange.Exchange
 	pending     []pendingFilter
 	buffer      bool
 	body        []byte
@@ -189,7 +192,7 @@ func (h *hookWriter) finish() {
 // body) to w.
 func (h *hookWriter) commit(body []byte) {
 	h.committed = true
-	r := &Response{Status: h.status, Header: h.w.Header(), Body: body, Buffered: h.buffer, Error: h.x.TargetFailed}
+	r := &Response{Status: h.status, Header: h.w.Header(), Body: body, Buffered: h.buffer, Error: h.x.TargetFailed()}
 	if err := h.runResponse(r); err != nil {
 		h.discard = true
 		clear(r.Header)
@@ -227,7 +230,7 @@ func (h *hookWriter) runResponse(r *Response) error {
 	return failed
 }
 
-func callResponse(p Pending, x *Exchange, r *Response) (err error) {
+func callResponse(p Pending, x *exchange.Exchange, r *Response) (err error) {
 	defer func() {
 		if rec := recover(); rec != nil {
 			err = fmt.Errorf("panic: %v", rec)

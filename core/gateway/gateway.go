@@ -22,6 +22,7 @@ import (
 
 	"github.com/lintelhq/lintel/core/aggregate"
 	"github.com/lintelhq/lintel/core/config"
+	"github.com/lintelhq/lintel/core/exchange"
 	"github.com/lintelhq/lintel/core/filter"
 	"github.com/lintelhq/lintel/core/problem"
 	"github.com/lintelhq/lintel/core/proxy"
@@ -185,15 +186,16 @@ func (g *Gateway) addRoute(l *listener, rc *config.Route) *config.Error {
 			if err != nil {
 				return g.cfg.Errorf(key+".rewrite", "%v", err)
 			}
-			rt.target = func(x *filter.Exchange, w http.ResponseWriter, ps router.Params) {
+			rt.target = func(x *exchange.Exchange, w http.ResponseWriter, ps router.Params) {
 				svc.Forward(x, w, tpl.Expand(ps))
 			}
 		} else {
-			rt.target = func(x *filter.Exchange, w http.ResponseWriter, _ router.Params) {
+			rt.target = func(x *exchange.Exchange, w http.ResponseWriter, _ router.Params) {
 				// Route filters may have changed the path since routing:
 				// what is forwarded is normalised like what was routed.
 				p, err := router.Normalize(x.Request.URL)
 				if err != nil {
+					x.AnsweredBy = exchange.ByGateway
 					problem.Error(w, http.StatusInternalServerError, "a filter set an invalid path: "+err.Error())
 					return
 				}

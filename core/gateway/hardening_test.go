@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/lintelhq/lintel/core/config"
-	"github.com/lintelhq/lintel/core/filter"
+	"github.com/lintelhq/lintel/core/exchange"
 )
 
 // Regression tests for what black-box probes of gatewayd found: each is
@@ -101,7 +101,7 @@ func TestClientIdentityHeadersRemoved(t *testing.T) {
 	}
 	got := up.last().Header
 	for name := range got {
-		if filter.HeaderName(name) != "X-Kept" && slices.Contains(config.DefaultRemoveHeaders, filter.HeaderName(name)) {
+		if exchange.HeaderName(name) != "X-Kept" && slices.Contains(config.DefaultRemoveHeaders, exchange.HeaderName(name)) {
 			t.Errorf("%s reached the upstream: %q", name, got[name])
 		}
 	}
@@ -128,7 +128,7 @@ func TestUnderscoreSpellingOfFilterHeader(t *testing.T) {
 		t.Fatalf("status %d %s", resp.StatusCode, body)
 	}
 	for name, v := range up.last().Header {
-		if filter.HeaderName(name) == "X-User" && (name != "X-User" || len(v) != 1 || v[0] != "alice") {
+		if exchange.HeaderName(name) == "X-User" && (name != "X-User" || len(v) != 1 || v[0] != "alice") {
 			t.Errorf("upstream got %s: %q", name, v)
 		}
 	}

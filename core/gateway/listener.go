@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lintelhq/lintel/core/config"
+	"github.com/lintelhq/lintel/core/exchange"
 	"github.com/lintelhq/lintel/core/filter"
 	"github.com/lintelhq/lintel/core/problem"
 	"github.com/lintelhq/lintel/core/router"
@@ -29,7 +30,7 @@ type listener struct {
 	inflight atomic.Int64
 	tls      *tls.Config // nil without TLS
 	// remove are the headers removed on arrival, by spelling-insensitive
-	// name (filter.HeaderName).
+	// name (exchange.HeaderName).
 	remove map[string]bool
 }
 
@@ -37,14 +38,14 @@ type listener struct {
 type route struct {
 	name     string
 	chain    filter.Chain
-	target   func(x *filter.Exchange, w http.ResponseWriter, ps router.Params)
+	target   func(x *exchange.Exchange, w http.ResponseWriter, ps router.Params)
 	upgrades []string // Upgrade tokens the route tunnels
 }
 
 func newListener(g *Gateway, cfg *config.Listener) *listener {
 	l := &listener{g: g, cfg: cfg, log: g.log.With("listener", cfg.Name), router: router.New[*route](), remove: map[string]bool{}}
 	for _, h := range cfg.RemoveHeaders {
-		l.remove[filter.HeaderName(h)] = true
+		l.remove[exchange.HeaderName(h)] = true
 	}
 	for _, p := range cfg.TrustedProxies {
 		prefix, _ := config.ParsePrefix(p) // validated with the config
@@ -67,7 +68,7 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer l.inflight.Add(-1)
 	}
 
-	x := &filter.Exchange{Request: r, Listener: l.cfg.Name, Start: time.Now(), BaseLog: l.log}
+	x := &exchange.Exchange{Request: r, Listener: l.cfg.Name, Start: time.Now(), BaseLog: l.log}
 	rec := &recorder{w: w}
 	defer l.finish(x, rec)
 
@@ -111,13 +112,13 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // the listener allows (net/http bounds only their bytes), removes the
 // headers the listener strips on arrival in any spelling, and notes
 // whether names with '_' remain (filters then treat them as the '-'
-// spelling, see filter.Exchange.UnderscoreHeaders).
-func (l *listener) screenHeaders(w http.ResponseWriter, x *filter.Exchange) bool {
+// spelling, see exchange.Exchange.UnderscoreHeaders).
+func (l *listener) screenHeaders(w http.ResponseWriter, x *exchange.Exchange) bool {
 	h := x.Request.Header
 	n := 0
 	for name, v := range h {
 		n += len(v)
-		if l.remove[filter.HeaderName(name)] {
+		if l.remove[exchange.HeaderName(name)] {
 			delete(h, name)
 			continue
 		}
@@ -151,7 +152,7 @@ func (l *listener) normalize(w http.ResponseWriter, r *http.Request) bool {
 
 // route matches the request, after the listener's filters (which may have
 // changed its path), and runs the route's filters around its target.
-func (l *listener) route(x *filter.Exchange, w http.ResponseWriter) {
+func (l *listener) route(x *exchange.Exchange, w http.ResponseWriter) {
 	r := x.Request
 	if !l.normalize(w, r) {
 		return
@@ -174,7 +175,7 @@ func (l *listener) route(x *filter.Exchange, w http.ResponseWriter) {
 		r.Header.Del("Upgrade")
 		r.Header.Del("Connection")
 	}
-	rt.chain.Serve(x, w, func(x *filter.Exchange, w http.ResponseWriter) { rt.target(x, w, ps) })
+	rt.chain.Serve(x, w, func(x *exchange.Exchange, w http.ResponseWriter) { rt.target(x, w, ps) })
 }
 
 // allowsUpgrade reports whether every protocol an Upgrade header names is
@@ -193,21 +194,29 @@ func (rt *route) allowsUpgrade(values []string) bool {
 
 // finish turns a panic into a 500 (when nothing was sent yet) and logs the
 // request at debug level.
-func (l *listener) finish(x *filter.Exchange, rec *recorder) {
+func (l *listener) finish(x *exchange.Exchange, rec *recorder) {
 	if p := recover(); p != nil {
 		if p == http.ErrAbortHandler {
 			panic(p)
 		}
 		x.Log().Error("panic serving request", "panic", p)
+		x.AnsweredBy = exchange.ByGateway
 		if !rec.written() {
 			problem.Error(rec, http.StatusInternalServerError, "internal error")
 		}
 	}
 	x.Status, x.BytesOut, x.Duration = rec.status, rec.bytes, time.Since(x.Start)
+	if x.AnsweredBy == "" {
+		x.AnsweredBy = exchange.ByTarget
+		if x.Route == "" { // refused before any route matched (404, 400, 431, ...)
+			x.AnsweredBy = exchange.ByGateway
+		}
+	}
 	x.Complete()
 	l.g.metrics.observe(x)
 	if l.log.Enabled(context.Background(), slog.LevelDebug) {
 		x.Log().Debug("request", "method", x.Request.Method, "path", x.Request.URL.Path, "status", x.Status,
-			"bytes_in", x.BytesIn, "bytes_out", x.BytesOut, "duration", x.Duration, "client", x.ClientIP, "upstream", x.Upstream)
+			"bytes_in", x.BytesIn, "bytes_out", x.BytesOut, "duration", x.Duration, "client", x.ClientIP, "upstream", x.Upstream,
+			"answered_by", x.AnsweredBy)
 	}
 }

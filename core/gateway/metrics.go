@@ -5,7 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/lintelhq/lintel/core/filter"
+	"github.com/lintelhq/lintel/core/exchange"
 	"github.com/lintelhq/lintel/core/metrics"
 )
 
@@ -44,7 +44,7 @@ func newRequestMetrics(reg *prometheus.Registry) *requestMetrics {
 // knownMethods keep the method label's values bounded.
 var knownMethods = map[string]bool{"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true, "OPTIONS": true, "CONNECT": true, "TRACE": true}
 
-func (m *requestMetrics) observe(x *filter.Exchange) {
+func (m *requestMetrics) observe(x *exchange.Exchange) {
 	if m == nil {
 		return
 	}

@@ -6,7 +6,7 @@ import (
 	"net"
 	"net/http"
 
-	"github.com/lintelhq/lintel/core/filter"
+	"github.com/lintelhq/lintel/core/exchange"
 )
 
 // recorder is the outermost ResponseWriter: it notes the status and bytes
@@ -23,7 +23,7 @@ func (r *recorder) WriteHeader(code int) {
 	if r.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		r.status = code
 	}
-	if code == 499 { // client gone: nothing to send
+	if code == exchange.StatusClientClosed { // nobody to send it to
 		return
 	}
 	r.w.WriteHeader(code)
@@ -55,7 +55,7 @@ func (r *recorder) Unwrap() http.ResponseWriter { return r.w }
 func (r *recorder) written() bool { return r.status != 0 }
 
 // countingBody counts the request body bytes read, and marks a read
-// error as the client's (filter.ClientBodyError), so the proxy does not
+// error as the client's (exchange.ClientBodyError), so the proxy does not
 // blame the upstream for it.
 type countingBody struct {
 	io.ReadCloser
@@ -66,7 +66,7 @@ func (c countingBody) Read(p []byte) (int, error) {
 	n, err := c.ReadCloser.Read(p)
 	*c.n += int64(n)
 	if err != nil && err != io.EOF {
-		err = &filter.ClientBodyError{Err: err}
+		err = &exchange.ClientBodyError{Err: err}
 	}
 	return n, err
 }

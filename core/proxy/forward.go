@@ -10,7 +10,7 @@ import (
 	"net/http/httputil"
 	"sync"
 
-	"github.com/lintelhq/lintel/core/filter"
+	"github.com/lintelhq/lintel/core/exchange"
 	"github.com/lintelhq/lintel/core/problem"
 )
 
@@ -43,14 +43,15 @@ func (b *bufferPool) Put(p []byte) { b.p.Put(&p) }
 // normalised), streaming the response to w. When path is the request's
 // own, it is sent with the request's escaping (URL.RawPath), which the
 // listener kept only where it spells the normalised path. It sets
-// x.Upstream to the target that answered and x.TargetFailed when the
-// gateway had to answer for the upstream (502 refused, 504 timed out, 413
-// body too large, 400 a body the client sent broken).
+// x.Upstream to the target that answered and x.AnsweredBy when the
+// gateway had to answer instead: for a failed upstream (502 refused, 504
+// timed out), or refusing the request (413 body too large, 400 a body the
+// client sent broken).
 //
 // The upstream receives the client's method, query, headers and body, with
 // hop-by-hop headers removed (RFC 9110 7.6.1), Host set to the target's,
 // and X-Forwarded-For, X-Forwarded-Proto and X-Forwarded-Host from x.
-func (s *Service) Forward(x *filter.Exchange, w http.ResponseWriter, path string) {
+func (s *Service) Forward(x *exchange.Exchange, w http.ResponseWriter, path string) {
 	ctx := x.Request.Context()
 	if d := s.cfg.Timeout.D(); d > 0 {
 		var cancel context.CancelFunc
@@ -73,10 +74,7 @@ func (s *Service) rewrite(pr *httputil.ProxyRequest) {
 		// it: escapes kept ("/a%26b"). The normal form otherwise.
 		out.URL.RawPath = in.RawPath
 	}
-	h := out.Header
-	h.Set("X-Forwarded-For", f.x.ForwardedFor)
-	h.Set("X-Forwarded-Proto", f.x.Scheme)
-	h.Set("X-Forwarded-Host", f.x.Host)
+	f.x.ForwardHeaders(out.Header)
 }
 
 // fail answers for an upstream that did not.
@@ -87,25 +85,28 @@ func (s *Service) fail(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	x := f.x
-	x.TargetFailed = true
 	var tooBig *http.MaxBytesError
-	var badBody *filter.ClientBodyError
+	var badBody *exchange.ClientBodyError
 	switch {
 	case errors.As(err, &tooBig):
+		x.AnsweredBy = exchange.ByGateway
 		problem.Error(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", tooBig.Limit))
 	case x.Request.Context().Err() != nil:
 		// The client left: nobody reads an answer.
 		x.Log().Debug("client went away during upstream call", "service", s.Name)
-		w.WriteHeader(499)
+		w.WriteHeader(exchange.StatusClientClosed)
 	case errors.As(err, &badBody):
 		// The client's fault, not the upstream's: not logged as an
 		// upstream failure.
 		x.Log().Debug("client request body unreadable", "service", s.Name, "error", badBody.Err)
+		x.AnsweredBy = exchange.ByGateway
 		problem.Error(w, http.StatusBadRequest, "the request body could not be read: "+badBody.Err.Error())
 	case isTimeout(err):
+		x.AnsweredBy = exchange.ForFailedTarget
 		x.Log().Warn("upstream timed out", "service", s.Name, "target", f.target, "error", err)
 		problem.Error(w, http.StatusGatewayTimeout, fmt.Sprintf("upstream service %q timed out", s.Name))
 	default:
+		x.AnsweredBy = exchange.ForFailedTarget
 		x.Log().Warn("upstream failed", "service", s.Name, "target", f.target, "error", err)
 		problem.Error(w, http.StatusBadGateway, fmt.Sprintf("upstream service %q is unavailable", s.Name))
 	}

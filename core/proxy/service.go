@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/lintelhq/lintel/core/config"
-	"github.com/lintelhq/lintel/core/filter"
+	"github.com/lintelhq/lintel/core/exchange"
 )
 
 // Service is one upstream service. It is an http.RoundTripper: a request
@@ -181,7 +181,7 @@ func connectFailed(err error) bool {
 // clientFault reports whether err is the client's: its request body could
 // not be read, or was too large. The target is not to blame.
 func clientFault(err error) bool {
-	var bad *filter.ClientBodyError
+	var bad *exchange.ClientBodyError
 	var tooBig *http.MaxBytesError
 	return errors.As(err, &bad) || errors.As(err, &tooBig)
 }
@@ -209,7 +209,7 @@ type stateKey struct{}
 // forward is one proxied request's state, carried in its context from
 // Forward to the Rewrite, RoundTrip and ErrorHandler callbacks.
 type forward struct {
-	x      *filter.Exchange
+	x      *exchange.Exchange
 	path   string
 	target string
 }

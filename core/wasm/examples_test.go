@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lintelhq/lintel/core/config"
+	"github.com/lintelhq/lintel/core/exchange"
 	"github.com/lintelhq/lintel/core/filter"
 	"github.com/lintelhq/lintel/internal/testbuild"
 )
@@ -88,7 +89,7 @@ func BenchmarkExamples(b *testing.B) {
 					if ex.header[0] != "" {
 						r.Header.Set(ex.header[0], ex.header[1])
 					}
-					x := &filter.Exchange{Request: r, ClientIP: ip, Start: time.Now(), BaseLog: log}
+					x := &exchange.Exchange{Request: r, ClientIP: ip, Start: time.Now(), BaseLog: log}
 					next, p, err := f.Request(x, w)
 					if err != nil || !next {
 						b.Fatalf("Request: next %v, %v", next, err)

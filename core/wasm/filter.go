@@ -13,6 +13,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/sys"
 
+	"github.com/lintelhq/lintel/core/exchange"
 	"github.com/lintelhq/lintel/core/filter"
 	"github.com/lintelhq/lintel/core/problem"
 )
@@ -106,7 +107,7 @@ func callError(err error) (error, string) {
 }
 
 // Request runs handle_request. See filter.Filter.
-func (f *Filter) Request(x *filter.Exchange, w http.ResponseWriter) (bool, filter.Pending, error) {
+func (f *Filter) Request(x *exchange.Exchange, w http.ResponseWriter) (bool, filter.Pending, error) {
 	inst, err := f.pool.get(x.Request.Context())
 	if err != nil {
 		if errors.Is(err, errPoolTimeout) {
@@ -177,7 +178,7 @@ func (f *Filter) Request(x *filter.Exchange, w http.ResponseWriter) (bool, filte
 }
 
 // complete calls lintel_on_complete once the response is complete.
-func (f *Filter) complete(x *filter.Exchange) {
+func (f *Filter) complete(x *exchange.Exchange) {
 	inst, err := f.pool.get(x.Request.Context())
 	if err != nil {
 		f.log.Warn("plugin completion skipped", "error", err, "request_id", x.RequestID)
@@ -191,7 +192,7 @@ func (f *Filter) complete(x *filter.Exchange) {
 }
 
 // failed applies on_error to a plugin failure.
-func (f *Filter) failed(x *filter.Exchange, err error) (bool, filter.Pending, error) {
+func (f *Filter) failed(x *exchange.Exchange, err error) (bool, filter.Pending, error) {
 	if f.spec.OnError == "allow" {
 		x.Log().Warn("plugin failed; skipped (on_error = allow)", "filter", f.name, "error", err)
 		return true, nil, nil
@@ -225,7 +226,7 @@ type pending struct {
 }
 
 // Response runs handle_response. See filter.Pending.
-func (p *pending) Response(x *filter.Exchange, r *filter.Response) error {
+func (p *pending) Response(x *exchange.Exchange, r *filter.Response) error {
 	if p.prefix != nil && r.Buffered {
 		r.Body = append(p.prefix, r.Body...)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/lintelhq/lintel/core/config"
+	"github.com/lintelhq/lintel/core/exchange"
 	"github.com/lintelhq/lintel/core/filter"
 )
 
@@ -23,7 +24,7 @@ import (
 // request (and, in the response phase, the response) of one exchange.
 type callState struct {
 	f        *Filter
-	x        *filter.Exchange
+	x        *exchange.Exchange
 	w        http.ResponseWriter // request phase: where an answer goes
 	resp     *filter.Response    // response phase only
 	features uint32

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lintelhq/lintel/core/config"
+	"github.com/lintelhq/lintel/core/exchange"
 	"github.com/lintelhq/lintel/core/filter"
 	"github.com/lintelhq/lintel/core/state"
 )
@@ -50,14 +51,14 @@ func loadWith(t testing.TB, plugin, settings string, opt Options) *Filter {
 	return f
 }
 
-func exchange() (*filter.Exchange, *httptest.ResponseRecorder) {
+func newExchange() (*exchange.Exchange, *httptest.ResponseRecorder) {
 	r := httptest.NewRequest("GET", "/x", nil)
 	r.Header.Set("X-Stamp-In", "hello")
-	return &filter.Exchange{Request: r, BaseLog: slog.New(slog.DiscardHandler)}, httptest.NewRecorder()
+	return &exchange.Exchange{Request: r, BaseLog: slog.New(slog.DiscardHandler)}, httptest.NewRecorder()
 }
 
 // serve runs the filter's two phases as a chain does for one request.
-func serve(tb testing.TB, f *Filter, x *filter.Exchange, w http.ResponseWriter) {
+func serve(tb testing.TB, f *Filter, x *exchange.Exchange, w http.ResponseWriter) {
 	next, p, err := f.Request(x, w)
 	if err != nil || !next {
 		tb.Fatalf("Request: next %v, %v", next, err)
@@ -75,14 +76,14 @@ func serve(tb testing.TB, f *Filter, x *filter.Exchange, w http.ResponseWriter) 
 func TestStampFixtures(t *testing.T) {
 	for _, plugin := range []string{"stamp", "gostamp"} {
 		f := load(t, plugin, "")
-		x, w := exchange()
+		x, w := newExchange()
 		serve(t, f, x, w)
 	}
 }
 
 func TestPoolClosesEveryInstance(t *testing.T) {
 	f := load(t, "stamp", "min_instances = 3\nmax_instances = 3")
-	x, w := exchange()
+	x, w := newExchange()
 	_, p, _ := f.Request(x, w) // one instance pinned
 	if live, idle := f.pool.stats(); live != 3 || idle != 2 {
 		t.Fatalf("live %d idle %d, want 3 and 2", live, idle)
@@ -95,7 +96,7 @@ func TestPoolClosesEveryInstance(t *testing.T) {
 	if live, idle := f.pool.stats(); live != 0 || idle != 0 {
 		t.Errorf("after the last release: live %d idle %d, want 0", live, idle)
 	}
-	if _, _, err := f.Request(exchange()); err == nil {
+	if _, _, err := f.Request(newExchange()); err == nil {
 		t.Error("a closed filter served a request")
 	}
 }
@@ -113,7 +114,7 @@ func BenchmarkFilter(b *testing.B) {
 			}
 			b.Run(plugin+"/"+mode, func(b *testing.B) {
 				f := load(b, plugin, settings)
-				x, w := exchange()
+				x, w := newExchange()
 				b.ReportAllocs()
 				for b.Loop() {
 					x.Request.Header.Del("X-Stamp")
@@ -153,7 +154,7 @@ func TestReportInstanceMemory(t *testing.T) {
 		runtime.ReadMemStats(&before)
 		var held []filter.Pending
 		for range n {
-			x, w := exchange()
+			x, w := newExchange()
 			_, p, err := f.Request(x, w)
 			if err != nil {
 				t.Fatal(err)
@@ -188,7 +189,7 @@ func BenchmarkHostCall(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			r := httptest.NewRequest("GET", "/x", nil)
 			r.Header.Set("X-Fn", string(rune('0'+i)))
-			x := &filter.Exchange{Request: r, Route: "bench", BaseLog: slog.New(slog.DiscardHandler)}
+			x := &exchange.Exchange{Request: r, Route: "bench", BaseLog: slog.New(slog.DiscardHandler)}
 			w := httptest.NewRecorder()
 			start := time.Now()
 			for b.Loop() {
@@ -221,7 +222,7 @@ func TestSoakGoGuestMemory(t *testing.T) {
 	f := load(t, "testguest", "config = { prefix = \"s\" }\nmax_instances = 1\nmax_requests = 1000000000\nrecycle_memory = \"64MiB\"\ntrusted = true")
 	r := httptest.NewRequest("GET", "/soak", nil)
 	r.Header.Set("X-Case", "alloc")
-	x := &filter.Exchange{Request: r, BaseLog: slog.New(slog.DiscardHandler)}
+	x := &exchange.Exchange{Request: r, BaseLog: slog.New(slog.DiscardHandler)}
 	w := httptest.NewRecorder()
 	var first, peak uint32
 	samples := 10
@@ -257,7 +258,7 @@ func TestPoolReapsIdleInstances(t *testing.T) {
 	f := load(t, "stamp", "min_instances = 2\nmax_instances = 8")
 	var held []filter.Pending
 	for range 6 {
-		x, w := exchange()
+		x, w := newExchange()
 		_, p, err := f.Request(x, w)
 		if err != nil {
 			t.Fatal(err)
@@ -320,7 +321,7 @@ func TestStateCallsAreNotBoundByTheGuestsCall(t *testing.T) {
 		f := loadWith(t, "hostcalls", settings, Options{Log: slog.New(slog.DiscardHandler), State: store})
 		r := httptest.NewRequest("GET", "/x", nil)
 		r.Header.Set("X-Fn", "4") // state_get
-		x := &filter.Exchange{Request: r, BaseLog: slog.New(slog.DiscardHandler)}
+		x := &exchange.Exchange{Request: r, BaseLog: slog.New(slog.DiscardHandler)}
 		if _, p, err := f.Request(x, httptest.NewRecorder()); err != nil {
 			t.Fatal(err)
 		} else if p != nil {

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/lintelhq/lintel/core/config"
+	"github.com/lintelhq/lintel/core/exchange"
 	"github.com/lintelhq/lintel/core/filter"
 )
 
@@ -96,7 +97,7 @@ type Filter struct {
 
 func (t *Filter) Name() string { return t.name }
 
-func (t *Filter) Request(x *filter.Exchange, w http.ResponseWriter) (bool, filter.Pending, error) {
+func (t *Filter) Request(x *exchange.Exchange, w http.ResponseWriter) (bool, filter.Pending, error) {
 	t.f.record(t.name + ":request")
 	x.Request.Header.Add("X-Trace", t.name)
 	switch t.fail {
@@ -128,7 +129,7 @@ func (t *Filter) Request(x *filter.Exchange, w http.ResponseWriter) (bool, filte
 
 type pending struct{ t *Filter }
 
-func (p *pending) Response(x *filter.Exchange, r *filter.Response) error {
+func (p *pending) Response(x *exchange.Exchange, r *filter.Response) error {
 	p.t.f.record(p.t.name + ":response")
 	r.Header.Add("X-Trace", p.t.name)
 	if p.t.fail == "response" {
