@@ -17,11 +17,10 @@ import (
 	"runtime/debug"
 	"syscall"
 
-	"github.com/lintelhq/lintel/core/config"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/lintelhq/lintel/core/gateway"
+	"github.com/lintelhq/lintel/core/config"
 	"github.com/lintelhq/lintel/core/supervisor"
 	"github.com/lintelhq/lintel/core/wasm"
 )
@@ -100,19 +99,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func validate(path string, stdout, stderr io.Writer) int {
-	cfg, err := config.Load(path)
-	if err == nil {
-		log := slog.New(slog.DiscardHandler)
-		var engine *wasm.Engine
-		if engine, err = wasm.NewEngine(cfg, wasm.Options{Log: log}); err == nil {
-			var g *gateway.Gateway
-			if g, err = gateway.New(cfg, gateway.Options{Log: log, Filters: engine}); err == nil {
-				g.Close()
-			}
-			engine.Close()
-		}
-	}
-	if err != nil {
+	if err := supervisor.Validate(path, slog.New(slog.DiscardHandler)); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}

@@ -257,9 +257,6 @@ func (g *Gateway) Addr(listener string) string {
 	return g.own.Addr(listener)
 }
 
-// Filters returns the filters the gateway built, by name.
-func (g *Gateway) Filters() map[string]filter.Filter { return g.filters }
-
 // Ready reports whether NotReady has nothing to say.
 func (g *Gateway) Ready() bool { return len(g.NotReady()) == 0 }
 

@@ -6,7 +6,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lintelhq/lintel/core/metrics"
-	"github.com/lintelhq/lintel/core/wasm"
 )
 
 // reloadMetrics count reloads, as Prometheus counts its own.
@@ -60,11 +59,9 @@ var poolDesc = prometheus.NewDesc("lintel_plugin_instances", "Plugin instances a
 func (c poolCollector) Describe(ch chan<- *prometheus.Desc) { ch <- poolDesc }
 
 func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
-	for name, f := range c.s.cur.Load().gw.Filters() {
-		if w, ok := f.(*wasm.Filter); ok {
-			live, idle := w.Stats()
-			ch <- prometheus.MustNewConstMetric(poolDesc, prometheus.GaugeValue, float64(live-idle), name, "busy")
-			ch <- prometheus.MustNewConstMetric(poolDesc, prometheus.GaugeValue, float64(idle), name, "idle")
-		}
+	for _, f := range c.s.cur.Load().engine.Filters() {
+		live, idle := f.Stats()
+		ch <- prometheus.MustNewConstMetric(poolDesc, prometheus.GaugeValue, float64(live-idle), f.Name(), "busy")
+		ch <- prometheus.MustNewConstMetric(poolDesc, prometheus.GaugeValue, float64(idle), f.Name(), "idle")
 	}
 }

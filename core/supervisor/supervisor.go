@@ -13,8 +13,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net"
-	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -57,7 +55,7 @@ type Supervisor struct {
 	stopping  atomic.Bool
 	retiring  sync.WaitGroup
 
-	admin   *adminServer
+	admin   *admin.Server
 	m       reloadMetrics
 	stop    chan struct{}
 	watcher sync.WaitGroup
@@ -101,8 +99,8 @@ func Start(opt Options) (*Supervisor, error) {
 	if opt.Metrics != nil {
 		metrics.Register(opt.Metrics, prometheus.Collector(poolCollector{s}))
 	}
-	s.admin = &adminServer{log: s.log}
-	if err := s.admin.apply(g.cfg.Admin, s, opt.Metrics); err != nil {
+	s.admin = admin.NewServer(s.log)
+	if err := s.admin.Apply(g.cfg.Admin, s, opt.Metrics); err != nil {
 		s.Shutdown(context.Background())
 		return nil, fmt.Errorf("admin listener: %w", err)
 	}
@@ -111,11 +109,25 @@ func Start(opt Options) (*Supervisor, error) {
 	return s, nil
 }
 
+// Validate builds everything the config file describes, as a reload
+// does, with the same builder (plugins loaded, their configs checked,
+// certificates read, routes compiled), opens no socket, and releases it
+// all. Its error lists every problem as FILE:LINE: key: what.
+func Validate(path string, log *slog.Logger) error {
+	s := &Supervisor{opt: Options{Path: path, Log: log}, log: log}
+	g, _, err := s.build(nil)
+	if err != nil {
+		return err
+	}
+	s.release(g)
+	return nil
+}
+
 // Addr returns the address a listener is bound to.
 func (s *Supervisor) Addr(listener string) string { return s.server.Addr(listener) }
 
 // AdminAddr returns the admin listener's address, "" when off.
-func (s *Supervisor) AdminAddr() string { return s.admin.addr() }
+func (s *Supervisor) AdminAddr() string { return s.admin.Addr() }
 
 // Reload reads the config file again and, if it and its plugins build,
 // swaps the new generation in. On error the running generation stays,
@@ -164,7 +176,7 @@ func (s *Supervisor) reload(reason string, from *generation) error {
 	s.status.Store(&st)
 	s.m.result(true)
 	s.applyLevel(g.cfg)
-	if err := s.admin.apply(g.cfg.Admin, s, s.opt.Metrics); err != nil {
+	if err := s.admin.Apply(g.cfg.Admin, s, s.opt.Metrics); err != nil {
 		s.log.Error("admin listener not moved", "listen", g.cfg.Admin.Listen, "error", err)
 	}
 	s.log.Info("reloaded", "reason", reason, "generation", g.n, "took", time.Since(start).Round(time.Millisecond),
@@ -303,7 +315,7 @@ func (s *Supervisor) Shutdown(ctx context.Context) error {
 	s.retiring.Wait()
 	s.release(g)
 	if s.admin != nil {
-		s.admin.close()
+		s.admin.Close()
 	}
 	return err
 }
@@ -319,11 +331,9 @@ func (s *Supervisor) NotReady() []string {
 // Plugins implements admin.Source.
 func (s *Supervisor) Plugins() []admin.Plugin {
 	var out []admin.Plugin
-	for name, f := range s.cur.Load().gw.Filters() {
-		if w, ok := f.(*wasm.Filter); ok {
-			live, idle := w.Stats()
-			out = append(out, admin.Plugin{Filter: name, Plugin: w.Plugin, Size: w.Size, SHA256: w.SHA256, ABI: w.ABI, Instances: live, Idle: idle})
-		}
+	for _, f := range s.cur.Load().engine.Filters() {
+		live, idle := f.Stats()
+		out = append(out, admin.Plugin{Filter: f.Name(), Plugin: f.Plugin, Size: f.Size, SHA256: f.SHA256, ABI: f.ABI, Instances: live, Idle: idle})
 	}
 	slices.SortFunc(out, func(a, b admin.Plugin) int { return strings.Compare(a.Filter, b.Filter) })
 	return out
@@ -333,72 +343,11 @@ func (s *Supervisor) Plugins() []admin.Plugin {
 func (s *Supervisor) Config() ([]byte, error) {
 	g := s.cur.Load()
 	schemas := map[string]*config.PluginSchema{}
-	for name, f := range g.gw.Filters() {
-		if w, ok := f.(*wasm.Filter); ok {
-			schemas[name] = w.Schema
-		}
+	for _, f := range g.engine.Filters() {
+		schemas[f.Name()] = f.Schema
 	}
 	return g.cfg.Redacted(schemas)
 }
 
 // ReloadStatus implements admin.Source.
 func (s *Supervisor) ReloadStatus() admin.ReloadStatus { return *s.status.Load() }
-
-// adminServer is the admin listener. A reload that changes its settings
-// swaps its handler; one that changes its address moves it.
-type adminServer struct {
-	log     *slog.Logger
-	mu      sync.Mutex
-	listen  string
-	srv     *http.Server
-	ln      net.Listener
-	handler atomic.Pointer[http.Handler]
-}
-
-func (a *adminServer) apply(cfg config.Admin, src admin.Source, reg *prometheus.Registry) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	h := admin.Handler(cfg, src, reg)
-	if a.srv != nil && a.listen == cfg.Listen {
-		a.handler.Store(&h)
-		return nil
-	}
-	var ln net.Listener
-	if cfg.Listen != "" {
-		var err error
-		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
-			return err
-		}
-	}
-	a.handler.Store(&h)
-	if a.srv != nil {
-		go a.srv.Close()
-	}
-	a.listen, a.srv, a.ln = cfg.Listen, nil, ln
-	if ln != nil {
-		a.srv = &http.Server{
-			Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*a.handler.Load()).ServeHTTP(w, r) }),
-			ReadHeaderTimeout: 5 * time.Second,
-		}
-		go a.srv.Serve(ln)
-		a.log.Info("admin listening", "addr", ln.Addr().String(), "reload_api", cfg.Token != "")
-	}
-	return nil
-}
-
-func (a *adminServer) addr() string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.ln == nil {
-		return ""
-	}
-	return a.ln.Addr().String()
-}
-
-func (a *adminServer) close() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.srv != nil {
-		a.srv.Close()
-	}
-}

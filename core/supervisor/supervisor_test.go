@@ -25,7 +25,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/lintelhq/lintel/core/state/statetest"
-	"github.com/lintelhq/lintel/core/wasm"
 	"github.com/lintelhq/lintel/internal/testbuild"
 	"github.com/lintelhq/lintel/internal/testlog"
 	"github.com/lintelhq/lintel/internal/testpki"
@@ -591,9 +590,9 @@ func TestInFlightRequestFinishesOnOldChain(t *testing.T) {
 		t.Errorf("held request: %d, X-Generation %q; want 200 from generation 1's chain", resp.StatusCode, resp.Header.Get("X-Generation"))
 	}
 	r.s.retiring.Wait()
-	for name, f := range old.gw.Filters() {
-		if live, _ := f.(*wasm.Filter).Stats(); live != 0 {
-			t.Errorf("retired filter %s still has %d instances", name, live)
+	for _, f := range old.engine.Filters() {
+		if live, _ := f.Stats(); live != 0 {
+			t.Errorf("retired filter %s still has %d instances", f.Name(), live)
 		}
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,6 +52,9 @@ type Engine struct {
 	opt   Options
 	log   *slog.Logger
 	m     *engineMetrics
+
+	mu    sync.Mutex
+	built []*Filter
 }
 
 // Options are what plugins share with the rest of the gateway.
@@ -96,6 +100,13 @@ func NewEngine(cfg *config.Config, opt Options) (*Engine, error) {
 		cache = wazero.NewCompilationCache()
 	}
 	return &Engine{cfg: cfg, base: base, dir: dir, cache: cache, opt: opt, log: log, m: newEngineMetrics(opt.Metrics)}, nil
+}
+
+// Filters returns the filters New built, in the order it built them.
+func (e *Engine) Filters() []*Filter {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.built)
 }
 
 // Close releases the compilation cache (the on-disk copy stays).
@@ -178,6 +189,9 @@ func (e *Engine) New(spec *config.Filter) (filter.Filter, error) {
 		return nil, fmt.Errorf("plugin %q: %w", spec.Plugin, err)
 	}
 	f.log.Info("plugin loaded", "size", f.Size, "sha256", f.SHA256[:12], "instances", spec.MinInstances)
+	e.mu.Lock()
+	e.built = append(e.built, f)
+	e.mu.Unlock()
 	return f, nil
 }
 
