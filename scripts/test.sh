@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (README: `make test`): formatting, vet, every
-# test, the core packages under the race detector, a short run of every
-# benchmark, and (when nginx and wrk are installed, and always under CI)
+# test, the core packages and the end-to-end suite under the race
+# detector, a short run of every benchmark, and (when nginx and wrk are installed, and always under CI)
 # a short gatewayd-versus-nginx run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,11 +27,11 @@ scripts/build-plugins.sh
 echo "== go vet"
 go vet ./...
 
-echo "== go test -race (core)"
-go test -race -count=1 ./core/...
+echo "== go test -race (core, and the end-to-end suite)"
+go test -race -count=1 ./core/... ./internal/e2e
 
 echo "== go test (the rest)"
-go test -count=1 $(go list ./... | grep -v '/core/')
+go test -count=1 $(go list ./... | grep -v -e '/core/' -e '/internal/e2e')
 
 echo "== Go SDK (its own module): vet natively and for wasip1, tests against the fake host"
 (cd sdk/go && go vet ./... && GOOS=wasip1 GOARCH=wasm go vet ./... && go test -count=1 ./...)

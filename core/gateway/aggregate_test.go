@@ -1,9 +1,10 @@
-package gateway
+package gateway_test
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/lintelhq/lintel/internal/gatewaytest"
 	"io"
 	"net/http"
 	"strings"
@@ -38,14 +39,14 @@ parts = [
 `, timeout, opts[0], opts[1], opts[2])
 }
 
-func jsonUpstream(t *testing.T, body string) *upstream {
-	return newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+func jsonUpstream(t *testing.T, body string) *gatewaytest.Upstream {
+	return gatewaytest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, body)
 	})
 }
 
-type product struct{ catalog, inventory, reviews *upstream }
+type product struct{ catalog, inventory, reviews *gatewaytest.Upstream }
 
 func (p product) vars() map[string]string {
 	return map[string]string{"catalog": p.catalog.URL, "inventory": p.inventory.URL, "reviews": p.reviews.URL}
@@ -61,8 +62,8 @@ func seedServices(t *testing.T) product {
 
 func TestAggregateSeedProductDetail(t *testing.T) {
 	s := seedServices(t)
-	h := start(t, productConfig("1s", "", `, take = "count"`, ", optional = true"), s.vars())
-	resp, body := h.do("GET", "/products/123", nil, "Accept-Language", "fr", "Authorization", "Bearer secret")
+	h := gatewaytest.Start(t, productConfig("1s", "", `, take = "count"`, ", optional = true"), s.vars())
+	resp, body := h.Do("GET", "/products/123", nil, "Accept-Language", "fr", "Authorization", "Bearer secret")
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
 		t.Fatalf("got %d %s", resp.StatusCode, body)
 	}
@@ -73,8 +74,8 @@ func TestAggregateSeedProductDetail(t *testing.T) {
 	if resp.Header.Get("X-Lintel-Complete") != "" || resp.Header.Get("Cache-Control") != "" {
 		t.Errorf("a complete response is not marked: %v", resp.Header)
 	}
-	for name, u := range map[string]*upstream{"catalog": s.catalog, "inventory": s.inventory, "reviews": s.reviews} {
-		r := u.last()
+	for name, u := range map[string]*gatewaytest.Upstream{"catalog": s.catalog, "inventory": s.inventory, "reviews": s.reviews} {
+		r := u.Last()
 		if r.URL.Path != "/internal/"+name+"/123" {
 			t.Errorf("%s path %q", name, r.URL.Path)
 		}
@@ -85,7 +86,7 @@ func TestAggregateSeedProductDetail(t *testing.T) {
 			t.Errorf("%s: request id / forwarding headers missing: %v", name, r.Header)
 		}
 	}
-	resp, body = h.do("HEAD", "/products/123", nil)
+	resp, body = h.Do("HEAD", "/products/123", nil)
 	if resp.StatusCode != 200 || body != "" {
 		t.Errorf("HEAD: %d %q", resp.StatusCode, body)
 	}
@@ -93,10 +94,10 @@ func TestAggregateSeedProductDetail(t *testing.T) {
 
 func TestAggregateShaping(t *testing.T) {
 	s := seedServices(t)
-	h := start(t, productConfig("1s",
+	h := gatewaytest.Start(t, productConfig("1s",
 		`, allow = ["sku", "name", "price"], rename = { price = "amount" }`,
 		`, take = "warehouse.id"`), s.vars())
-	resp, body := h.do("GET", "/products/9", nil)
+	resp, body := h.Do("GET", "/products/9", nil)
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
 	}
@@ -115,8 +116,8 @@ func TestAggregateShaping(t *testing.T) {
 	}
 
 	// deny drops fields.
-	h = start(t, productConfig("1s", `, deny = ["internal_cost", "sku"]`), s.vars())
-	_, body = h.do("GET", "/products/9", nil)
+	h = gatewaytest.Start(t, productConfig("1s", `, deny = ["internal_cost", "sku"]`), s.vars())
+	_, body = h.Do("GET", "/products/9", nil)
 	if !strings.HasPrefix(body, `{"product":{"name":"Laptop","price":999},`) {
 		t.Errorf("deny: %s", body)
 	}
@@ -124,9 +125,9 @@ func TestAggregateShaping(t *testing.T) {
 
 func TestAggregateOptionalPartFails(t *testing.T) {
 	s := seedServices(t)
-	s.reviews = newUpstream(t, func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", 500) })
-	h := start(t, productConfig("1s", "", "", ", optional = true"), s.vars())
-	resp, body := h.do("GET", "/products/1", nil)
+	s.reviews = gatewaytest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", 500) })
+	h := gatewaytest.Start(t, productConfig("1s", "", "", ", optional = true"), s.vars())
+	resp, body := h.Do("GET", "/products/1", nil)
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
 	}
@@ -163,10 +164,10 @@ func TestAggregateRequiredPartFails(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := seedServices(t)
-			s.inventory = newUpstream(t, tt.handler)
-			h := start(t, productConfig("300ms", "", `, take = "count"`), s.vars())
-			resp, body := h.do("GET", "/products/1", nil)
-			p := problemBody(t, resp, body)
+			s.inventory = gatewaytest.NewUpstream(t, tt.handler)
+			h := gatewaytest.Start(t, productConfig("300ms", "", `, take = "count"`), s.vars())
+			resp, body := h.Do("GET", "/products/1", nil)
+			p := gatewaytest.ProblemBody(t, resp, body)
 			if resp.StatusCode != tt.status || p["detail"] != tt.detail || p["part"] != "stock" {
 				t.Errorf("got %d %s", resp.StatusCode, body)
 			}
@@ -178,10 +179,10 @@ func TestAggregateRequiredPartFails(t *testing.T) {
 	t.Run("unreachable", func(t *testing.T) {
 		s := seedServices(t)
 		vars := s.vars()
-		vars["inventory"] = deadAddr(t)
-		h := start(t, productConfig("1s"), vars)
-		resp, body := h.do("GET", "/products/1", nil)
-		if p := problemBody(t, resp, body); resp.StatusCode != 502 || p["part"] != "stock" {
+		vars["inventory"] = gatewaytest.DeadAddr(t)
+		h := gatewaytest.Start(t, productConfig("1s"), vars)
+		resp, body := h.Do("GET", "/products/1", nil)
+		if p := gatewaytest.ProblemBody(t, resp, body); resp.StatusCode != 502 || p["part"] != "stock" {
 			t.Errorf("got %d %s", resp.StatusCode, body)
 		}
 	})
@@ -210,10 +211,10 @@ func TestAggregatePartsRunInParallel(t *testing.T) {
 		time.Sleep(400 * time.Millisecond)
 		io.WriteString(w, `{}`)
 	}
-	s := product{newUpstream(t, barrier), newUpstream(t, barrier), newUpstream(t, barrier)}
-	h := start(t, productConfig("5s"), s.vars())
+	s := product{gatewaytest.NewUpstream(t, barrier), gatewaytest.NewUpstream(t, barrier), gatewaytest.NewUpstream(t, barrier)}
+	h := gatewaytest.Start(t, productConfig("5s"), s.vars())
 	begin := time.Now()
-	resp, body := h.do("GET", "/products/1", nil)
+	resp, body := h.Do("GET", "/products/1", nil)
 	elapsed := time.Since(begin)
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
@@ -234,15 +235,15 @@ func TestAggregateRequiredFailureCancelsOthers(t *testing.T) {
 		}
 	}
 	s := product{
-		catalog: newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		catalog: gatewaytest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 			<-started // fail only once the slow part is in flight
 			http.Error(w, "x", 500)
 		}),
-		inventory: newUpstream(t, slow),
+		inventory: gatewaytest.NewUpstream(t, slow),
 		reviews:   jsonUpstream(t, `[]`),
 	}
-	h := start(t, productConfig("10s"), s.vars())
-	resp, _ := h.do("GET", "/products/1", nil)
+	h := gatewaytest.Start(t, productConfig("10s"), s.vars())
+	resp, _ := h.Do("GET", "/products/1", nil)
 	if resp.StatusCode != 502 {
 		t.Errorf("status %d", resp.StatusCode)
 	}
@@ -264,12 +265,12 @@ func TestAggregateClientCancelCancelsFanOut(t *testing.T) {
 			t.Error("part not cancelled when the client left")
 		}
 	}
-	s := product{newUpstream(t, slow), newUpstream(t, slow), newUpstream(t, slow)}
-	h := start(t, productConfig("10s"), s.vars())
+	s := product{gatewaytest.NewUpstream(t, slow), gatewaytest.NewUpstream(t, slow), gatewaytest.NewUpstream(t, slow)}
+	h := gatewaytest.Start(t, productConfig("10s"), s.vars())
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", h.url()+"/products/1", nil)
-	if _, err := testClient.Do(req); err == nil {
+	req, _ := http.NewRequestWithContext(ctx, "GET", h.URL()+"/products/1", nil)
+	if _, err := gatewaytest.Client.Do(req); err == nil {
 		t.Fatal("request should have been cancelled")
 	}
 	done := make(chan struct{})

@@ -1,6 +1,7 @@
-package gateway
+package gateway_test
 
 import (
+	"github.com/lintelhq/lintel/internal/gatewaytest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,7 +17,7 @@ func BenchmarkProxy(b *testing.B) {
 		io.WriteString(w, `{"id":"123","name":"Laptop","price":999}`)
 	}))
 	defer up.Close()
-	h := start(b, `
+	h := gatewaytest.Start(b, `
 [services.orders]
 targets = ["{{up}}"]
 [[routes]]
@@ -35,8 +36,8 @@ parts = [
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	for _, c := range []struct{ name, url string }{
 		{"direct", up.URL + "/orders/42"},
-		{"gateway", h.url() + "/api/v1/orders/42"},
-		{"aggregate", h.url() + "/products/42"},
+		{"gateway", h.URL() + "/api/v1/orders/42"},
+		{"aggregate", h.URL() + "/products/42"},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()

@@ -40,8 +40,9 @@ type Options struct {
 	Metrics *prometheus.Registry
 }
 
-// Gateway is a gateway built from one Config. Build it with New, then
-// Start it; Shutdown stops it.
+// Gateway is a gateway built from one Config. Build it with New and
+// serve it with a Server (which can replace it with another on reload);
+// Retire or Close releases it.
 type Gateway struct {
 	cfg       *config.Config
 	log       *slog.Logger
@@ -55,7 +56,6 @@ type Gateway struct {
 	// each to have a target up.
 	required []*proxy.Service
 
-	own      *Server // set by Start
 	serving  atomic.Bool
 	stopping atomic.Bool
 	retired  atomic.Bool
@@ -241,22 +241,6 @@ func (g *Gateway) aggregate(rc *config.Route, key string) (*aggregate.Aggregate,
 	return agg, nil
 }
 
-// Start serves the gateway on its own Server: for a process that never
-// reloads, and for tests. On error no socket is left open.
-func (g *Gateway) Start() error {
-	g.own = NewServer(g.log)
-	_, err := g.own.Serve(g)
-	return err
-}
-
-// Addr returns the address a listener is bound to ("" before Start).
-func (g *Gateway) Addr(listener string) string {
-	if g.own == nil {
-		return ""
-	}
-	return g.own.Addr(listener)
-}
-
 // Ready reports whether NotReady has nothing to say.
 func (g *Gateway) Ready() bool { return len(g.NotReady()) == 0 }
 
@@ -284,15 +268,6 @@ func (g *Gateway) NotReady() []string {
 	}
 	slices.Sort(reasons)
 	return reasons
-}
-
-// Shutdown stops a gateway started with Start, as Server.Shutdown says.
-func (g *Gateway) Shutdown(ctx context.Context) error {
-	if g.own == nil {
-		g.close()
-		return nil
-	}
-	return g.own.Shutdown(ctx)
 }
 
 // Close releases what New built without serving (for a gateway that was

@@ -1,8 +1,9 @@
-package gateway
+package gateway_test
 
 import (
 	"bufio"
 	"fmt"
+	"github.com/lintelhq/lintel/internal/gatewaytest"
 	"io"
 	"net"
 	"net/http"
@@ -12,28 +13,16 @@ import (
 	"time"
 )
 
-const ordersRoute = `
-[services.orders]
-targets = ["{{orders}}"]
-
-[[routes]]
-name = "orders"
-path = "/api/v1/orders/*rest"
-methods = ["GET", "POST"]
-service = "orders"
-rewrite = "/orders/{rest}"
-`
-
 func TestProxyForwardsRequest(t *testing.T) {
-	up := newUpstream(t, nil)
-	h := start(t, ordersRoute, map[string]string{"orders": up.URL})
+	up := gatewaytest.NewUpstream(t, nil)
+	h := gatewaytest.Start(t, gatewaytest.OrdersRoute, map[string]string{"orders": up.URL})
 
-	resp, body := h.do("POST", "/api/v1/orders/42/items?x=1&y=%20", strings.NewReader(`{"n":1}`),
+	resp, body := h.Do("POST", "/api/v1/orders/42/items?x=1&y=%20", strings.NewReader(`{"n":1}`),
 		"Content-Type", "application/json", "Accept-Encoding", "gzip", "User-Agent", "test-agent")
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
 	}
-	e := decodeEcho(t, body)
+	e := gatewaytest.DecodeEcho(t, body)
 	if e.Method != "POST" || e.Path != "/orders/42/items" || e.Query != "x=1&y=%20" || e.Body != `{"n":1}` {
 		t.Errorf("upstream saw %s %s?%s body %q", e.Method, e.Path, e.Query, e.Body)
 	}
@@ -46,7 +35,7 @@ func TestProxyForwardsRequest(t *testing.T) {
 	if e.Header.Get("User-Agent") != "test-agent" || e.Header.Get("Content-Type") != "application/json" {
 		t.Errorf("end-to-end headers lost: %v", e.Header)
 	}
-	gwHost := strings.TrimPrefix(h.url(), "http://")
+	gwHost := strings.TrimPrefix(h.URL(), "http://")
 	if e.Header.Get("X-Forwarded-For") != "127.0.0.1" || e.Header.Get("X-Forwarded-Proto") != "http" || e.Header.Get("X-Forwarded-Host") != gwHost {
 		t.Errorf("forwarding headers: %v", e.Header)
 	}
@@ -57,21 +46,21 @@ func TestProxyForwardsRequest(t *testing.T) {
 }
 
 func TestRequestIDs(t *testing.T) {
-	up := newUpstream(t, nil)
-	h := start(t, ordersRoute, map[string]string{"orders": up.URL})
+	up := gatewaytest.NewUpstream(t, nil)
+	h := gatewaytest.Start(t, gatewaytest.OrdersRoute, map[string]string{"orders": up.URL})
 
-	resp, body := h.do("GET", "/api/v1/orders/1", nil, "X-Request-Id", "trace-abc.123:4")
-	if resp.Header.Get("X-Request-Id") != "trace-abc.123:4" || decodeEcho(t, body).Header.Get("X-Request-Id") != "trace-abc.123:4" {
+	resp, body := h.Do("GET", "/api/v1/orders/1", nil, "X-Request-Id", "trace-abc.123:4")
+	if resp.Header.Get("X-Request-Id") != "trace-abc.123:4" || gatewaytest.DecodeEcho(t, body).Header.Get("X-Request-Id") != "trace-abc.123:4" {
 		t.Errorf("a valid client request id must be kept")
 	}
-	resp, body = h.do("GET", "/api/v1/orders/1", nil, "X-Request-Id", "bad id\twith spaces")
-	got := decodeEcho(t, body).Header.Get("X-Request-Id")
+	resp, body = h.Do("GET", "/api/v1/orders/1", nil, "X-Request-Id", "bad id\twith spaces")
+	got := gatewaytest.DecodeEcho(t, body).Header.Get("X-Request-Id")
 	if got == "bad id\twith spaces" || len(got) != 32 || resp.Header.Get("X-Request-Id") != got {
 		t.Errorf("an unsafe client request id must be replaced, got %q", got)
 	}
 	seen := map[string]bool{}
 	for range 50 {
-		resp, _ := h.do("GET", "/api/v1/orders/1", nil)
+		resp, _ := h.Do("GET", "/api/v1/orders/1", nil)
 		id := resp.Header.Get("X-Request-Id")
 		if seen[id] {
 			t.Fatalf("request id %q repeated", id)
@@ -81,7 +70,7 @@ func TestRequestIDs(t *testing.T) {
 }
 
 func TestClientIdentityAndTrustedProxies(t *testing.T) {
-	up := newUpstream(t, nil)
+	up := gatewaytest.NewUpstream(t, nil)
 	src := `
 [listeners.default]
 listen = "127.0.0.1:0"
@@ -104,17 +93,17 @@ path = "/a"
 service = "orders"
 filters = ["who"]
 `
-	h := start(t, src, map[string]string{"orders": up.URL})
-	get := func(listener, xff, proto string) echoed {
-		req, _ := http.NewRequest("GET", h.url(listener)+"/a", nil)
+	h := gatewaytest.Start(t, src, map[string]string{"orders": up.URL})
+	get := func(listener, xff, proto string) gatewaytest.Echoed {
+		req, _ := http.NewRequest("GET", h.URL(listener)+"/a", nil)
 		if xff != "" {
 			req.Header.Set("X-Forwarded-For", xff)
 		}
 		if proto != "" {
 			req.Header.Set("X-Forwarded-Proto", proto)
 		}
-		_, body := h.send(req)
-		return decodeEcho(t, body)
+		_, body := h.Send(req)
+		return gatewaytest.DecodeEcho(t, body)
 	}
 	tests := []struct {
 		listener, xff, proto string
@@ -149,20 +138,20 @@ filters = ["who"]
 // client lists a header in Connection so the proxy strips it after a
 // filter set it (an auth filter's X-User, say).
 func TestConnectionHeaderCannotStripFilterHeaders(t *testing.T) {
-	up := newUpstream(t, nil)
-	src := ordersRoute + `
+	up := gatewaytest.NewUpstream(t, nil)
+	src := gatewaytest.OrdersRoute + `
 [filters.auth]
 config = { request_header = "X-User" }
 `
 	src = strings.Replace(src, `rewrite = "/orders/{rest}"`, `rewrite = "/orders/{rest}"`+"\nfilters = [\"auth\"]", 1)
-	h := start(t, src, map[string]string{"orders": up.URL})
-	resp, _ := h.rawResponse("GET /api/v1/orders/1 HTTP/1.1\r\nHost: x\r\n" +
+	h := gatewaytest.Start(t, src, map[string]string{"orders": up.URL})
+	resp, _ := h.RawResponse("GET /api/v1/orders/1 HTTP/1.1\r\nHost: x\r\n" +
 		"Connection: close, X-User, X-Hop, Keep-Alive\r\nX-Hop: secret\r\nKeep-Alive: timeout=5\r\n" +
 		"Proxy-Authorization: Basic Zm9vOmJhcg==\r\nX-User: forged\r\n\r\n")
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
-	got := up.last().Header
+	got := up.Last().Header
 	if got.Get("X-User") != "auth" {
 		t.Errorf("X-User = %q, want the filter's value", got.Get("X-User"))
 	}
@@ -174,14 +163,14 @@ config = { request_header = "X-User" }
 }
 
 func TestResponseHopByHopHeadersRemoved(t *testing.T) {
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+	up := gatewaytest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Connection", "X-Internal")
 		w.Header().Set("X-Internal", "secret")
 		w.Header().Set("Keep-Alive", "timeout=99")
 		w.Header().Set("X-Public", "ok")
 	})
-	h := start(t, ordersRoute, map[string]string{"orders": up.URL})
-	resp, _ := h.do("GET", "/api/v1/orders/1", nil)
+	h := gatewaytest.Start(t, gatewaytest.OrdersRoute, map[string]string{"orders": up.URL})
+	resp, _ := h.Do("GET", "/api/v1/orders/1", nil)
 	if resp.Header.Get("X-Internal") != "" || resp.Header.Get("Keep-Alive") != "" || resp.Header.Get("X-Public") != "ok" {
 		t.Errorf("response headers: %v", resp.Header)
 	}
@@ -190,15 +179,15 @@ func TestResponseHopByHopHeadersRemoved(t *testing.T) {
 // TestPathNormalisation: what the router matched is what the upstream
 // gets, whatever spelling the client used.
 func TestPathNormalisation(t *testing.T) {
-	up := newUpstream(t, nil)
-	src := ordersRoute + `
+	up := gatewaytest.NewUpstream(t, nil)
+	src := gatewaytest.OrdersRoute + `
 [services.public]
 targets = ["{{orders}}"]
 [[routes]]
 path = "/public/*rest"
 service = "public"
 `
-	h := start(t, src, map[string]string{"orders": up.URL})
+	h := gatewaytest.Start(t, src, map[string]string{"orders": up.URL})
 	tests := []struct {
 		target string
 		status int
@@ -216,59 +205,59 @@ service = "public"
 		{"/public/a\\..\\admin", 400, ""},
 	}
 	for _, tt := range tests {
-		before := up.count()
-		resp, body := h.rawResponse("GET " + tt.target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		before := up.Count()
+		resp, body := h.RawResponse("GET " + tt.target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 		if resp.StatusCode != tt.status {
 			t.Errorf("%s: status %d, want %d (%s)", tt.target, resp.StatusCode, tt.status, body)
 			continue
 		}
 		if tt.status != 200 {
-			problemBody(t, resp, body)
-			if up.count() != before {
+			gatewaytest.ProblemBody(t, resp, body)
+			if up.Count() != before {
 				t.Errorf("%s: refused request reached the upstream", tt.target)
 			}
 			continue
 		}
-		if got := up.last().URL.EscapedPath(); got != tt.path {
+		if got := up.Last().URL.EscapedPath(); got != tt.path {
 			t.Errorf("%s: upstream path %q, want %q", tt.target, got, tt.path)
 		}
 	}
 }
 
 func TestNotFoundAndMethodNotAllowed(t *testing.T) {
-	up := newUpstream(t, nil)
-	h := start(t, ordersRoute, map[string]string{"orders": up.URL})
-	resp, body := h.do("GET", "/nope", nil)
-	if resp.StatusCode != 404 || problemBody(t, resp, body)["request_id"] != resp.Header.Get("X-Request-Id") {
+	up := gatewaytest.NewUpstream(t, nil)
+	h := gatewaytest.Start(t, gatewaytest.OrdersRoute, map[string]string{"orders": up.URL})
+	resp, body := h.Do("GET", "/nope", nil)
+	if resp.StatusCode != 404 || gatewaytest.ProblemBody(t, resp, body)["request_id"] != resp.Header.Get("X-Request-Id") {
 		t.Errorf("404: %d %s", resp.StatusCode, body)
 	}
-	resp, body = h.do("DELETE", "/api/v1/orders/1", nil)
-	problemBody(t, resp, body)
+	resp, body = h.Do("DELETE", "/api/v1/orders/1", nil)
+	gatewaytest.ProblemBody(t, resp, body)
 	if resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET, POST" {
 		t.Errorf("405: %d Allow %q", resp.StatusCode, resp.Header.Get("Allow"))
 	}
-	resp, _ = h.do("OPTIONS", "/api/v1/orders/1", nil)
+	resp, _ = h.Do("OPTIONS", "/api/v1/orders/1", nil)
 	if resp.StatusCode != 405 {
 		t.Errorf("OPTIONS on a route without it: %d, want 405 (never answered by the router itself)", resp.StatusCode)
 	}
-	if up.count() != 0 {
-		t.Errorf("upstream reached %d times", up.count())
+	if up.Count() != 0 {
+		t.Errorf("upstream reached %d times", up.Count())
 	}
 }
 
 func TestUpstreamTimeoutIs504(t *testing.T) {
 	release := make(chan struct{})
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+	up := gatewaytest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-release:
 		case <-r.Context().Done():
 		}
 	})
 	defer close(release)
-	src := strings.Replace(ordersRoute, `targets = ["{{orders}}"]`, `targets = ["{{orders}}"]`+"\ntimeout = \"200ms\"", 1)
-	h := start(t, src, map[string]string{"orders": up.URL})
-	resp, body := h.do("GET", "/api/v1/orders/1", nil)
-	p := problemBody(t, resp, body)
+	src := strings.Replace(gatewaytest.OrdersRoute, `targets = ["{{orders}}"]`, `targets = ["{{orders}}"]`+"\ntimeout = \"200ms\"", 1)
+	h := gatewaytest.Start(t, src, map[string]string{"orders": up.URL})
+	resp, body := h.Do("GET", "/api/v1/orders/1", nil)
+	p := gatewaytest.ProblemBody(t, resp, body)
 	if resp.StatusCode != 504 || !strings.Contains(p["detail"].(string), `"orders" timed out`) {
 		t.Errorf("status %d, body %s", resp.StatusCode, body)
 	}
@@ -278,64 +267,64 @@ func TestUpstreamTimeoutIs504(t *testing.T) {
 }
 
 func TestResponseHeaderTimeoutIs504(t *testing.T) {
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+	up := gatewaytest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-time.After(5 * time.Second):
 		case <-r.Context().Done():
 		}
 	})
-	src := strings.Replace(ordersRoute, `targets = ["{{orders}}"]`, `targets = ["{{orders}}"]`+"\nresponse_header_timeout = \"150ms\"", 1)
-	h := start(t, src, map[string]string{"orders": up.URL})
-	resp, body := h.do("GET", "/api/v1/orders/1", nil)
+	src := strings.Replace(gatewaytest.OrdersRoute, `targets = ["{{orders}}"]`, `targets = ["{{orders}}"]`+"\nresponse_header_timeout = \"150ms\"", 1)
+	h := gatewaytest.Start(t, src, map[string]string{"orders": up.URL})
+	resp, body := h.Do("GET", "/api/v1/orders/1", nil)
 	if resp.StatusCode != 504 {
 		t.Errorf("status %d: %s", resp.StatusCode, body)
 	}
 }
 
 func TestRefusedUpstreamIs502(t *testing.T) {
-	h := start(t, ordersRoute, map[string]string{"orders": deadAddr(t)})
-	resp, body := h.do("GET", "/api/v1/orders/1", nil)
-	p := problemBody(t, resp, body)
+	h := gatewaytest.Start(t, gatewaytest.OrdersRoute, map[string]string{"orders": gatewaytest.DeadAddr(t)})
+	resp, body := h.Do("GET", "/api/v1/orders/1", nil)
+	p := gatewaytest.ProblemBody(t, resp, body)
 	if resp.StatusCode != 502 || !strings.Contains(p["detail"].(string), `"orders" is unavailable`) || strings.Contains(body, "127.0.0.1") {
 		t.Errorf("status %d, body %s", resp.StatusCode, body)
 	}
 }
 
 func TestRoundRobin(t *testing.T) {
-	ups := []*upstream{newUpstream(t, nil), newUpstream(t, nil), newUpstream(t, nil)}
-	src := strings.Replace(ordersRoute, `targets = ["{{orders}}"]`, `targets = ["{{a}}", "{{b}}", "{{c}}"]`, 1)
-	h := start(t, src, map[string]string{"a": ups[0].URL, "b": ups[1].URL, "c": ups[2].URL})
+	ups := []*gatewaytest.Upstream{gatewaytest.NewUpstream(t, nil), gatewaytest.NewUpstream(t, nil), gatewaytest.NewUpstream(t, nil)}
+	src := strings.Replace(gatewaytest.OrdersRoute, `targets = ["{{orders}}"]`, `targets = ["{{a}}", "{{b}}", "{{c}}"]`, 1)
+	h := gatewaytest.Start(t, src, map[string]string{"a": ups[0].URL, "b": ups[1].URL, "c": ups[2].URL})
 	for range 9 {
-		if resp, _ := h.do("GET", "/api/v1/orders/1", nil); resp.StatusCode != 200 {
+		if resp, _ := h.Do("GET", "/api/v1/orders/1", nil); resp.StatusCode != 200 {
 			t.Fatalf("status %d", resp.StatusCode)
 		}
 	}
 	for i, u := range ups {
-		if u.count() != 3 {
-			t.Errorf("target %d got %d of 9 requests, want 3", i, u.count())
+		if u.Count() != 3 {
+			t.Errorf("target %d got %d of 9 requests, want 3", i, u.Count())
 		}
 	}
 }
 
 func TestRetryIdempotentOnAnotherTarget(t *testing.T) {
-	live := newUpstream(t, nil)
-	src := strings.Replace(ordersRoute, `targets = ["{{orders}}"]`, `targets = ["{{dead}}", "{{live}}"]`+"\nfail_cooldown = \"0s\"", 1)
-	h := start(t, src, map[string]string{"dead": deadAddr(t), "live": live.URL})
+	live := gatewaytest.NewUpstream(t, nil)
+	src := strings.Replace(gatewaytest.OrdersRoute, `targets = ["{{orders}}"]`, `targets = ["{{dead}}", "{{live}}"]`+"\nfail_cooldown = \"0s\"", 1)
+	h := gatewaytest.Start(t, src, map[string]string{"dead": gatewaytest.DeadAddr(t), "live": live.URL})
 	// With no cool-down the dead target stays in rotation: every GET that
 	// lands on it is retried on the live one.
 	for i := range 4 {
-		if resp, body := h.do("GET", "/api/v1/orders/1", nil); resp.StatusCode != 200 {
+		if resp, body := h.Do("GET", "/api/v1/orders/1", nil); resp.StatusCode != 200 {
 			t.Fatalf("GET %d: status %d: %s", i, resp.StatusCode, body)
 		}
 	}
-	if live.count() != 4 {
-		t.Errorf("live target served %d of 4 GETs", live.count())
+	if live.Count() != 4 {
+		t.Errorf("live target served %d of 4 GETs", live.Count())
 	}
 	// A POST is not idempotent: never sent twice. Of two POSTs, the one
 	// that lands on the dead target fails.
 	codes := map[int]int{}
 	for range 2 {
-		resp, _ := h.do("POST", "/api/v1/orders/1", strings.NewReader("x"))
+		resp, _ := h.Do("POST", "/api/v1/orders/1", strings.NewReader("x"))
 		codes[resp.StatusCode]++
 	}
 	if codes[502] != 1 || codes[200] != 1 {
@@ -344,26 +333,26 @@ func TestRetryIdempotentOnAnotherTarget(t *testing.T) {
 }
 
 func TestPassiveHealthSkipsFailingTarget(t *testing.T) {
-	live := newUpstream(t, nil)
-	src := strings.Replace(ordersRoute, `targets = ["{{orders}}"]`, `targets = ["{{dead}}", "{{live}}"]`+"\nretry = false\nfail_cooldown = \"1h\"", 1)
-	h := start(t, src, map[string]string{"dead": deadAddr(t), "live": live.URL})
-	resp, _ := h.do("GET", "/api/v1/orders/1", nil)
+	live := gatewaytest.NewUpstream(t, nil)
+	src := strings.Replace(gatewaytest.OrdersRoute, `targets = ["{{orders}}"]`, `targets = ["{{dead}}", "{{live}}"]`+"\nretry = false\nfail_cooldown = \"1h\"", 1)
+	h := gatewaytest.Start(t, src, map[string]string{"dead": gatewaytest.DeadAddr(t), "live": live.URL})
+	resp, _ := h.Do("GET", "/api/v1/orders/1", nil)
 	if resp.StatusCode != 502 {
 		t.Fatalf("first request (to the dead target, no retry): %d, want 502", resp.StatusCode)
 	}
 	for i := range 6 {
-		if resp, _ := h.do("GET", "/api/v1/orders/1", nil); resp.StatusCode != 200 {
+		if resp, _ := h.Do("GET", "/api/v1/orders/1", nil); resp.StatusCode != 200 {
 			t.Fatalf("request %d after the failure: %d, want 200 (dead target skipped)", i, resp.StatusCode)
 		}
 	}
-	if !strings.Contains(h.logs.String(), "upstream target failing, skipped for cool-down") {
+	if !strings.Contains(h.Logs.String(), "upstream target failing, skipped for cool-down") {
 		t.Errorf("no health-change log line")
 	}
 }
 
 func TestStreamingResponseIsNotBuffered(t *testing.T) {
 	next := make(chan struct{})
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+	up := gatewaytest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		fmt.Fprint(w, "data: one\n\n")
 		w.(http.Flusher).Flush()
@@ -373,8 +362,8 @@ func TestStreamingResponseIsNotBuffered(t *testing.T) {
 		}
 		fmt.Fprint(w, "data: two\n\n")
 	})
-	h := start(t, ordersRoute, map[string]string{"orders": up.URL})
-	resp, err := testClient.Get(h.url() + "/api/v1/orders/events")
+	h := gatewaytest.Start(t, gatewaytest.OrdersRoute, map[string]string{"orders": up.URL})
+	resp, err := gatewaytest.Client.Get(h.URL() + "/api/v1/orders/events")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,77 +383,32 @@ func TestStreamingResponseIsNotBuffered(t *testing.T) {
 // TestWebSocketUpgradePassesThrough uses a raw upgrade handshake and an
 // echoing upstream: bytes flow both ways after 101.
 func TestWebSocketUpgradePassesThrough(t *testing.T) {
-	up := newUpstream(t, wsEcho)
-	h := start(t, ordersRoute, map[string]string{"orders": up.URL})
-	wsRoundTrip(t, h, "/api/v1/orders/ws")
-}
-
-// wsEcho is an upstream that accepts a WebSocket handshake and echoes the
-// first five bytes it receives, prefixed with "echo:".
-func wsEcho(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("Upgrade") != "websocket" || r.Header.Get("Connection") != "Upgrade" {
-		http.Error(w, "not an upgrade", 400)
-		return
-	}
-	conn, brw, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		return
-	}
-	defer conn.Close()
-	fmt.Fprint(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")
-	brw.Flush()
-	buf := make([]byte, 5)
-	if _, err := io.ReadFull(brw, buf); err == nil {
-		conn.Write([]byte("echo:" + string(buf)))
-	}
-}
-
-// wsRoundTrip does a raw upgrade through the gateway, checks the echo, and
-// returns the 101 response.
-func wsRoundTrip(t *testing.T, h *harness, path string) *http.Response {
-	t.Helper()
-	conn, err := net.Dial("tcp", h.g.Addr("default"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(5 * time.Second))
-	fmt.Fprint(conn, "GET "+path+" HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
-		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != 101 || resp.Header.Get("Sec-WebSocket-Accept") == "" {
-		t.Fatalf("handshake: %v %v", resp, err)
-	}
-	conn.Write([]byte("hello"))
-	got := make([]byte, 10)
-	if _, err := io.ReadFull(br, got); err != nil || string(got) != "echo:hello" {
-		t.Errorf("echo: %q, %v", got, err)
-	}
-	return resp
+	up := gatewaytest.NewUpstream(t, gatewaytest.WSEcho)
+	h := gatewaytest.Start(t, gatewaytest.OrdersRoute, map[string]string{"orders": up.URL})
+	h.WSRoundTrip("/api/v1/orders/ws")
 }
 
 func TestBodyLimit(t *testing.T) {
-	up := newUpstream(t, nil)
-	src := strings.Replace(ordersRoute, "[services.orders]", "[listeners.default]\nlisten = \"127.0.0.1:0\"\nmax_body = \"1KiB\"\n[services.orders]", 1)
-	h := start(t, src, map[string]string{"orders": up.URL})
+	up := gatewaytest.NewUpstream(t, nil)
+	src := strings.Replace(gatewaytest.OrdersRoute, "[services.orders]", "[listeners.default]\nlisten = \"127.0.0.1:0\"\nmax_body = \"1KiB\"\n[services.orders]", 1)
+	h := gatewaytest.Start(t, src, map[string]string{"orders": up.URL})
 
-	resp, body := h.do("POST", "/api/v1/orders/1", strings.NewReader(strings.Repeat("a", 2000)))
+	resp, body := h.Do("POST", "/api/v1/orders/1", strings.NewReader(strings.Repeat("a", 2000)))
 	if resp.StatusCode != 413 {
 		t.Errorf("declared oversized body: %d, want 413", resp.StatusCode)
 	}
-	problemBody(t, resp, body)
-	if up.count() != 0 {
+	gatewaytest.ProblemBody(t, resp, body)
+	if up.Count() != 0 {
 		t.Errorf("oversized body with Content-Length reached the upstream")
 	}
 	// A chunked body is cut where it crosses the limit.
-	resp, _ = h.rawResponse("POST /api/v1/orders/1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" +
+	resp, _ = h.RawResponse("POST /api/v1/orders/1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" +
 		"7d0\r\n" + strings.Repeat("b", 2000) + "\r\n0\r\n\r\n")
 	if resp.StatusCode != 413 {
 		t.Errorf("chunked oversized body: %d, want 413", resp.StatusCode)
 	}
-	resp, body = h.do("POST", "/api/v1/orders/1", strings.NewReader(strings.Repeat("c", 1024)))
-	if resp.StatusCode != 200 || len(decodeEcho(t, body).Body) != 1024 {
+	resp, body = h.Do("POST", "/api/v1/orders/1", strings.NewReader(strings.Repeat("c", 1024)))
+	if resp.StatusCode != 200 || len(gatewaytest.DecodeEcho(t, body).Body) != 1024 {
 		t.Errorf("body at the limit: %d", resp.StatusCode)
 	}
 }
@@ -474,29 +418,28 @@ func TestBodyLimit(t *testing.T) {
 // second request hide inside the first: a front proxy that framed by
 // Content-Length would otherwise see one request where Lintel sees two.
 func TestRequestSmuggling(t *testing.T) {
-	up := newUpstream(t, nil)
-	src := ordersRoute + `
+	up := gatewaytest.NewUpstream(t, nil)
+	src := gatewaytest.OrdersRoute + `
 [[routes]]
 path = "/admin"
 service = "orders"
 `
-	h := start(t, src, map[string]string{"orders": up.URL})
+	h := gatewaytest.Start(t, src, map[string]string{"orders": up.URL})
 	smuggled := "GET /admin HTTP/1.1\r\nHost: x\r\n\r\n"
-	out := h.raw("POST /api/v1/orders/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n" +
+	out := h.Raw("POST /api/v1/orders/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n" +
 		"0\r\n\r\n" + smuggled)
 	if n := strings.Count(out, "HTTP/1.1 "); n != 1 {
 		t.Errorf("CL+TE: %d responses on the connection, want 1 then close:\n%s", n, out)
 	}
-	h.raw("POST /api/v1/orders/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 40\r\n\r\nabcd" + smuggled)
-	h.raw("POST /api/v1/orders/1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n" + smuggled)
-	up.mu.Lock()
-	defer up.mu.Unlock()
-	for i, r := range up.reqs {
+	h.Raw("POST /api/v1/orders/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 40\r\n\r\nabcd" + smuggled)
+	h.Raw("POST /api/v1/orders/1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n" + smuggled)
+	reqs, bodies := up.Requests()
+	for i, r := range reqs {
 		if r.URL.Path == "/admin" {
 			t.Errorf("smuggled request reached the upstream (request %d)", i)
 		}
-		if r.Header.Get("Transfer-Encoding") != "" || len(r.TransferEncoding) > 0 && up.body[i] != "" {
-			t.Errorf("request %d: ambiguous framing forwarded: TE %v body %q", i, r.TransferEncoding, up.body[i])
+		if r.Header.Get("Transfer-Encoding") != "" || len(r.TransferEncoding) > 0 && bodies[i] != "" {
+			t.Errorf("request %d: ambiguous framing forwarded: TE %v body %q", i, r.TransferEncoding, bodies[i])
 		}
 	}
 }
@@ -504,21 +447,21 @@ service = "orders"
 func TestConcurrencyCap(t *testing.T) {
 	release := make(chan struct{})
 	entered := make(chan struct{}, 2)
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+	up := gatewaytest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case entered <- struct{}{}:
 			<-release
 		default:
 		}
 	})
-	src := strings.Replace(ordersRoute, "[services.orders]", "[listeners.default]\nlisten = \"127.0.0.1:0\"\nmax_concurrent = 2\n[services.orders]", 1)
-	h := start(t, src, map[string]string{"orders": up.URL})
+	src := strings.Replace(gatewaytest.OrdersRoute, "[services.orders]", "[listeners.default]\nlisten = \"127.0.0.1:0\"\nmax_concurrent = 2\n[services.orders]", 1)
+	h := gatewaytest.Start(t, src, map[string]string{"orders": up.URL})
 	var wg sync.WaitGroup
 	for range 2 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			resp, err := testClient.Get(h.url() + "/api/v1/orders/1")
+			resp, err := gatewaytest.Client.Get(h.URL() + "/api/v1/orders/1")
 			if err == nil {
 				resp.Body.Close()
 			}
@@ -527,23 +470,23 @@ func TestConcurrencyCap(t *testing.T) {
 	for len(entered) < 2 {
 		time.Sleep(5 * time.Millisecond)
 	}
-	resp, body := h.do("GET", "/api/v1/orders/1", nil)
+	resp, body := h.Do("GET", "/api/v1/orders/1", nil)
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("third request: %d Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
-	problemBody(t, resp, body)
+	gatewaytest.ProblemBody(t, resp, body)
 	close(release)
 	wg.Wait()
-	if resp, _ := h.do("GET", "/api/v1/orders/1", nil); resp.StatusCode != 200 {
+	if resp, _ := h.Do("GET", "/api/v1/orders/1", nil); resp.StatusCode != 200 {
 		t.Errorf("after the burst: %d", resp.StatusCode)
 	}
 }
 
 func TestHeaderSizeLimit(t *testing.T) {
-	up := newUpstream(t, nil)
-	src := strings.Replace(ordersRoute, "[services.orders]", "[listeners.default]\nlisten = \"127.0.0.1:0\"\nmax_header_bytes = \"4KiB\"\n[services.orders]", 1)
-	h := start(t, src, map[string]string{"orders": up.URL})
-	resp, _ := h.do("GET", "/api/v1/orders/1", nil, "X-Big", strings.Repeat("x", 10000))
+	up := gatewaytest.NewUpstream(t, nil)
+	src := strings.Replace(gatewaytest.OrdersRoute, "[services.orders]", "[listeners.default]\nlisten = \"127.0.0.1:0\"\nmax_header_bytes = \"4KiB\"\n[services.orders]", 1)
+	h := gatewaytest.Start(t, src, map[string]string{"orders": up.URL})
+	resp, _ := h.Do("GET", "/api/v1/orders/1", nil, "X-Big", strings.Repeat("x", 10000))
 	if resp.StatusCode != 431 {
 		t.Errorf("status %d, want 431", resp.StatusCode)
 	}
@@ -552,10 +495,10 @@ func TestHeaderSizeLimit(t *testing.T) {
 // TestSlowClientHeadersTimeOut: a client that trickles its request head
 // is disconnected after read_header_timeout.
 func TestSlowClientHeadersTimeOut(t *testing.T) {
-	up := newUpstream(t, nil)
-	src := strings.Replace(ordersRoute, "[services.orders]", "[listeners.default]\nlisten = \"127.0.0.1:0\"\nread_header_timeout = \"200ms\"\n[services.orders]", 1)
-	h := start(t, src, map[string]string{"orders": up.URL})
-	conn, err := net.Dial("tcp", h.g.Addr("default"))
+	up := gatewaytest.NewUpstream(t, nil)
+	src := strings.Replace(gatewaytest.OrdersRoute, "[services.orders]", "[listeners.default]\nlisten = \"127.0.0.1:0\"\nread_header_timeout = \"200ms\"\n[services.orders]", 1)
+	h := gatewaytest.Start(t, src, map[string]string{"orders": up.URL})
+	conn, err := net.Dial("tcp", h.Addr("default"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -566,23 +509,23 @@ func TestSlowClientHeadersTimeOut(t *testing.T) {
 	if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		t.Fatal("connection still open after 5s: read_header_timeout not applied")
 	}
-	if up.count() != 0 {
+	if up.Count() != 0 {
 		t.Errorf("incomplete request reached the upstream")
 	}
 }
 
 func TestShutdownDrainsInFlight(t *testing.T) {
 	started := make(chan struct{})
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+	up := gatewaytest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		close(started)
 		time.Sleep(300 * time.Millisecond)
 		fmt.Fprint(w, "finished")
 	})
-	h := start(t, ordersRoute, map[string]string{"orders": up.URL})
-	addr := h.g.Addr("default")
+	h := gatewaytest.Start(t, gatewaytest.OrdersRoute, map[string]string{"orders": up.URL})
+	addr := h.Addr("default")
 	done := make(chan string)
 	go func() {
-		resp, err := testClient.Get("http://" + addr + "/api/v1/orders/1")
+		resp, err := gatewaytest.Client.Get("http://" + addr + "/api/v1/orders/1")
 		if err != nil {
 			done <- err.Error()
 			return
@@ -592,18 +535,18 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 		done <- fmt.Sprint(resp.StatusCode, " ", string(b))
 	}()
 	<-started
-	if !h.g.Ready() {
+	if !h.G.Ready() {
 		t.Error("not ready while serving")
 	}
 	shut := make(chan error)
-	go func() { shut <- h.g.Shutdown(t.Context()) }()
+	go func() { shut <- h.Server.Shutdown(t.Context()) }()
 	if got := <-done; got != "200 finished" {
 		t.Errorf("in-flight request: %q", got)
 	}
 	if err := <-shut; err != nil {
 		t.Errorf("Shutdown: %v", err)
 	}
-	if h.g.Ready() {
+	if h.G.Ready() {
 		t.Error("ready after shutdown")
 	}
 	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {

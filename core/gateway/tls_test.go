@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"crypto/tls"
@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/lintelhq/lintel/core/config"
+	"github.com/lintelhq/lintel/core/gateway"
+	"github.com/lintelhq/lintel/internal/gatewaytest"
 	"github.com/lintelhq/lintel/internal/testpki"
 )
 
@@ -54,9 +56,9 @@ func TestTLSListenerPicksCertificateBySNI(t *testing.T) {
 	ca := testpki.New(t)
 	a := pair(ca.Issue(t, "a", "a.test"))
 	b := pair(ca.Issue(t, "b", "b.test", "*.b.test"))
-	up := newUpstream(t, nil)
-	h := start(t, tlsRoute("["+a+", "+b+"]", ""), map[string]string{"echo": up.URL})
-	addr := h.g.Addr("default")
+	up := gatewaytest.NewUpstream(t, nil)
+	h := gatewaytest.Start(t, tlsRoute("["+a+", "+b+"]", ""), map[string]string{"echo": up.URL})
+	addr := h.Addr("default")
 	for sni, want := range map[string]string{"a.test": "a.test", "b.test": "b.test", "api.b.test": "b.test", "": "a.test", "other.test": "a.test"} {
 		if got := servedName(t, addr, sni, ca); got != want {
 			t.Errorf("SNI %q: certificate %q, want %q", sni, got, want)
@@ -66,13 +68,13 @@ func TestTLSListenerPicksCertificateBySNI(t *testing.T) {
 
 func TestTLSListenerServesHTTP2AndHTTP1(t *testing.T) {
 	ca := testpki.New(t)
-	up := newUpstream(t, nil)
-	h := start(t, tlsRoute("["+pair(ca.Issue(t, "a", "a.test"))+"]", ""), map[string]string{"echo": up.URL})
+	up := gatewaytest.NewUpstream(t, nil)
+	h := gatewaytest.Start(t, tlsRoute("["+pair(ca.Issue(t, "a", "a.test"))+"]", ""), map[string]string{"echo": up.URL})
 	for _, h2 := range []bool{true, false} {
 		tr := &http.Transport{TLSClientConfig: &tls.Config{ServerName: "a.test", RootCAs: ca.Pool}, Protocols: new(http.Protocols)}
 		tr.Protocols.SetHTTP1(!h2)
 		tr.Protocols.SetHTTP2(h2)
-		resp, err := (&http.Client{Transport: tr}).Get("https://" + h.g.Addr("default") + "/x")
+		resp, err := (&http.Client{Transport: tr}).Get("https://" + h.Addr("default") + "/x")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -83,7 +85,7 @@ func TestTLSListenerServesHTTP2AndHTTP1(t *testing.T) {
 		if resp.StatusCode != 200 || resp.ProtoMajor != want {
 			t.Errorf("client for HTTP/%d: %d over %s", want, resp.StatusCode, resp.Proto)
 		}
-		if p := up.last().Header.Get("X-Forwarded-Proto"); p != "https" {
+		if p := up.Last().Header.Get("X-Forwarded-Proto"); p != "https" {
 			t.Errorf("X-Forwarded-Proto %q, want https", p)
 		}
 	}
@@ -91,9 +93,9 @@ func TestTLSListenerServesHTTP2AndHTTP1(t *testing.T) {
 
 func TestTLSListenerRefusesOldVersionsAndHTTP2WhenOff(t *testing.T) {
 	ca := testpki.New(t)
-	up := newUpstream(t, nil)
-	h := start(t, tlsRoute("["+pair(ca.Issue(t, "a", "a.test"))+"]", "min_version = \"1.3\"\nhttp2 = false"), map[string]string{"echo": up.URL})
-	addr := h.g.Addr("default")
+	up := gatewaytest.NewUpstream(t, nil)
+	h := gatewaytest.Start(t, tlsRoute("["+pair(ca.Issue(t, "a", "a.test"))+"]", "min_version = \"1.3\"\nhttp2 = false"), map[string]string{"echo": up.URL})
+	addr := h.Addr("default")
 	if _, err := tls.Dial("tcp", addr, &tls.Config{ServerName: "a.test", RootCAs: ca.Pool, MaxVersion: tls.VersionTLS12}); err == nil {
 		t.Error("TLS 1.2 handshake accepted with min_version = 1.3")
 	}
@@ -117,11 +119,11 @@ func TestTLSBadCertificateNamesKey(t *testing.T) {
 }
 
 func TestH2CListener(t *testing.T) {
-	up := newUpstream(t, nil)
-	h := start(t, "[listeners.default]\nlisten = \"127.0.0.1:0\"\nh2c = true\n[services.echo]\ntargets = [\"{{echo}}\"]\n[[routes]]\npath = \"/*rest\"\nservice = \"echo\"\n", map[string]string{"echo": up.URL})
+	up := gatewaytest.NewUpstream(t, nil)
+	h := gatewaytest.Start(t, "[listeners.default]\nlisten = \"127.0.0.1:0\"\nh2c = true\n[services.echo]\ntargets = [\"{{echo}}\"]\n[[routes]]\npath = \"/*rest\"\nservice = \"echo\"\n", map[string]string{"echo": up.URL})
 	tr := &http.Transport{Protocols: new(http.Protocols)}
 	tr.Protocols.SetUnencryptedHTTP2(true)
-	resp, err := (&http.Client{Transport: tr}).Get(h.url() + "/x")
+	resp, err := (&http.Client{Transport: tr}).Get(h.URL() + "/x")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +132,7 @@ func TestH2CListener(t *testing.T) {
 	if resp.StatusCode != 200 || resp.ProtoMajor != 2 {
 		t.Errorf("h2c: %d over %s", resp.StatusCode, resp.Proto)
 	}
-	if resp, _ := h.do("GET", "/x", nil); resp.StatusCode != 200 || resp.ProtoMajor != 1 {
+	if resp, _ := h.Do("GET", "/x", nil); resp.StatusCode != 200 || resp.ProtoMajor != 1 {
 		t.Errorf("HTTP/1.1 next to h2c: %d over %s", resp.StatusCode, resp.Proto)
 	}
 }
@@ -173,8 +175,8 @@ func TestUpstreamTLSWithPrivateCA(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			h := start(t, svc(c.extra), vars)
-			resp, body := h.do("GET", "/x", nil)
+			h := gatewaytest.Start(t, svc(c.extra), vars)
+			resp, body := h.Do("GET", "/x", nil)
 			if resp.StatusCode != c.status || c.body != "" && body != c.body {
 				t.Errorf("%d %q, want %d %q", resp.StatusCode, body, c.status, c.body)
 			}
@@ -194,19 +196,19 @@ func TestUpstreamH2C(t *testing.T) {
 	srv.Config.Protocols.SetUnencryptedHTTP2(true)
 	srv.Start()
 	defer srv.Close()
-	h := start(t, "[services.echo]\ntargets = [\"{{echo}}\"]\nprotocol = \"http2\"\n[[routes]]\npath = \"/*rest\"\nservice = \"echo\"\n", map[string]string{"echo": srv.URL})
-	if resp, body := h.do("GET", "/x", nil); resp.StatusCode != 200 || body != "HTTP/2.0" {
+	h := gatewaytest.Start(t, "[services.echo]\ntargets = [\"{{echo}}\"]\nprotocol = \"http2\"\n[[routes]]\npath = \"/*rest\"\nservice = \"echo\"\n", map[string]string{"echo": srv.URL})
+	if resp, body := h.Do("GET", "/x", nil); resp.StatusCode != 200 || body != "HTTP/2.0" {
 		t.Errorf("h2c upstream: %d %q, want HTTP/2.0", resp.StatusCode, body)
 	}
 }
 
 // newFromTOML builds (without starting) a gateway from src.
-func newFromTOML(t *testing.T, src string) (*Gateway, error) {
+func newFromTOML(t *testing.T, src string) (*gateway.Gateway, error) {
 	cfg, err := config.Parse("test.toml", []byte(src), func(string) (string, bool) { return "", false })
 	if err != nil {
 		return nil, err
 	}
-	g, err := New(cfg, Options{Log: slog.New(slog.DiscardHandler)})
+	g, err := gateway.New(cfg, gateway.Options{Log: slog.New(slog.DiscardHandler)})
 	if err == nil {
 		g.Close()
 	}
@@ -218,9 +220,9 @@ func newFromTOML(t *testing.T, src string) (*Gateway, error) {
 // client over plain HTTP is (slowloris on the handshake).
 func TestTLSHandshakeIsBounded(t *testing.T) {
 	ca := testpki.New(t)
-	up := newUpstream(t, nil)
-	h := start(t, strings.Replace(tlsRoute("["+pair(ca.Issue(t, "b", "b.test"))+"]", ""), "listen = \"127.0.0.1:0\"", "listen = \"127.0.0.1:0\"\nread_header_timeout = \"300ms\"", 1), map[string]string{"echo": up.URL})
-	c, err := net.Dial("tcp", h.g.Addr("default"))
+	up := gatewaytest.NewUpstream(t, nil)
+	h := gatewaytest.Start(t, strings.Replace(tlsRoute("["+pair(ca.Issue(t, "b", "b.test"))+"]", ""), "listen = \"127.0.0.1:0\"", "listen = \"127.0.0.1:0\"\nread_header_timeout = \"300ms\"", 1), map[string]string{"echo": up.URL})
+	c, err := net.Dial("tcp", h.Addr("default"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,5 @@
 // Command testguest exercises every function of the lintel host module
-// through the SDK, for Lintel's own tests (core/gateway/sdk_test.go). The
+// through the SDK, for Lintel's own tests (internal/e2e/sdk_test.go). The
 // request header X-Case picks what it does; results go to response
 // headers named after the filter's config "prefix".
 package main

@@ -2,7 +2,7 @@
 // function of the http_handler host module. It imports nothing but
 // http_handler (and WASI, as every standard Go guest does). The request
 // header X-Case picks what it does; see the cases below and
-// core/gateway/wasm_test.go.
+// internal/e2e/wasm_test.go.
 //
 // Build: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath
 package main

@@ -1,4 +1,4 @@
-package gateway
+package e2e
 
 import (
 	"bufio"
@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,38 +15,8 @@ import (
 
 	"github.com/lintelhq/lintel/core/state"
 	"github.com/lintelhq/lintel/core/state/statetest"
-	"github.com/lintelhq/lintel/internal/testbuild"
+	"github.com/lintelhq/lintel/internal/gatewaytest"
 )
-
-// startBundled starts a gateway with the bundled plugins and the demo
-// keys; src holds [filters.*], services and routes.
-func startBundled(t testing.TB, src string, vars map[string]string) *harness {
-	return startBundledWith(t, src, vars, nil)
-}
-
-// startBundledWith is startBundled with the plugins' shared state in
-// store (nil: the harness's in-memory store).
-func startBundledWith(t testing.TB, src string, vars map[string]string, store state.Store) *harness {
-	dir := testbuild.Bundled(t)
-	keys, _ := filepath.Abs("../../testdata/keys/demo-jwks.json")
-	src = strings.ReplaceAll(src, "{{jwks}}", keys)
-	src = fmt.Sprintf("[plugins]\ndir = %q\ncache_dir = %q\n", dir, filepath.Join(os.TempDir(), "lintel-test-wasm-cache")) + src
-	if store == nil {
-		return startWith(t, src, vars, wasmFactory)
-	}
-	return startWith(t, src, vars, engineOver(store))
-}
-
-func demoToken(t testing.TB, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("go", append([]string{"run", "./cmd/demo-token"}, args...)...)
-	cmd.Dir = "../.."
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("demo-token: %v", err)
-	}
-	return strings.TrimSpace(string(out))
-}
 
 const bundledChain = `
 [listeners.default]
@@ -80,35 +49,35 @@ filters = ["headers"]
 `
 
 func TestBundledChain(t *testing.T) {
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+	up := gatewaytest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Internal", "secret")
 		w.Header().Set("X-Up", "yes")
-		echo(w, r)
+		gatewaytest.Echo(w, r)
 	})
 	logFile := filepath.Join(t.TempDir(), "access.log")
-	h := startBundled(t, bundledChain, map[string]string{"echo": up.URL, "log": logFile})
-	token := demoToken(t)
+	h := gatewaytest.StartBundled(t, bundledChain, map[string]string{"echo": up.URL, "log": logFile})
+	token := gatewaytest.DemoToken(t)
 
 	// No token: 401 with the RFC 6750 challenge, upstream untouched.
-	resp, body := h.do("GET", "/orders/1", nil)
-	if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") != `Bearer realm="lintel"` || up.count() != 0 {
+	resp, body := h.Do("GET", "/orders/1", nil)
+	if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") != `Bearer realm="lintel"` || up.Count() != 0 {
 		t.Errorf("no token: %d %q %s", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
 	}
 	// A forged token (the demo token with a changed payload).
 	parts := strings.Split(token, ".")
 	forged := parts[0] + "." + strings.TrimRight(parts[1], "=") + "x." + parts[2]
-	resp, body = h.do("GET", "/orders/1", nil, "Authorization", "Bearer "+forged)
+	resp, body = h.Do("GET", "/orders/1", nil, "Authorization", "Bearer "+forged)
 	if resp.StatusCode != 401 || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`) || strings.Contains(body, forged) {
 		t.Errorf("forged token: %d %q %s", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
 	}
 	// A valid token: claims to headers (the client's X-User is replaced,
 	// whatever it lists in Connection), header rewrites both ways.
-	resp, body = h.rawResponse("GET /orders/1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token +
+	resp, body = h.RawResponse("GET /orders/1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token +
 		"\r\nX-User: mallory\r\nConnection: close, X-User\r\nX-Debug: 1\r\n\r\n")
 	if resp.StatusCode != 200 {
 		t.Fatalf("valid token: %d %s", resp.StatusCode, body)
 	}
-	e := decodeEcho(t, body)
+	e := gatewaytest.DecodeEcho(t, body)
 	if e.Header.Get("X-User") != "alice" || e.Header.Get("X-Gateway") != "lintel" || e.Header.Get("X-Client") != "127.0.0.1" || e.Header.Get("X-Debug") != "" {
 		t.Errorf("upstream headers: %v", e.Header)
 	}
@@ -167,7 +136,7 @@ func readJSONLines(t testing.TB, file string) []map[string]any {
 // TestBundledAccessLogOnStream: the line is written when a streamed
 // response ends, with its real size.
 func TestBundledAccessLogOnStream(t *testing.T) {
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+	up := gatewaytest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		for i := range 3 {
 			fmt.Fprintf(w, "data: %d\n\n", i)
@@ -176,8 +145,8 @@ func TestBundledAccessLogOnStream(t *testing.T) {
 		}
 	})
 	logFile := filepath.Join(t.TempDir(), "access.log")
-	h := startBundled(t, bundledChain, map[string]string{"echo": up.URL, "log": logFile})
-	resp, err := testClient.Get(h.url() + "/open/stream")
+	h := gatewaytest.StartBundled(t, bundledChain, map[string]string{"echo": up.URL, "log": logFile})
+	resp, err := gatewaytest.Client.Get(h.URL() + "/open/stream")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,15 +167,15 @@ func TestBundledAccessLogOnStream(t *testing.T) {
 // BenchmarkBundledAuth is a proxied request with a valid RS256 token
 // through jwt-auth (cache warm), against the same route without it.
 func BenchmarkBundledAuth(b *testing.B) {
-	up := newUpstream(b, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
-	h := startBundled(b, bundledChain, map[string]string{"echo": up.URL, "log": filepath.Join(b.TempDir(), "access.log")})
-	token := demoToken(b)
+	up := gatewaytest.NewUpstream(b, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	h := gatewaytest.StartBundled(b, bundledChain, map[string]string{"echo": up.URL, "log": filepath.Join(b.TempDir(), "access.log")})
+	token := gatewaytest.DemoToken(b)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	for _, path := range []string{"/open/1", "/orders/1"} {
 		b.Run(strings.Trim(path, "/1"), func(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					req, _ := http.NewRequest("GET", h.url()+path, nil)
+					req, _ := http.NewRequest("GET", h.URL()+path, nil)
 					req.Header.Set("Authorization", "Bearer "+token)
 					resp, err := client.Do(req)
 					if err != nil {
@@ -227,8 +196,8 @@ func BenchmarkBundledAuth(b *testing.B) {
 // allow-listed outbound call, and a filter without the allow-list cannot.
 func TestBundledJWKSURL(t *testing.T) {
 	jwks, _ := os.ReadFile("../../testdata/keys/demo-jwks.json")
-	idp := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { w.Write(jwks) })
-	up := newUpstream(t, nil)
+	idp := gatewaytest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) { w.Write(jwks) })
+	up := gatewaytest.NewUpstream(t, nil)
 	idpHost := strings.TrimPrefix(idp.URL, "http://")
 	src := fmt.Sprintf(`
 [filters.auth]
@@ -250,20 +219,20 @@ path = "/b/*rest"
 service = "echo"
 filters = ["auth-unlisted"]
 `, idp.URL, idpHost)
-	h := startBundled(t, src, map[string]string{"echo": up.URL})
-	token := demoToken(t)
+	h := gatewaytest.StartBundled(t, src, map[string]string{"echo": up.URL})
+	token := gatewaytest.DemoToken(t)
 	for range 3 {
-		if resp, body := h.do("GET", "/a/x", nil, "Authorization", "Bearer "+token); resp.StatusCode != 200 {
+		if resp, body := h.Do("GET", "/a/x", nil, "Authorization", "Bearer "+token); resp.StatusCode != 200 {
 			t.Fatalf("with the JWKS URL allowed: %d %s", resp.StatusCode, body)
 		}
 	}
-	fetched := idp.count()
+	fetched := idp.Count()
 	if fetched < 1 || fetched > 2 {
 		t.Errorf("%d JWKS fetches for 3 requests", fetched)
 	}
-	resp, _ := h.do("GET", "/b/x", nil, "Authorization", "Bearer "+token)
-	if resp.StatusCode != 503 || idp.count() != fetched {
-		t.Errorf("without the allow-list: %d (want 503, keys unavailable), fetches %d", resp.StatusCode, idp.count())
+	resp, _ := h.Do("GET", "/b/x", nil, "Authorization", "Bearer "+token)
+	if resp.StatusCode != 503 || idp.Count() != fetched {
+		t.Errorf("without the allow-list: %d (want 503, keys unavailable), fetches %d", resp.StatusCode, idp.Count())
 	}
 }
 
@@ -273,7 +242,7 @@ filters = ["auth-unlisted"]
 func TestBundledRateLimitExact(t *testing.T) {
 	for _, backend := range []string{"memory", "redis"} {
 		t.Run(backend, func(t *testing.T) {
-			up := newUpstream(t, nil)
+			up := gatewaytest.NewUpstream(t, nil)
 			src := `
 [filters.limit]
 plugin = "rate-limit"
@@ -287,16 +256,16 @@ path = "/l/*rest"
 service = "echo"
 filters = ["limit"]
 `
-			var h *harness
+			var h *gatewaytest.Harness
 			if backend == "redis" {
 				r, err := state.NewRedis(state.RedisOptions{URL: statetest.RedisServer(t), Prefix: "test:"})
 				if err != nil {
 					t.Fatal(err)
 				}
 				t.Cleanup(func() { r.Close() })
-				h = startBundledWith(t, src, map[string]string{"echo": up.URL}, r)
+				h = gatewaytest.StartBundledWith(t, src, map[string]string{"echo": up.URL}, r)
 			} else {
-				h = startBundled(t, src, map[string]string{"echo": up.URL})
+				h = gatewaytest.StartBundled(t, src, map[string]string{"echo": up.URL})
 			}
 			var wg sync.WaitGroup
 			codes := make(chan int, 50)
@@ -304,7 +273,7 @@ filters = ["limit"]
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					resp, _ := h.do("GET", "/l/x", nil)
+					resp, _ := h.Do("GET", "/l/x", nil)
 					codes <- resp.StatusCode
 					if resp.StatusCode == 429 && (resp.Header.Get("Retry-After") == "" || resp.Header.Get("RateLimit-Policy") != `"default";q=10;w=36000`) {
 						t.Errorf("429 headers: %v", resp.Header)
@@ -317,8 +286,8 @@ filters = ["limit"]
 			for c := range codes {
 				n[c]++
 			}
-			if n[200] != 10 || n[429] != 40 || up.count() != 10 {
-				t.Errorf("%v (upstream saw %d): want exactly 10 admitted", n, up.count())
+			if n[200] != 10 || n[429] != 40 || up.Count() != 10 {
+				t.Errorf("%v (upstream saw %d): want exactly 10 admitted", n, up.Count())
 			}
 		})
 	}

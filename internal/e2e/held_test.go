@@ -1,4 +1,4 @@
-package gateway
+package e2e
 
 import (
 	"fmt"
@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lintelhq/lintel/core/wasm"
+	"github.com/lintelhq/lintel/internal/gatewaytest"
 )
 
 // TestHeldRequestsThroughGoGuests holds many concurrent requests on a slow
@@ -28,7 +28,7 @@ func TestHeldRequestsThroughGoGuests(t *testing.T) {
 		n, hold = v, time.Second
 	}
 	var inFlight, peak atomic.Int64
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+	up := gatewaytest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		c := inFlight.Add(1)
 		for p := peak.Load(); c > p && !peak.CompareAndSwap(p, c); p = peak.Load() {
 		}
@@ -41,7 +41,7 @@ func TestHeldRequestsThroughGoGuests(t *testing.T) {
 	for i := range 4 {
 		fmt.Fprintf(&tables, "[filters.g%d]\nplugin = \"gostateless\"\nmax_instances = 64\npool_timeout = \"5s\"\ntimeout = \"10s\"\n", i)
 	}
-	h := startWASM(t, wasmRoute(`"g0", "g1", "g2", "g3"`, tables.String()), map[string]string{"echo": up.URL})
+	h := gatewaytest.StartWASM(t, wasmRoute(`"g0", "g1", "g2", "g3"`, tables.String()), map[string]string{"echo": up.URL})
 	rssBefore := rss()
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n, MaxConnsPerHost: 0}, Timeout: 30 * time.Second}
@@ -51,7 +51,7 @@ func TestHeldRequestsThroughGoGuests(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			resp, err := client.Get(h.url() + "/echo/held")
+			resp, err := client.Get(h.URL() + "/echo/held")
 			if err != nil || resp.StatusCode != 200 {
 				failed.Add(1)
 				if err == nil {
@@ -71,8 +71,8 @@ func TestHeldRequestsThroughGoGuests(t *testing.T) {
 		defer close(sampled)
 		for {
 			live := 0
-			for _, f := range h.g.filters {
-				l, _ := f.(*wasm.Filter).Stats()
+			for _, f := range h.Engine.Filters() {
+				l, _ := f.Stats()
 				live += l
 			}
 			maxLive = max(maxLive, live)

@@ -1,4 +1,4 @@
-package gateway
+package e2e
 
 import (
 	"fmt"
@@ -9,7 +9,9 @@ import (
 	"testing"
 
 	"github.com/lintelhq/lintel/core/config"
+	"github.com/lintelhq/lintel/core/gateway"
 	"github.com/lintelhq/lintel/core/wasm"
+	"github.com/lintelhq/lintel/internal/gatewaytest"
 	"github.com/lintelhq/lintel/internal/testbuild"
 	"github.com/lintelhq/lintel/internal/testlog"
 )
@@ -22,33 +24,33 @@ var traceparentRE = regexp.MustCompile(`^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a
 
 func TestExampleTraceContextC(t *testing.T) {
 	dir := testbuild.Example(t, "trace-context")
-	up := newUpstream(t, nil)
-	h := startPlugins(t, dir, exampleRoute("trace", "[filters.trace]\nplugin = \"trace-context\""), map[string]string{"echo": up.URL})
+	up := gatewaytest.NewUpstream(t, nil)
+	h := gatewaytest.StartPlugins(t, dir, exampleRoute("trace", "[filters.trace]\nplugin = \"trace-context\""), map[string]string{"echo": up.URL})
 
 	// No traceparent: a new trace, sampled.
-	resp, _ := h.do("GET", "/a", nil)
-	m := traceparentRE.FindStringSubmatch(up.last().Header.Get("Traceparent"))
+	resp, _ := h.Do("GET", "/a", nil)
+	m := traceparentRE.FindStringSubmatch(up.Last().Header.Get("Traceparent"))
 	if m == nil || m[3] != "01" || strings.Trim(m[1], "0") == "" {
-		t.Fatalf("upstream traceparent %q", up.last().Header.Get("Traceparent"))
+		t.Fatalf("upstream traceparent %q", up.Last().Header.Get("Traceparent"))
 	}
 	if got := resp.Header.Get("X-Trace-Id"); got != m[1] {
 		t.Errorf("X-Trace-Id %q, want the trace id %q", got, m[1])
 	}
 	first := m[1]
-	h.do("GET", "/a", nil)
-	if m := traceparentRE.FindStringSubmatch(up.last().Header.Get("Traceparent")); m == nil || m[1] == first {
+	h.Do("GET", "/a", nil)
+	if m := traceparentRE.FindStringSubmatch(up.Last().Header.Get("Traceparent")); m == nil || m[1] == first {
 		t.Errorf("a second request without traceparent got trace %v, want a new one", m)
 	}
 
 	// A valid one: the trace and its flags carry on, under a new span.
 	const in = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
-	resp, _ = h.do("GET", "/b", nil, "Traceparent", in, "Tracestate", "vendor=x")
-	m = traceparentRE.FindStringSubmatch(up.last().Header.Get("Traceparent"))
+	resp, _ = h.Do("GET", "/b", nil, "Traceparent", in, "Tracestate", "vendor=x")
+	m = traceparentRE.FindStringSubmatch(up.Last().Header.Get("Traceparent"))
 	if m == nil || m[1] != "4bf92f3577b34da6a3ce929d0e0e4736" || m[2] == "00f067aa0ba902b7" || m[3] != "00" {
-		t.Errorf("valid traceparent %s became %q", in, up.last().Header.Get("Traceparent"))
+		t.Errorf("valid traceparent %s became %q", in, up.Last().Header.Get("Traceparent"))
 	}
-	if up.last().Header.Get("Tracestate") != "vendor=x" || resp.Header.Get("X-Trace-Id") != "4bf92f3577b34da6a3ce929d0e0e4736" {
-		t.Errorf("tracestate %q, X-Trace-Id %q", up.last().Header.Get("Tracestate"), resp.Header.Get("X-Trace-Id"))
+	if up.Last().Header.Get("Tracestate") != "vendor=x" || resp.Header.Get("X-Trace-Id") != "4bf92f3577b34da6a3ce929d0e0e4736" {
+		t.Errorf("tracestate %q, X-Trace-Id %q", up.Last().Header.Get("Tracestate"), resp.Header.Get("X-Trace-Id"))
 	}
 
 	// Invalid ones start a new trace and drop the tracestate.
@@ -60,10 +62,10 @@ func TestExampleTraceContextC(t *testing.T) {
 		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
 		"garbage",
 	} {
-		h.do("GET", "/c", nil, "Traceparent", bad, "Tracestate", "vendor=x")
-		m := traceparentRE.FindStringSubmatch(up.last().Header.Get("Traceparent"))
-		if m == nil || m[1] == "4bf92f3577b34da6a3ce929d0e0e4736" || up.last().Header.Get("Tracestate") != "" {
-			t.Errorf("invalid %q: upstream got traceparent %q, tracestate %q", bad, up.last().Header.Get("Traceparent"), up.last().Header.Get("Tracestate"))
+		h.Do("GET", "/c", nil, "Traceparent", bad, "Tracestate", "vendor=x")
+		m := traceparentRE.FindStringSubmatch(up.Last().Header.Get("Traceparent"))
+		if m == nil || m[1] == "4bf92f3577b34da6a3ce929d0e0e4736" || up.Last().Header.Get("Tracestate") != "" {
+			t.Errorf("invalid %q: upstream got traceparent %q, tracestate %q", bad, up.Last().Header.Get("Traceparent"), up.Last().Header.Get("Tracestate"))
 		}
 	}
 }
@@ -85,17 +87,17 @@ func TestExampleIPFilterRust(t *testing.T) {
 		{"forged header, untrusted peer", "", `allow = ["203.0.113.0/24"]`, []string{"X-Forwarded-For", "203.0.113.9"}, 403},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			up := newUpstream(t, nil)
+			up := gatewaytest.NewUpstream(t, nil)
 			src := "[listeners.default]\nlisten = \"127.0.0.1:0\"\n" + c.listener + "\n" +
 				exampleRoute("ipf", "[filters.ipf]\nplugin = \"ip-filter\"\nconfig = { "+c.config+" }")
-			h := startPlugins(t, dir, src, map[string]string{"echo": up.URL})
-			resp, body := h.do("GET", "/x", nil, c.header...)
+			h := gatewaytest.StartPlugins(t, dir, src, map[string]string{"echo": up.URL})
+			resp, body := h.Do("GET", "/x", nil, c.header...)
 			if resp.StatusCode != c.status {
 				t.Fatalf("status %d, want %d (%s)", resp.StatusCode, c.status, body)
 			}
 			if c.status != 200 {
-				if up.count() != 0 || resp.Header.Get("Content-Type") != "application/problem+json" || !strings.Contains(body, "not allowed") {
-					t.Errorf("refused request: upstream saw %d, %s %s", up.count(), resp.Header.Get("Content-Type"), body)
+				if up.Count() != 0 || resp.Header.Get("Content-Type") != "application/problem+json" || !strings.Contains(body, "not allowed") {
+					t.Errorf("refused request: upstream saw %d, %s %s", up.Count(), resp.Header.Get("Content-Type"), body)
 				}
 			}
 		})
@@ -110,7 +112,7 @@ func TestExampleIPFilterRust(t *testing.T) {
 	var logs testlog.Buffer
 	e, _ := wasm.NewEngine(cfg, wasm.Options{Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	defer e.Close()
-	if _, err := New(cfg, Options{Log: slog.New(slog.DiscardHandler), Filters: e}); err == nil || !strings.Contains(err.Error(), "filters.ipf") {
+	if _, err := gateway.New(cfg, gateway.Options{Log: slog.New(slog.DiscardHandler), Filters: e}); err == nil || !strings.Contains(err.Error(), "filters.ipf") {
 		t.Errorf("bad CIDR: %v, want the filter refused", err)
 	}
 	if !strings.Contains(logs.String(), "prefix length") {
@@ -120,8 +122,8 @@ func TestExampleIPFilterRust(t *testing.T) {
 
 func TestExampleCORSAssemblyScript(t *testing.T) {
 	dir := testbuild.Example(t, "cors")
-	up := newUpstream(t, nil)
-	h := startPlugins(t, dir, exampleRoute("cors", `[filters.cors]
+	up := gatewaytest.NewUpstream(t, nil)
+	h := gatewaytest.StartPlugins(t, dir, exampleRoute("cors", `[filters.cors]
 config = { origins = ["https://app.example"], methods = ["GET", "put"], headers = ["Authorization", "content-type"], expose = ["x-request-id"], credentials = true, max_age = 300 }`), map[string]string{"echo": up.URL})
 	const app, evil = "https://app.example", "https://evil.example"
 	preflight := func(origin, method, headers string) *http.Response {
@@ -129,7 +131,7 @@ config = { origins = ["https://app.example"], methods = ["GET", "put"], headers 
 		if headers != "" {
 			hs = append(hs, "Access-Control-Request-Headers", headers)
 		}
-		resp, _ := h.do("OPTIONS", "/api", nil, hs...)
+		resp, _ := h.Do("OPTIONS", "/api", nil, hs...)
 		return resp
 	}
 	resp := preflight(app, "PUT", "Authorization, Content-Type")
@@ -158,17 +160,17 @@ config = { origins = ["https://app.example"], methods = ["GET", "put"], headers 
 			t.Errorf("%s: preflight %d with ACAO %q, want 403 without", c.name, resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"))
 		}
 	}
-	if up.count() != 0 {
-		t.Errorf("preflights reached the upstream %d times", up.count())
+	if up.Count() != 0 {
+		t.Errorf("preflights reached the upstream %d times", up.Count())
 	}
 
-	resp, _ = h.do("GET", "/api", nil, "Origin", app)
+	resp, _ = h.Do("GET", "/api", nil, "Origin", app)
 	if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != app || resp.Header.Get("Access-Control-Expose-Headers") != "x-request-id" ||
 		!strings.Contains(resp.Header.Get("Vary"), "Origin") || resp.Header.Get("Access-Control-Allow-Credentials") != "true" {
 		t.Errorf("request from the allowed origin: %d %v", resp.StatusCode, resp.Header)
 	}
 	for _, hs := range [][]string{{"Origin", evil}, nil} {
-		resp, _ := h.do("GET", "/api", nil, hs...)
+		resp, _ := h.Do("GET", "/api", nil, hs...)
 		if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != "" {
 			t.Errorf("request with %v: %d with ACAO %q, want 200 without", hs, resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"))
 		}
@@ -177,11 +179,11 @@ config = { origins = ["https://app.example"], methods = ["GET", "put"], headers 
 
 func TestExampleSecurityHeadersWAT(t *testing.T) {
 	dir := testbuild.Example(t, "security-headers")
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+	up := gatewaytest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Frame-Options", "SAMEORIGIN")
 	})
-	h := startPlugins(t, dir, exampleRoute("sec", "[filters.sec]\nplugin = \"security-headers\""), map[string]string{"echo": up.URL})
-	resp, _ := h.do("GET", "/", nil)
+	h := gatewaytest.StartPlugins(t, dir, exampleRoute("sec", "[filters.sec]\nplugin = \"security-headers\""), map[string]string{"echo": up.URL})
+	resp, _ := h.Do("GET", "/", nil)
 	for k, v := range map[string]string{
 		"X-Content-Type-Options": "nosniff",
 		"X-Frame-Options":        "SAMEORIGIN", // the upstream's own wins
@@ -191,7 +193,7 @@ func TestExampleSecurityHeadersWAT(t *testing.T) {
 			t.Errorf("%s = %q, want %q", k, got, v)
 		}
 	}
-	if got := up.last().Header.Get("X-Gateway"); got != "lintel" {
+	if got := up.Last().Header.Get("X-Gateway"); got != "lintel" {
 		t.Errorf("upstream X-Gateway %q", got)
 	}
 }

@@ -1,7 +1,8 @@
-package gateway
+package e2e
 
 import (
 	"fmt"
+	"github.com/lintelhq/lintel/internal/gatewaytest"
 	"io"
 	"net/http"
 	"os"
@@ -27,16 +28,16 @@ filters = [` + filters + `]
 }
 
 func TestWASMUnmodifiedGuestStamp(t *testing.T) {
-	up := newUpstream(t, nil)
-	h := startWASM(t, wasmRoute(`"stamp"`, "[filters.stamp]\n"), map[string]string{"echo": up.URL})
-	resp, body := h.do("GET", "/echo/a", nil, "X-Stamp-In", "hello")
-	if resp.StatusCode != 200 || decodeEcho(t, body).Header.Get("X-Stamp") != "hello" || resp.Header.Get("X-Stamped") != "1" {
-		t.Errorf("status %d, upstream X-Stamp %q, response X-Stamped %q", resp.StatusCode, decodeEcho(t, body).Header.Get("X-Stamp"), resp.Header.Get("X-Stamped"))
+	up := gatewaytest.NewUpstream(t, nil)
+	h := gatewaytest.StartWASM(t, wasmRoute(`"stamp"`, "[filters.stamp]\n"), map[string]string{"echo": up.URL})
+	resp, body := h.Do("GET", "/echo/a", nil, "X-Stamp-In", "hello")
+	if resp.StatusCode != 200 || gatewaytest.DecodeEcho(t, body).Header.Get("X-Stamp") != "hello" || resp.Header.Get("X-Stamped") != "1" {
+		t.Errorf("status %d, upstream X-Stamp %q, response X-Stamped %q", resp.StatusCode, gatewaytest.DecodeEcho(t, body).Header.Get("X-Stamp"), resp.Header.Get("X-Stamped"))
 	}
 	// A value longer than the guest's 64-byte buffer is not written: the
 	// guest sees only its length and falls back.
-	_, body = h.do("GET", "/echo/a", nil, "X-Stamp-In", strings.Repeat("x", 100))
-	if got := decodeEcho(t, body).Header.Get("X-Stamp"); got != "none" {
+	_, body = h.Do("GET", "/echo/a", nil, "X-Stamp-In", strings.Repeat("x", 100))
+	if got := gatewaytest.DecodeEcho(t, body).Header.Get("X-Stamp"); got != "none" {
 		t.Errorf("oversized value: X-Stamp %q, want none", got)
 	}
 }
@@ -44,15 +45,15 @@ func TestWASMUnmodifiedGuestStamp(t *testing.T) {
 const conformance = "[filters.conf]\nplugin = \"conformance\"\nconfig = { greeting = \"hi\", n = 3 }\n"
 
 func TestWASMConformanceRequestGetters(t *testing.T) {
-	up := newUpstream(t, nil)
-	h := startWASM(t, wasmRoute(`"conf"`, conformance), map[string]string{"echo": up.URL})
-	req, _ := http.NewRequest("PATCH", h.url()+"/echo/a%20b/./c?x=1&y=%2F", nil)
+	up := gatewaytest.NewUpstream(t, nil)
+	h := gatewaytest.StartWASM(t, wasmRoute(`"conf"`, conformance), map[string]string{"echo": up.URL})
+	req, _ := http.NewRequest("PATCH", h.URL()+"/echo/a%20b/./c?x=1&y=%2F", nil)
 	req.Header.Set("X-Case", "inspect")
 	req.Header.Add("X-Multi", "one")
 	req.Header.Add("X-Multi", "two")
-	resp, body := h.send(req)
-	if resp.StatusCode != 200 || up.count() != 0 {
-		t.Fatalf("status %d (upstream calls %d): %s", resp.StatusCode, up.count(), body)
+	resp, body := h.Send(req)
+	if resp.StatusCode != 200 || up.Count() != 0 {
+		t.Fatalf("status %d (upstream calls %d): %s", resp.StatusCode, up.Count(), body)
 	}
 	got := map[string]string{}
 	for _, line := range strings.Split(strings.TrimSpace(body), "\n") {
@@ -85,9 +86,9 @@ func TestWASMConformanceRequestGetters(t *testing.T) {
 }
 
 func TestWASMConformanceBufferLimits(t *testing.T) {
-	up := newUpstream(t, nil)
-	h := startWASM(t, wasmRoute(`"conf"`, conformance), map[string]string{"echo": up.URL})
-	_, body := h.do("GET", "/echo/abc", nil, "X-Case", "small-buffer")
+	up := gatewaytest.NewUpstream(t, nil)
+	h := gatewaytest.StartWASM(t, wasmRoute(`"conf"`, conformance), map[string]string{"echo": up.URL})
+	_, body := h.Do("GET", "/echo/abc", nil, "X-Case", "small-buffer")
 	// The URI "/echo/abc" is 9 bytes; a 3-byte buffer is left untouched.
 	if !strings.HasPrefix(body, "len=9 buf=untouched names_count=") {
 		t.Errorf("got %q", body)
@@ -95,20 +96,20 @@ func TestWASMConformanceBufferLimits(t *testing.T) {
 }
 
 func TestWASMConformanceRequestSetters(t *testing.T) {
-	up := newUpstream(t, nil)
-	h := startWASM(t, wasmRoute(`"conf"`, conformance), map[string]string{"echo": up.URL})
-	resp, body := h.do("GET", "/echo/x", nil, "X-Case", "rewrite", "X-Remove-Me", "gone")
+	up := gatewaytest.NewUpstream(t, nil)
+	h := gatewaytest.StartWASM(t, wasmRoute(`"conf"`, conformance), map[string]string{"echo": up.URL})
+	resp, body := h.Do("GET", "/echo/x", nil, "X-Case", "rewrite", "X-Remove-Me", "gone")
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
 	}
-	e := decodeEcho(t, body)
+	e := gatewaytest.DecodeEcho(t, body)
 	if e.Method != "PUT" || e.Path != "/echo/rewritten" || e.Query != "q=a%20b" {
 		t.Errorf("upstream saw %s %s?%s", e.Method, e.Path, e.Query)
 	}
 	if e.Header.Get("X-Set") != "one" || strings.Join(e.Header.Values("X-Added"), ",") != "a,b" || e.Header.Get("X-Remove-Me") != "" {
 		t.Errorf("headers: %v", e.Header)
 	}
-	resp, _ = h.do("GET", "/echo/x", nil, "X-Case", "bad-uri")
+	resp, _ = h.Do("GET", "/echo/x", nil, "X-Case", "bad-uri")
 	if resp.StatusCode != 500 {
 		t.Errorf("set_uri without a leading slash: %d, want 500", resp.StatusCode)
 	}
@@ -117,30 +118,30 @@ func TestWASMConformanceRequestSetters(t *testing.T) {
 // TestWASMGuestReadsRequestBody: a guest that reads the whole body before
 // it is proxied; the upstream still receives all of it.
 func TestWASMGuestReadsRequestBody(t *testing.T) {
-	up := newUpstream(t, nil)
-	h := startWASM(t, wasmRoute(`"conf"`, conformance), map[string]string{"echo": up.URL})
+	up := gatewaytest.NewUpstream(t, nil)
+	h := gatewaytest.StartWASM(t, wasmRoute(`"conf"`, conformance), map[string]string{"echo": up.URL})
 	for _, size := range []int{0, 1, 6, 7, 100, 256 << 10} {
 		payload := strings.Repeat("b", size)
-		resp, body := h.do("POST", "/echo/x", strings.NewReader(payload), "X-Case", "read-body")
-		e := decodeEcho(t, body)
+		resp, body := h.Do("POST", "/echo/x", strings.NewReader(payload), "X-Case", "read-body")
+		e := gatewaytest.DecodeEcho(t, body)
 		if resp.StatusCode != 200 || e.Body != payload || e.Header.Get("X-Body-Seen") != fmt.Sprint(size) {
 			t.Errorf("size %d: status %d, upstream got %d bytes, guest saw %q", size, resp.StatusCode, len(e.Body), e.Header.Get("X-Body-Seen"))
 		}
 	}
-	resp, body := h.do("POST", "/echo/x", strings.NewReader("original"), "X-Case", "replace-body")
-	if e := decodeEcho(t, body); resp.StatusCode != 200 || e.Body != "replaced body" || e.Header.Get("Content-Length") != "13" {
+	resp, body := h.Do("POST", "/echo/x", strings.NewReader("original"), "X-Case", "replace-body")
+	if e := gatewaytest.DecodeEcho(t, body); resp.StatusCode != 200 || e.Body != "replaced body" || e.Header.Get("Content-Length") != "13" {
 		t.Errorf("replaced body: %d %q CL %q", resp.StatusCode, e.Body, e.Header.Get("Content-Length"))
 	}
 }
 
 func TestWASMGuestWritesResponse(t *testing.T) {
-	up := newUpstream(t, nil)
-	h := startWASM(t, wasmRoute(`"stamp", "conf"`, "[filters.stamp]\n"+conformance), map[string]string{"echo": up.URL})
-	resp, body := h.do("GET", "/echo/x", nil, "X-Case", "answer")
+	up := gatewaytest.NewUpstream(t, nil)
+	h := gatewaytest.StartWASM(t, wasmRoute(`"stamp", "conf"`, "[filters.stamp]\n"+conformance), map[string]string{"echo": up.URL})
+	resp, body := h.Do("GET", "/echo/x", nil, "X-Case", "answer")
 	if resp.StatusCode != 418 || body != "short and stout" || resp.Header.Get("X-Answer") != "teapot" {
 		t.Errorf("got %d %q %v", resp.StatusCode, body, resp.Header)
 	}
-	if up.count() != 0 {
+	if up.Count() != 0 {
 		t.Error("upstream reached after the guest answered")
 	}
 	// The filter before it still runs its response phase.
@@ -150,12 +151,12 @@ func TestWASMGuestWritesResponse(t *testing.T) {
 }
 
 func TestWASMBufferedResponse(t *testing.T) {
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+	up := gatewaytest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "11")
 		io.WriteString(w, "hello world")
 	})
-	h := startWASM(t, wasmRoute(`"conf"`, conformance), map[string]string{"echo": up.URL})
-	resp, body := h.do("GET", "/echo/x", nil, "X-Case", "buffer-response")
+	h := gatewaytest.StartWASM(t, wasmRoute(`"conf"`, conformance), map[string]string{"echo": up.URL})
+	resp, body := h.Do("GET", "/echo/x", nil, "X-Case", "buffer-response")
 	if resp.StatusCode != 201 || body != "HELLO WORLD" || resp.ContentLength != 11 || resp.Header.Get("X-Req-Ctx") != "7" {
 		t.Errorf("got %d %q CL %d ctx %q", resp.StatusCode, body, resp.ContentLength, resp.Header.Get("X-Req-Ctx"))
 	}
@@ -163,7 +164,7 @@ func TestWASMBufferedResponse(t *testing.T) {
 
 func TestWASMResponseHeadersOnStream(t *testing.T) {
 	next := make(chan struct{})
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+	up := gatewaytest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.Header().Set("X-Secret", "internal")
 		w.Header().Add("X-From-Upstream", "u1")
@@ -176,10 +177,10 @@ func TestWASMResponseHeadersOnStream(t *testing.T) {
 		case <-time.After(5 * time.Second):
 		}
 	})
-	h := startWASM(t, wasmRoute(`"conf"`, conformance), map[string]string{"echo": up.URL})
-	req, _ := http.NewRequest("GET", h.url()+"/echo/events", nil)
+	h := gatewaytest.StartWASM(t, wasmRoute(`"conf"`, conformance), map[string]string{"echo": up.URL})
+	req, _ := http.NewRequest("GET", h.URL()+"/echo/events", nil)
 	req.Header.Set("X-Case", "response-headers")
-	resp, err := testClient.Do(req)
+	resp, err := gatewaytest.Client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,20 +201,20 @@ func TestWASMResponseHeadersOnStream(t *testing.T) {
 }
 
 func TestWASMRequestContextAndIsError(t *testing.T) {
-	h := startWASM(t, wasmRoute(`"conf"`, conformance), map[string]string{"echo": deadAddr(t)})
-	resp, _ := h.do("GET", "/echo/x", nil, "X-Case", "ctx")
+	h := gatewaytest.StartWASM(t, wasmRoute(`"conf"`, conformance), map[string]string{"echo": gatewaytest.DeadAddr(t)})
+	resp, _ := h.Do("GET", "/echo/x", nil, "X-Case", "ctx")
 	if resp.StatusCode != 502 || resp.Header.Get("X-Req-Ctx") != "42" || resp.Header.Get("X-Is-Error") != "1" {
 		t.Errorf("status %d ctx %q is_error %q", resp.StatusCode, resp.Header.Get("X-Req-Ctx"), resp.Header.Get("X-Is-Error"))
 	}
 }
 
 func TestWASMGuestLog(t *testing.T) {
-	up := newUpstream(t, nil)
-	h := startWASM(t, wasmRoute(`"conf"`, conformance), map[string]string{"echo": up.URL})
-	resp, _ := h.do("GET", "/echo/x", nil, "X-Case", "log")
-	if !strings.Contains(h.logs.String(), `msg="hello from the guest"`) || !strings.Contains(h.logs.String(), "filter=conf") ||
-		!strings.Contains(h.logs.String(), "request_id="+resp.Header.Get("X-Request-Id")) {
-		t.Errorf("guest log line missing or without filter and request id:\n%s", h.logs.String())
+	up := gatewaytest.NewUpstream(t, nil)
+	h := gatewaytest.StartWASM(t, wasmRoute(`"conf"`, conformance), map[string]string{"echo": up.URL})
+	resp, _ := h.Do("GET", "/echo/x", nil, "X-Case", "log")
+	if !strings.Contains(h.Logs.String(), `msg="hello from the guest"`) || !strings.Contains(h.Logs.String(), "filter=conf") ||
+		!strings.Contains(h.Logs.String(), "request_id="+resp.Header.Get("X-Request-Id")) {
+		t.Errorf("guest log line missing or without filter and request id:\n%s", h.Logs.String())
 	}
 }
 
@@ -233,42 +234,42 @@ func TestWASMHostileGuests(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.plugin+tt.header, func(t *testing.T) {
-			up := newUpstream(t, nil)
+			up := gatewaytest.NewUpstream(t, nil)
 			table := fmt.Sprintf("[filters.h]\nplugin = %q\nmax_instances = 2\n%s\n", tt.plugin, tt.extra)
-			h := startWASM(t, wasmRoute(`"h"`, table), map[string]string{"echo": up.URL})
+			h := gatewaytest.StartWASM(t, wasmRoute(`"h"`, table), map[string]string{"echo": up.URL})
 			for range 3 {
 				var resp *http.Response
 				var body string
 				if tt.header != "" {
-					resp, body = h.do("GET", "/echo/x", nil, tt.header, "1")
+					resp, body = h.Do("GET", "/echo/x", nil, tt.header, "1")
 				} else {
-					resp, body = h.do("GET", "/echo/x", nil)
+					resp, body = h.Do("GET", "/echo/x", nil)
 				}
 				if resp.StatusCode != 500 {
 					t.Fatalf("hostile request: %d, want 500: %s", resp.StatusCode, body)
 				}
-				problemBody(t, resp, body)
+				gatewaytest.ProblemBody(t, resp, body)
 				if tt.header != "" {
-					if resp, _ := h.do("GET", "/echo/x", nil); resp.StatusCode != 200 {
+					if resp, _ := h.Do("GET", "/echo/x", nil); resp.StatusCode != 200 {
 						t.Fatalf("ordinary request after a hostile one: %d", resp.StatusCode)
 					}
 				}
 			}
-			if !strings.Contains(h.logs.String(), `msg="filter failed" `) {
-				t.Errorf("no log line names the failing filter:\n%s", h.logs.String())
+			if !strings.Contains(h.Logs.String(), `msg="filter failed" `) {
+				t.Errorf("no log line names the failing filter:\n%s", h.Logs.String())
 			}
 		})
 	}
 }
 
 func TestWASMLogFloodIsCapped(t *testing.T) {
-	up := newUpstream(t, nil)
-	h := startWASM(t, wasmRoute(`"flood"`, "[filters.flood]\nplugin = \"logflood\"\ntimeout = \"10s\"\n"), map[string]string{"echo": up.URL})
-	resp, _ := h.do("GET", "/echo/x", nil)
+	up := gatewaytest.NewUpstream(t, nil)
+	h := gatewaytest.StartWASM(t, wasmRoute(`"flood"`, "[filters.flood]\nplugin = \"logflood\"\ntimeout = \"10s\"\n"), map[string]string{"echo": up.URL})
+	resp, _ := h.Do("GET", "/echo/x", nil)
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
-	logs := h.logs.String()
+	logs := h.Logs.String()
 	if n := strings.Count(logs, "msg=flood"); n != 64 {
 		t.Errorf("%d flood lines in the gateway log, want the cap of 64", n)
 	}
@@ -278,13 +279,13 @@ func TestWASMLogFloodIsCapped(t *testing.T) {
 }
 
 func TestWASMOnErrorAllow(t *testing.T) {
-	up := newUpstream(t, nil)
-	h := startWASM(t, wasmRoute(`"h", "stamp"`, "[filters.h]\nplugin = \"trap\"\non_error = \"allow\"\n[filters.stamp]\n"), map[string]string{"echo": up.URL})
-	resp, body := h.do("GET", "/echo/x", nil, "X-Hostile", "1", "X-Stamp-In", "v")
-	if resp.StatusCode != 200 || decodeEcho(t, body).Header.Get("X-Stamp") != "v" {
+	up := gatewaytest.NewUpstream(t, nil)
+	h := gatewaytest.StartWASM(t, wasmRoute(`"h", "stamp"`, "[filters.h]\nplugin = \"trap\"\non_error = \"allow\"\n[filters.stamp]\n"), map[string]string{"echo": up.URL})
+	resp, body := h.Do("GET", "/echo/x", nil, "X-Hostile", "1", "X-Stamp-In", "v")
+	if resp.StatusCode != 200 || gatewaytest.DecodeEcho(t, body).Header.Get("X-Stamp") != "v" {
 		t.Errorf("on_error=allow: %d %s", resp.StatusCode, body)
 	}
-	if !strings.Contains(h.logs.String(), "skipped (on_error = allow)") {
+	if !strings.Contains(h.Logs.String(), "skipped (on_error = allow)") {
 		t.Error("skipped failure not logged")
 	}
 }
@@ -292,24 +293,24 @@ func TestWASMOnErrorAllow(t *testing.T) {
 func TestWASMPoolBoundAndWait(t *testing.T) {
 	release := make(chan struct{})
 	var once sync.Once
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+	up := gatewaytest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("X-Hold") != "" {
 			<-release
 		}
 	})
 	defer once.Do(func() { close(release) })
 	table := "[filters.stamp]\nmax_instances = 1\npool_timeout = \"100ms\"\n"
-	h := startWASM(t, wasmRoute(`"stamp"`, table), map[string]string{"echo": up.URL})
+	h := gatewaytest.StartWASM(t, wasmRoute(`"stamp"`, table), map[string]string{"echo": up.URL})
 	held := make(chan int)
 	go func() {
-		resp, _ := h.do("GET", "/echo/hold", nil, "X-Hold", "1")
+		resp, _ := h.Do("GET", "/echo/hold", nil, "X-Hold", "1")
 		held <- resp.StatusCode
 	}()
-	for up.count() == 0 {
+	for up.Count() == 0 {
 		time.Sleep(5 * time.Millisecond)
 	}
 	// The only instance is pinned to the held request.
-	resp, body := h.do("GET", "/echo/x", nil)
+	resp, body := h.Do("GET", "/echo/x", nil)
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("second request with the pool exhausted: %d %s", resp.StatusCode, body)
 	}
@@ -317,7 +318,7 @@ func TestWASMPoolBoundAndWait(t *testing.T) {
 	if code := <-held; code != 200 {
 		t.Errorf("held request: %d", code)
 	}
-	if resp, _ := h.do("GET", "/echo/x", nil); resp.StatusCode != 200 {
+	if resp, _ := h.Do("GET", "/echo/x", nil); resp.StatusCode != 200 {
 		t.Errorf("after release: %d", resp.StatusCode)
 	}
 }
@@ -326,19 +327,19 @@ func TestWASMPoolBoundAndWait(t *testing.T) {
 // no state between phases does not pin an instance during the upstream
 // call, so one instance serves many slow requests at once.
 func TestWASMDeclaredStatelessReleasesEarly(t *testing.T) {
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { time.Sleep(200 * time.Millisecond) })
+	up := gatewaytest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) { time.Sleep(200 * time.Millisecond) })
 	for _, tc := range []struct {
 		config, declared string
 	}{{"", "1"}, {"config = { no_response = true }", ""}} {
 		table := "[filters.d]\nplugin = \"declare\"\nmax_instances = 1\npool_timeout = \"50ms\"\n" + tc.config + "\n"
-		h := startWASM(t, wasmRoute(`"d"`, table), map[string]string{"echo": up.URL})
+		h := gatewaytest.StartWASM(t, wasmRoute(`"d"`, table), map[string]string{"echo": up.URL})
 		var wg sync.WaitGroup
 		codes := make(chan string, 5)
 		for range 5 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				resp, _ := h.do("GET", "/echo/x", nil)
+				resp, _ := h.Do("GET", "/echo/x", nil)
 				codes <- fmt.Sprint(resp.StatusCode, " ", resp.Header.Get("X-Declared"))
 			}()
 		}
@@ -353,17 +354,17 @@ func TestWASMDeclaredStatelessReleasesEarly(t *testing.T) {
 }
 
 func TestWASMInstanceRecycling(t *testing.T) {
-	up := newUpstream(t, nil)
-	h := startWASM(t, wasmRoute(`"stamp"`, "[filters.stamp]\nmax_requests = 2\n"), map[string]string{"echo": up.URL})
+	up := gatewaytest.NewUpstream(t, nil)
+	h := gatewaytest.StartWASM(t, wasmRoute(`"stamp"`, "[filters.stamp]\nmax_requests = 2\n"), map[string]string{"echo": up.URL})
 	for i := range 7 {
-		if resp, _ := h.do("GET", "/echo/x", nil); resp.StatusCode != 200 {
+		if resp, _ := h.Do("GET", "/echo/x", nil); resp.StatusCode != 200 {
 			t.Fatalf("request %d: %d", i, resp.StatusCode)
 		}
 	}
 }
 
 func TestWASMOnePluginSeveralFilters(t *testing.T) {
-	up := newUpstream(t, nil)
+	up := gatewaytest.NewUpstream(t, nil)
 	tables := "[filters.one]\nplugin = \"conformance\"\nconfig = { who = \"one\" }\n[filters.two]\nplugin = \"conformance\"\nconfig = { who = \"two\" }\n"
 	src := tables + `
 [services.echo]
@@ -377,9 +378,9 @@ path = "/two/*rest"
 service = "echo"
 filters = ["two"]
 `
-	h := startWASM(t, src, map[string]string{"echo": up.URL})
+	h := gatewaytest.StartWASM(t, src, map[string]string{"echo": up.URL})
 	for _, who := range []string{"one", "two"} {
-		_, body := h.do("GET", "/"+who+"/x", nil, "X-Case", "inspect")
+		_, body := h.Do("GET", "/"+who+"/x", nil, "X-Case", "inspect")
 		if !strings.Contains(body, `config={"who":"`+who+`"}`) {
 			t.Errorf("filter %s got config: %s", who, body)
 		}
@@ -387,9 +388,9 @@ filters = ["two"]
 }
 
 func TestWASMManyAndLargeHeaders(t *testing.T) {
-	up := newUpstream(t, nil)
-	h := startWASM(t, wasmRoute(`"conf"`, conformance), map[string]string{"echo": up.URL})
-	req, _ := http.NewRequest("GET", h.url()+"/echo/x", nil)
+	up := gatewaytest.NewUpstream(t, nil)
+	h := gatewaytest.StartWASM(t, wasmRoute(`"conf"`, conformance), map[string]string{"echo": up.URL})
+	req, _ := http.NewRequest("GET", h.URL()+"/echo/x", nil)
 	req.Header.Set("X-Case", "inspect")
 	for i := range 90 { // the listener allows 100 header fields
 		req.Header.Set(fmt.Sprintf("X-Many-%03d", i), "v")
@@ -398,7 +399,7 @@ func TestWASMManyAndLargeHeaders(t *testing.T) {
 	req.Header.Add("X-Multi", big)
 	req.Header.Add("X-Multi", "")
 	req.Header.Add("X-Multi", "last")
-	resp, body := h.send(req)
+	resp, body := h.Send(req)
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
@@ -420,13 +421,13 @@ func TestWASMLargeDownloadStreams(t *testing.T) {
 	if v, _ := strconv.Atoi(os.Getenv("LINTEL_DOWNLOAD_MIB")); v > 0 {
 		size = int64(v) << 20
 	}
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+	up := gatewaytest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
 		io.CopyN(w, zeros{}, size)
 	})
-	h := startWASM(t, wasmRoute(`"stamp"`, "[filters.stamp]\n"), map[string]string{"echo": up.URL})
+	h := gatewaytest.StartWASM(t, wasmRoute(`"stamp"`, "[filters.stamp]\n"), map[string]string{"echo": up.URL})
 	before := rss()
-	resp, err := testClient.Get(h.url() + "/echo/big")
+	resp, err := gatewaytest.Client.Get(h.URL() + "/echo/big")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -453,10 +454,10 @@ func (zeros) Read(p []byte) (int, error) {
 // TestWASMCommandModuleStart: a command module (TinyGo's http-wasm guests)
 // has its _start run once per instance before it handles requests.
 func TestWASMCommandModuleStart(t *testing.T) {
-	up := newUpstream(t, nil)
-	h := startWASM(t, wasmRoute(`"cmd"`, "[filters.cmd]\nplugin = \"command\"\n"), map[string]string{"echo": up.URL})
-	_, body := h.do("GET", "/echo/x", nil)
-	if got := decodeEcho(t, body).Header.Get("X-Started"); got != "1" {
+	up := gatewaytest.NewUpstream(t, nil)
+	h := gatewaytest.StartWASM(t, wasmRoute(`"cmd"`, "[filters.cmd]\nplugin = \"command\"\n"), map[string]string{"echo": up.URL})
+	_, body := h.Do("GET", "/echo/x", nil)
+	if got := gatewaytest.DecodeEcho(t, body).Header.Get("X-Started"); got != "1" {
 		t.Errorf("X-Started = %q: _start did not run", got)
 	}
 }
@@ -468,15 +469,15 @@ func TestWASMCommandModuleStart(t *testing.T) {
 // some end; every request must still get a whole answer (200, or 500
 // from a stopped guest), and -race must stay quiet.
 func TestWASMDeadlineExpiringAsCallEndsIsNotARace(t *testing.T) {
-	up := newUpstream(t, nil)
-	h := startWASM(t, wasmRoute(`"g"`, "[filters.g]\nplugin = \"gostateless\"\ntimeout = \"300us\"\nmax_instances = 4\n"), map[string]string{"echo": up.URL})
+	up := gatewaytest.NewUpstream(t, nil)
+	h := gatewaytest.StartWASM(t, wasmRoute(`"g"`, "[filters.g]\nplugin = \"gostateless\"\ntimeout = \"300us\"\nmax_instances = 4\n"), map[string]string{"echo": up.URL})
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for range 150 {
-				resp, err := http.Get(h.url() + "/echo/x")
+				resp, err := http.Get(h.URL() + "/echo/x")
 				if err != nil {
 					t.Error(err)
 					return

@@ -1,0 +1,142 @@
+package proxy_test
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lintelhq/lintel/core/config"
+	"github.com/lintelhq/lintel/core/exchange"
+	"github.com/lintelhq/lintel/core/proxy"
+)
+
+// service builds a proxy.Service over targets with the config defaults
+// (round robin, one retry, 10s cool-down) and src's changes.
+func service(t *testing.T, src string, targets ...string) *proxy.Service {
+	t.Helper()
+	quoted := make([]string, len(targets))
+	for i, u := range targets {
+		quoted[i] = fmt.Sprintf("%q", u)
+	}
+	cfg, err := config.Parse("t.toml", []byte("[services.s]\ntargets = ["+strings.Join(quoted, ", ")+"]\n"+src), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := proxy.NewService(cfg.Services["s"], nil, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+func deadURL(t *testing.T) string {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer ln.Close()
+	return "http://" + ln.Addr().String()
+}
+
+// hostEcho answers with the Host it was sent.
+func hostEcho(name string) *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s %s %s", name, r.Host, r.URL.Path)
+	}))
+}
+
+func roundTrip(t *testing.T, s *proxy.Service, method, path string, body io.Reader) (string, error) {
+	t.Helper()
+	req, _ := http.NewRequest(method, "http://placeholder"+path, body)
+	resp, err := s.RoundTrip(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b), nil
+}
+
+func TestRoundTripGoesToTheTargetsInTurnWithTheirHost(t *testing.T) {
+	a, b := hostEcho("a"), hostEcho("b")
+	defer a.Close()
+	defer b.Close()
+	s := service(t, "", a.URL, b.URL)
+	seen := map[string]bool{}
+	for range 4 {
+		got, err := roundTrip(t, s, "GET", "/p", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name, rest, _ := strings.Cut(got, " ")
+		seen[name] = true
+		if want := strings.TrimPrefix(map[string]string{"a": a.URL, "b": b.URL}[name], "http://") + " /p"; rest != want {
+			t.Errorf("target %s got %q, want Host and path %q", name, rest, want)
+		}
+	}
+	if !seen["a"] || !seen["b"] {
+		t.Errorf("round robin reached %v", seen)
+	}
+}
+
+func TestConnectFailureRetriesAnotherTargetAndCoolsTheFirstDown(t *testing.T) {
+	up := hostEcho("up")
+	defer up.Close()
+	s := service(t, "", deadURL(t), up.URL)
+	for range 4 {
+		if got, err := roundTrip(t, s, "GET", "/p", nil); err != nil || !strings.HasPrefix(got, "up ") {
+			t.Fatalf("GET: %q, %v", got, err)
+		}
+	}
+	if !s.Healthy() {
+		t.Error("a service with one target up reports unhealthy")
+	}
+	// A POST is not repeated: with the dead target chosen, it fails.
+	s2 := service(t, "fail_cooldown = \"1ms\"", deadURL(t), up.URL)
+	failed := 0
+	for range 4 {
+		if _, err := roundTrip(t, s2, "POST", "/p", strings.NewReader("x")); err != nil {
+			failed++
+		}
+	}
+	if failed == 0 {
+		t.Error("a POST to a dead target was retried elsewhere")
+	}
+}
+
+func TestEveryTargetDownIsUnhealthyUntilTheCoolDownEnds(t *testing.T) {
+	s := service(t, "fail_cooldown = \"200ms\"", deadURL(t))
+	if _, err := roundTrip(t, s, "GET", "/p", nil); err == nil {
+		t.Fatal("a dead target answered")
+	}
+	if s.Healthy() {
+		t.Error("healthy with its only target down")
+	}
+	time.Sleep(250 * time.Millisecond)
+	if !s.Healthy() {
+		t.Error("still unhealthy after the cool-down")
+	}
+}
+
+func TestForwardAnswersForAFailedUpstream(t *testing.T) {
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { time.Sleep(300 * time.Millisecond) }))
+	defer slow.Close()
+	for name, c := range map[string]struct {
+		svc    *proxy.Service
+		status int
+	}{
+		"refused":   {service(t, "", deadURL(t)), 502},
+		"timed out": {service(t, "timeout = \"50ms\"", slow.URL), 504},
+	} {
+		x := &exchange.Exchange{Request: httptest.NewRequest("GET", "/p", nil), BaseLog: slog.New(slog.DiscardHandler)}
+		w := httptest.NewRecorder()
+		c.svc.Forward(x, w, "/p")
+		if w.Code != c.status || !x.TargetFailed() || strings.Contains(w.Body.String(), "127.0.0.1") {
+			t.Errorf("%s: %d %q, TargetFailed %v", name, w.Code, w.Body, x.TargetFailed())
+		}
+	}
+}
