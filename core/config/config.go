@@ -10,7 +10,11 @@
 // This package imports nothing else of Lintel's core.
 package config
 
-import "slices"
+import (
+	"net/netip"
+	"net/url"
+	"slices"
+)
 
 // Config is one gateway.toml, decoded and defaulted.
 type Config struct {
@@ -70,7 +74,9 @@ type Log struct {
 // Plugins says where WASM plugins are found.
 type Plugins struct {
 	// Dir holds <plugin>.wasm files, relative to the config file's
-	// directory unless absolute. Default "plugins".
+	// directory unless absolute. Default "plugins". Like every path of
+	// the config, it is resolved against the config file's directory
+	// when the file is read, so its users take it as it is.
 	Dir string `toml:"dir"`
 	// CacheDir keeps compiled plugins across restarts, relative to the
 	// config file's directory unless absolute. Default: "lintel/wasm"
@@ -150,6 +156,8 @@ type Listener struct {
 	// TrustedProxies lists the peers (IPs or CIDRs) whose X-Forwarded-For
 	// and X-Forwarded-Proto are believed. Default: none.
 	TrustedProxies []string `toml:"trusted_proxies"`
+	// TrustedPrefixes are TrustedProxies, parsed.
+	TrustedPrefixes []netip.Prefix `toml:"-"`
 	// TLS terminates TLS on this listener. Default: none (plain HTTP).
 	TLS *ListenerTLS `toml:"tls"`
 	// H2C serves HTTP/2 without TLS ("prior knowledge", as gRPC clients
@@ -185,6 +193,8 @@ type Service struct {
 	Name string `toml:"-"`
 	// Targets are base URLs ("http://10.0.0.5:9101"), balanced round-robin.
 	Targets []string `toml:"targets"`
+	// TargetURLs are Targets, parsed (scheme and host only).
+	TargetURLs []*url.URL `toml:"-"`
 	// Timeout bounds a whole upstream exchange, body included; "0s" means
 	// none (for streams). Default "30s".
 	Timeout Duration `toml:"timeout"`

@@ -55,6 +55,7 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 	// every problem; keys that failed to decode are not checked again.
 	d.errs.freeze()
 	c.fillNames()
+	c.resolvePaths()
 	c.validate(&d.errs)
 	if err := d.err(); err != nil {
 		return nil, err

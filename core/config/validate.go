@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
 )
@@ -67,6 +68,42 @@ func (c *Config) fillNames() {
 	}
 }
 
+// resolvePaths makes every file path of the config relative to the
+// config file's directory (or absolute), once, so that the engine, the
+// TLS setup and the file watcher take them as they are.
+func (c *Config) resolvePaths() {
+	base := filepath.Dir(c.File)
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(base, *p)
+		}
+	}
+	abs(&c.Plugins.Dir)
+	abs(&c.Plugins.CacheDir)
+	for _, l := range c.Listeners {
+		if l.TLS != nil {
+			for _, cert := range l.TLS.Certificates {
+				abs(&cert.Cert)
+				abs(&cert.Key)
+			}
+		}
+	}
+	for _, s := range c.Services {
+		if s.TLS != nil {
+			abs(&s.TLS.CAFile)
+		}
+	}
+	for _, f := range c.Filters {
+		for k, p := range f.ConfigFiles {
+			abs(&p)
+			f.ConfigFiles[k] = p
+		}
+		if f.Output != "stdout" && f.Output != "stderr" {
+			abs(&f.Output)
+		}
+	}
+}
+
 // validate records every semantic problem of a decoded config.
 func (c *Config) validate(e *errs) {
 	switch c.State.Backend {
@@ -107,10 +144,13 @@ func (c *Config) validate(e *errs) {
 		} else {
 			addrs[l.Listen] = name
 		}
+		l.TrustedPrefixes = nil
 		for i, p := range l.TrustedProxies {
-			if _, err := ParsePrefix(p); err != nil {
+			prefix, err := parsePrefix(p)
+			if err != nil {
 				e.add(indexKey(joinKey(key, "trusted_proxies"), i), "%v", err)
 			}
+			l.TrustedPrefixes = append(l.TrustedPrefixes, prefix)
 		}
 		if l.MaxHeaderBytes < 1024 {
 			e.add(joinKey(key, "max_header_bytes"), "must be at least 1KiB")
@@ -149,10 +189,13 @@ func (c *Config) validate(e *errs) {
 		if len(s.Targets) == 0 {
 			e.add(joinKey(key, "targets"), "at least one target is required")
 		}
+		s.TargetURLs = nil
 		for i, t := range s.Targets {
-			if err := checkTarget(t); err != nil {
+			u, err := parseTarget(t)
+			if err != nil {
 				e.add(indexKey(joinKey(key, "targets"), i), "%v", err)
 			}
+			s.TargetURLs = append(s.TargetURLs, u)
 		}
 		if s.Protocol != "http1" && s.Protocol != "http2" {
 			e.add(joinKey(key, "protocol"), "must be \"http1\" or \"http2\", found %q", s.Protocol)
@@ -331,19 +374,21 @@ func known[V any](m map[string]V) string {
 	return strings.Join(sortedKeys(m), ", ")
 }
 
-func checkTarget(t string) error {
+// parseTarget reads a service target: scheme and host only.
+func parseTarget(t string) (*url.URL, error) {
 	u, err := url.Parse(t)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("invalid target %q (write it as \"http://host:port\")", t)
+		return nil, fmt.Errorf("invalid target %q (write it as \"http://host:port\")", t)
 	}
 	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil || u.Fragment != "" {
-		return fmt.Errorf("target %q must be scheme://host:port only; put paths in the route's rewrite", t)
+		return nil, fmt.Errorf("target %q must be scheme://host:port only; put paths in the route's rewrite", t)
 	}
-	return nil
+	u.Path = ""
+	return u, nil
 }
 
-// ParsePrefix reads an IP address or CIDR range as a prefix.
-func ParsePrefix(s string) (netip.Prefix, error) {
+// parsePrefix reads an IP address or CIDR range as a prefix.
+func parsePrefix(s string) (netip.Prefix, error) {
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {

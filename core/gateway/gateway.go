@@ -92,12 +92,7 @@ func New(cfg *config.Config, opt Options) (*Gateway, error) {
 		if tc != nil && tc.InsecureSkipVerify {
 			g.log.Warn("upstream certificates are not verified (tls.insecure_skip_verify)", "service", name)
 		}
-		s, err := proxy.NewService(sc, tc, upstreamMetrics, g.log)
-		if err != nil {
-			fail("services."+name, "%v", err)
-			continue
-		}
-		g.services[name] = s
+		g.services[name] = proxy.NewService(sc, tc, upstreamMetrics, g.log)
 	}
 	for _, name := range sortedKeys(cfg.Filters) {
 		if opt.Filters == nil {

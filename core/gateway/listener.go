@@ -47,10 +47,7 @@ func newListener(g *Gateway, cfg *config.Listener) *listener {
 	for _, h := range cfg.RemoveHeaders {
 		l.remove[exchange.HeaderName(h)] = true
 	}
-	for _, p := range cfg.TrustedProxies {
-		prefix, _ := config.ParsePrefix(p) // validated with the config
-		l.trusted = append(l.trusted, prefix)
-	}
+	l.trusted = cfg.TrustedPrefixes
 	return l
 }
 

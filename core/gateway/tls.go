@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/lintelhq/lintel/core/config"
 )
@@ -26,7 +25,7 @@ func listenerTLS(cfg *config.Config, l *config.Listener) (*tls.Config, *config.E
 		tc.NextProtos = []string{"h2", "http/1.1"}
 	}
 	for i, c := range t.Certificates {
-		pair, err := tls.LoadX509KeyPair(path(cfg, c.Cert), path(cfg, c.Key))
+		pair, err := tls.LoadX509KeyPair(c.Cert, c.Key)
 		if err != nil {
 			return nil, cfg.Errorf(fmt.Sprintf("%s.certificates[%d]", key, i), "%v", err)
 		}
@@ -46,7 +45,7 @@ func upstreamTLS(cfg *config.Config, s *config.Service) (*tls.Config, *config.Er
 	tc := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify}
 	if t.CAFile != "" {
 		key := "services." + s.Name + ".tls.ca_file"
-		pem, err := os.ReadFile(path(cfg, t.CAFile))
+		pem, err := os.ReadFile(t.CAFile)
 		if err != nil {
 			return nil, cfg.Errorf(key, "%v", err)
 		}
@@ -56,12 +55,4 @@ func upstreamTLS(cfg *config.Config, s *config.Service) (*tls.Config, *config.Er
 		}
 	}
 	return tc, nil
-}
-
-// path resolves a path relative to the config file's directory.
-func path(cfg *config.Config, p string) string {
-	if filepath.IsAbs(p) {
-		return p
-	}
-	return filepath.Join(filepath.Dir(cfg.File), p)
 }

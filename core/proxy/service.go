@@ -44,14 +44,9 @@ type target struct {
 // NewService builds a service from its configuration (already
 // validated). tlsConfig is for https targets; nil means the system's
 // roots and the target's host name.
-func NewService(cfg *config.Service, tlsConfig *tls.Config, m *Metrics, log *slog.Logger) (*Service, error) {
+func NewService(cfg *config.Service, tlsConfig *tls.Config, m *Metrics, log *slog.Logger) *Service {
 	s := &Service{Name: cfg.Name, cfg: *cfg, log: log.With("service", cfg.Name), metrics: m}
-	for _, t := range cfg.Targets {
-		u, err := url.Parse(t)
-		if err != nil {
-			return nil, err
-		}
-		u.Path = ""
+	for _, u := range cfg.TargetURLs {
 		s.targets = append(s.targets, &target{url: u})
 	}
 	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout.D(), KeepAlive: 30 * time.Second}
@@ -79,7 +74,7 @@ func NewService(cfg *config.Service, tlsConfig *tls.Config, m *Metrics, log *slo
 		s.transport.Protocols.SetHTTP1(true)
 	}
 	s.rp = newReverseProxy(s)
-	return s, nil
+	return s
 }
 
 // Healthy reports whether at least one target is not cooling down after

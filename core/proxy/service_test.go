@@ -28,10 +28,7 @@ func service(t *testing.T, src string, targets ...string) *proxy.Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := proxy.NewService(cfg.Services["s"], nil, nil, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := proxy.NewService(cfg.Services["s"], nil, nil, slog.New(slog.DiscardHandler))
 	t.Cleanup(s.Close)
 	return s
 }

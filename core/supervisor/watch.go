@@ -68,15 +68,8 @@ func (s *Supervisor) setFailedFiles(fp string) {
 // .wasm in the plugins directory, and the files it names (certificates,
 // CA bundles, config_files).
 func watched(cfg *config.Config) []string {
-	base := filepath.Dir(cfg.File)
-	abs := func(p string) string {
-		if filepath.IsAbs(p) {
-			return p
-		}
-		return filepath.Join(base, p)
-	}
 	files := []string{cfg.File}
-	dir := abs(cfg.Plugins.Dir)
+	dir := cfg.Plugins.Dir
 	if entries, err := os.ReadDir(dir); err == nil {
 		for _, e := range entries {
 			if strings.HasSuffix(e.Name(), ".wasm") {
@@ -87,18 +80,18 @@ func watched(cfg *config.Config) []string {
 	for _, l := range cfg.Listeners {
 		if l.TLS != nil {
 			for _, c := range l.TLS.Certificates {
-				files = append(files, abs(c.Cert), abs(c.Key))
+				files = append(files, c.Cert, c.Key)
 			}
 		}
 	}
 	for _, svc := range cfg.Services {
 		if svc.TLS != nil && svc.TLS.CAFile != "" {
-			files = append(files, abs(svc.TLS.CAFile))
+			files = append(files, svc.TLS.CAFile)
 		}
 	}
 	for _, f := range cfg.Filters {
 		for _, p := range f.ConfigFiles {
-			files = append(files, abs(p))
+			files = append(files, p)
 		}
 	}
 	slices.Sort(files)

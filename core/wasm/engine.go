@@ -46,7 +46,6 @@ import (
 // It implements filter.Factory.
 type Engine struct {
 	cfg   *config.Config
-	base  string // directory of the config file
 	dir   string
 	cache wazero.CompilationCache
 	opt   Options
@@ -68,8 +67,7 @@ type Options struct {
 	Metrics *prometheus.Registry
 }
 
-// NewEngine prepares to load plugins from cfg's plugins directory. Paths
-// relative in cfg are taken from the config file's directory.
+// NewEngine prepares to load plugins from cfg's plugins directory.
 func NewEngine(cfg *config.Config, opt Options) (*Engine, error) {
 	if opt.Log == nil {
 		opt.Log = slog.Default()
@@ -78,28 +76,20 @@ func NewEngine(cfg *config.Config, opt Options) (*Engine, error) {
 		opt.State = state.NewMemory(0)
 	}
 	log := opt.Log
-	base := filepath.Dir(cfg.File)
-	dir := cfg.Plugins.Dir
-	if !filepath.IsAbs(dir) {
-		dir = filepath.Join(base, dir)
-	}
 	cacheDir := cfg.Plugins.CacheDir
-	switch {
-	case cacheDir == "":
+	if cacheDir == "" {
 		user, err := os.UserCacheDir()
 		if err != nil {
 			user = os.TempDir()
 		}
 		cacheDir = filepath.Join(user, "lintel", "wasm")
-	case !filepath.IsAbs(cacheDir):
-		cacheDir = filepath.Join(base, cacheDir)
 	}
 	cache, err := wazero.NewCompilationCacheWithDir(cacheDir)
 	if err != nil {
 		log.Warn("plugin compilation cache unavailable; compiling in memory", "dir", cacheDir, "error", err)
 		cache = wazero.NewCompilationCache()
 	}
-	return &Engine{cfg: cfg, base: base, dir: dir, cache: cache, opt: opt, log: log, m: newEngineMetrics(opt.Metrics)}, nil
+	return &Engine{cfg: cfg, dir: cfg.Plugins.Dir, cache: cache, opt: opt, log: log, m: newEngineMetrics(opt.Metrics)}, nil
 }
 
 // Filters returns the filters New built, in the order it built them.
@@ -131,7 +121,7 @@ func (e *Engine) New(spec *config.Filter) (filter.Filter, error) {
 		cfg[k] = v
 	}
 	for k, file := range spec.ConfigFiles {
-		b, err := os.ReadFile(e.path(file))
+		b, err := os.ReadFile(file)
 		if err != nil {
 			return nil, fmt.Errorf("plugin %q: config_files.%s: %v", spec.Plugin, k, err)
 		}
@@ -195,14 +185,6 @@ func (e *Engine) New(spec *config.Filter) (filter.Filter, error) {
 	return f, nil
 }
 
-// path resolves a path relative to the config file.
-func (e *Engine) path(p string) string {
-	if filepath.IsAbs(p) {
-		return p
-	}
-	return filepath.Join(e.base, p)
-}
-
 // output opens where a filter's emitted lines go.
 func (e *Engine) output(o string) (*lineWriter, error) {
 	switch o {
@@ -213,7 +195,7 @@ func (e *Engine) output(o string) (*lineWriter, error) {
 	case "stderr":
 		return &lineWriter{w: os.Stderr}, nil
 	}
-	f, err := os.OpenFile(e.path(o), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(o, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
 		return nil, err
 	}
