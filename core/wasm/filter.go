@@ -4,106 +4,85 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
-	"strings"
-	"time"
+	"sync"
+	"sync/atomic"
 
-	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/sys"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tetratelabs/wazero"
 
+	"github.com/lintelhq/lintel/core/config"
 	"github.com/lintelhq/lintel/core/exchange"
 	"github.com/lintelhq/lintel/core/filter"
 	"github.com/lintelhq/lintel/core/problem"
+	"github.com/lintelhq/lintel/core/state"
+	"github.com/lintelhq/lintel/internal/ratelog"
 )
 
-// maxLogLines bounds the log lines one guest call may write; more are
-// counted and dropped, so a plugin cannot flood the gateway's log.
-const (
-	maxLogLines   = 64
-	maxLogMessage = 4 << 10
-)
+// Filter is a plugin-backed filter: one runtime, one compiled module, a
+// pool of instances. It implements filter.Filter.
+type Filter struct {
+	name   string
+	spec   config.Filter
+	config []byte
+	log    *slog.Logger
 
-// stateContext carries a call's state to host functions. An instance of
-// a trusted filter keeps one, so its calls allocate no context. A call
-// with a deadline gets a fresh one: wazero watches that context from a
-// goroutine of its own, which may still read it after the call returned.
-type stateContext struct {
-	context.Context
-	s *callState
+	// Plugin, Size, SHA256 and ABI describe the loaded module.
+	Plugin string
+	Size   int
+	SHA256 string
+	ABI    string
+	// Schema is the config schema the plugin declares; nil when none.
+	Schema *config.PluginSchema
+
+	rt       wazero.Runtime
+	compiled wazero.CompiledModule
+	pool     *pool
+	maxBody  int64
+
+	// declared holds lintel.declare flags; initFeatures the features a
+	// guest enabled while initialising (they apply to every request).
+	declared     atomic.Uint32
+	initFeatures atomic.Uint32
+	onComplete   bool // the guest exports lintel_on_complete
+
+	state    state.Store
+	warnings ratelog.Limiter // of the host's repeated warnings
+	output   *lineWriter     // emitted lines; nil when none are allowed
+	client   *http.Client    // outbound calls; nil when none are allowed
+	registry *prometheus.Registry
+	// headerKeys caches canonical header names (host.go, headerKey).
+	headerKeys   atomic.Pointer[map[string]string]
+	headerKeysMu sync.Mutex
+	metrics      *engineMetrics // the host's, of this filter's calls
+	callTimer    prometheus.Observer
+	metricsMu    sync.Mutex
+	defined      []metric // the plugin's own
+	metricIDs    map[string]int
 }
 
-func (c *stateContext) Value(key any) any {
-	if key == (stateKey{}) {
-		return c.s
-	}
-	return c.Context.Value(key)
-}
+// Name is the filter's name in gateway.toml.
+func (f *Filter) Name() string { return f.name }
 
-// callContext is the context of one call into the guest: it carries the
-// call's state and, unless the filter is trusted, the per-call deadline.
-func (f *Filter) callContext(sc *stateContext, s *callState) (context.Context, context.CancelFunc) {
-	if f.spec.Trusted {
-		sc.Context, sc.s = context.Background(), s
-		return sc, func() {}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), f.spec.Timeout.D())
-	return &stateContext{Context: ctx, s: s}, cancel
-}
+// Stats reports the instances alive (idle or in use) and idle.
+func (f *Filter) Stats() (live, idle int) { return f.pool.stats() }
 
-// call runs one export with params (at most two); any failure marks the
-// instance broken.
-func (f *Filter) call(inst *instance, s *callState, fn api.Function, params ...uint64) (uint64, error) {
-	ctx, cancel := f.callContext(&inst.ctx, s)
-	defer cancel()
-	s.logLines = 0
-	inst.stderr.reset()
-	stack := inst.stack[:]
-	copy(stack, params)
-	var start time.Time
-	if f.callTimer != nil {
-		start = time.Now()
+// Close closes the pool; the runtime closes when the last instance in use
+// comes back.
+func (f *Filter) Close() error {
+	if f.output != nil && f.output.c != nil {
+		f.output.c.Close()
 	}
-	err := fn.CallWithStack(ctx, stack)
-	if f.callTimer != nil {
-		f.callTimer.Observe(time.Since(start).Seconds())
+	if f.pool != nil {
+		f.pool.close()
+		return nil
 	}
-	inst.ctx.s = nil
-	if s.logLines > maxLogLines {
-		f.log.Warn("plugin log lines dropped", "dropped", s.logLines-maxLogLines, "request_id", s.requestID())
+	if f.rt != nil {
+		return f.rt.Close(context.Background())
 	}
-	if err != nil {
-		inst.broken = true
-		err, kind := callError(err)
-		f.metrics.failed(f.name, kind)
-		return 0, inst.stderr.explain(err)
-	}
-	return stack[0], nil
-}
-
-// callError makes wazero's errors say what happened in the terms of a
-// plugin author, and names its kind for the failures metric.
-func callError(err error) (error, string) {
-	var exit *sys.ExitError
-	if errors.As(err, &exit) {
-		switch exit.ExitCode() {
-		case sys.ExitCodeDeadlineExceeded:
-			return errors.New("exceeded its time limit (timeout) and was stopped"), "timeout"
-		case sys.ExitCodeContextCanceled:
-			return errors.New("was stopped: the request was cancelled"), "cancelled"
-		}
-		return fmt.Errorf("exited with code %d", exit.ExitCode()), "trap"
-	}
-	var ge *guestError
-	if errors.As(err, &ge) {
-		return ge, "trap"
-	}
-	msg := err.Error()
-	if i := strings.Index(msg, "\nwasm stack trace:"); i >= 0 {
-		msg = msg[:i]
-	}
-	return errors.New(msg), "trap"
+	return nil
 }
 
 // Request runs handle_request. See filter.Filter.
@@ -126,10 +105,10 @@ func (f *Filter) Request(x *exchange.Exchange, w http.ResponseWriter) (bool, fil
 	// allocation for both.
 	p := &pending{f: f, s: callState{f: f, x: x, w: w}}
 	s := &p.s
-	if f.onComplete && f.declared.Load()&DeclareOnComplete != 0 {
+	if f.onComplete && f.declared.Load()&declareOnComplete != 0 {
 		x.OnComplete(func() { f.complete(x) })
 	}
-	if f.initFeatures.Load()&FeatureBufferResponse != 0 {
+	if f.initFeatures.Load()&featureBufferResponse != 0 {
 		x.BufferResponse = true
 	}
 	ctxNext, err := f.call(inst, s, inst.handleRequest)
@@ -162,14 +141,14 @@ func (f *Filter) Request(x *exchange.Exchange, w http.ResponseWriter) (bool, fil
 		x.BufferResponse = true
 	}
 	switch d := f.declared.Load(); {
-	case d&DeclareNoResponse != 0:
+	case d&declareNoResponse != 0:
 		f.pool.put(inst)
 		if p.prefix != nil {
 			p.skipGuest = true
 			return true, p, nil
 		}
 		return true, nil, nil
-	case d&DeclareStateless != 0:
+	case d&declareStateless != 0:
 		f.pool.put(inst) // handle_response may run on any instance
 	default:
 		p.inst = inst
@@ -200,19 +179,6 @@ func (f *Filter) failed(x *exchange.Exchange, err error) (bool, filter.Pending, 
 	return false, nil, err
 }
 
-// applyRequestBody hands the next handler the body as the guest left it:
-// every byte it read, then the rest, or what it wrote instead.
-func (s *callState) applyRequestBody() {
-	r := s.x.Request
-	body, n := s.reqBody.body()
-	r.Body = body
-	if n >= 0 {
-		r.ContentLength = n
-		r.Header.Set("Content-Length", strconv.FormatInt(n, 10))
-		r.TransferEncoding = nil
-	}
-}
-
 type pending struct {
 	f      *Filter
 	s      callState
@@ -220,7 +186,7 @@ type pending struct {
 	reqCtx uint32
 	// prefix is a response body the guest wrote before calling next.
 	prefix []byte
-	// skipGuest: the guest has no response phase (DeclareNoResponse);
+	// skipGuest: the guest has no response phase (declareNoResponse);
 	// only the prefix is applied.
 	skipGuest bool
 }
@@ -261,49 +227,4 @@ func (p *pending) Release() {
 		p.f.pool.put(p.inst)
 		p.inst = nil
 	}
-}
-
-// log writes a guest's log line to the gateway's log, with the filter and
-// request id, within the per-call budget.
-func (s *callState) log(level int32, msg []byte, attrs ...any) {
-	if level >= LogLevelNone {
-		return
-	}
-	s.logLines++
-	if s.logLines > maxLogLines || !s.f.log.Enabled(context.Background(), slogLevel(level)) {
-		return
-	}
-	if len(msg) > maxLogMessage {
-		msg = append(msg[:maxLogMessage:maxLogMessage], "..."...)
-	}
-	l := s.f.log
-	if s.x != nil {
-		l = l.With("request_id", s.x.RequestID)
-	}
-	l.Log(context.Background(), slogLevel(level), string(msg), attrs...)
-}
-
-func (s *callState) requestID() string {
-	if s.x == nil {
-		return ""
-	}
-	return s.x.RequestID
-}
-
-// setURI applies set_uri: an encoded path with an optional query. The new
-// path is normalised again by the gateway before routing.
-func setURI(r *http.Request, uri string) error {
-	if uri == "" {
-		uri = "/"
-	}
-	if uri[0] != '/' {
-		return fmt.Errorf("URI %q must begin with '/'", uri)
-	}
-	u, err := url.ParseRequestURI(uri)
-	if err != nil {
-		return fmt.Errorf("invalid URI %q", uri)
-	}
-	r.URL.Path, r.URL.RawPath, r.URL.RawQuery = u.Path, u.RawPath, u.RawQuery
-	r.RequestURI = uri
-	return nil
 }

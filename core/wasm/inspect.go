@@ -52,8 +52,8 @@ func Inspect(path string) (*Report, error) {
 	for _, f := range compiled.ImportedFunctions() {
 		mod, name, _ := f.Import()
 		r.Imports = append(r.Imports, mod+"."+name+" "+signature(f.ParamTypes(), f.ResultTypes()))
-		http = http || mod == ModuleHTTPHandler
-		lintel = lintel || mod == ModuleLintel
+		http = http || mod == moduleHTTPHandler
+		lintel = lintel || mod == moduleLintel
 	}
 	for name, f := range compiled.ExportedFunctions() {
 		r.Exports = append(r.Exports, name+" "+signature(f.ParamTypes(), f.ResultTypes()))
@@ -63,12 +63,12 @@ func Inspect(path string) (*Report, error) {
 	}
 	sort.Strings(r.Imports)
 	sort.Strings(r.Exports)
-	_, hasHandler := compiled.ExportedFunctions()[ExportHandleRequest]
+	_, hasHandler := compiled.ExportedFunctions()[exportHandleRequest]
 	switch {
 	case hasHandler && lintel:
-		r.ABI = "http-wasm + lintel v" + fmt.Sprint(LintelABIVersion)
+		r.ABI = abiHTTPWasmLintel
 	case hasHandler || http:
-		r.ABI = "http-wasm"
+		r.ABI = abiHTTPWasm
 	}
 
 	// Load it as a filter would, with defaults and an empty config.

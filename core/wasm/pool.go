@@ -229,9 +229,9 @@ func (p *pool) create() (*instance, error) {
 		// A reactor initialises with _initialize; a command module (TinyGo
 		// guests built for Traefik) with _start, whose main registers the
 		// handlers and returns.
-		init := mod.ExportedFunction(ExportInitialize)
+		init := mod.ExportedFunction(exportInitialize)
 		if init == nil {
-			init = mod.ExportedFunction(ExportStart)
+			init = mod.ExportedFunction(exportStart)
 		}
 		if init != nil {
 			if _, err = init.Call(ctx); err == nil && mod.IsClosed() {
@@ -252,9 +252,9 @@ func (p *pool) create() (*instance, error) {
 	}
 	return &instance{
 		mod:            mod,
-		handleRequest:  mod.ExportedFunction(ExportHandleRequest),
-		handleResponse: mod.ExportedFunction(ExportHandleResponse),
-		onComplete:     mod.ExportedFunction(ExportOnComplete),
+		handleRequest:  mod.ExportedFunction(exportHandleRequest),
+		handleResponse: mod.ExportedFunction(exportHandleResponse),
+		onComplete:     mod.ExportedFunction(exportOnComplete),
 		stderr:         stderr,
 	}, nil
 }

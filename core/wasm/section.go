@@ -45,14 +45,14 @@ func sections(code []byte) ([]section, error) {
 }
 
 // ConfigSchema returns the raw config schema a module declares in its
-// custom section SectionConfigSchema, nil when it declares none.
+// custom section sectionConfigSchema, nil when it declares none.
 func ConfigSchema(code []byte) ([]byte, error) {
 	secs, err := sections(code)
 	if err != nil {
 		return nil, err
 	}
 	for _, s := range secs {
-		if s.id == 0 && s.name == SectionConfigSchema {
+		if s.id == 0 && s.name == sectionConfigSchema {
 			return s.payload, nil
 		}
 	}
@@ -69,13 +69,13 @@ func parseSchema(code []byte) (*config.PluginSchema, error) {
 	}
 	s, err := config.ParsePluginSchema(raw)
 	if err != nil {
-		return nil, fmt.Errorf("its config schema (custom section %s): %v", SectionConfigSchema, err)
+		return nil, fmt.Errorf("its config schema (custom section %s): %v", sectionConfigSchema, err)
 	}
 	return s, nil
 }
 
 // EmbedSchema returns a module with schema (JSON, checked) as its config
-// schema: any custom section SectionConfigSchema it had is dropped and a
+// schema: any custom section sectionConfigSchema it had is dropped and a
 // new one appended at the end, where a custom section may stand without
 // shifting anything else. It is for toolchains that cannot write a
 // custom section themselves (standard Go): `gatewayd plugin schema`.
@@ -89,12 +89,12 @@ func EmbedSchema(code, schema []byte) ([]byte, error) {
 	}
 	out := append([]byte(nil), code[:8]...)
 	for _, s := range secs {
-		if s.id != 0 || s.name != SectionConfigSchema {
+		if s.id != 0 || s.name != sectionConfigSchema {
 			out = append(out, s.raw...)
 		}
 	}
-	body := binary.AppendUvarint(nil, uint64(len(SectionConfigSchema)))
-	body = append(body, SectionConfigSchema...)
+	body := binary.AppendUvarint(nil, uint64(len(sectionConfigSchema)))
+	body = append(body, sectionConfigSchema...)
 	body = append(body, schema...)
 	out = append(out, 0)
 	out = binary.AppendUvarint(out, uint64(len(body)))

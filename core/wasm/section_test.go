@@ -26,7 +26,7 @@ func TestEmbedSchemaReplacesTheSection(t *testing.T) {
 	if err != nil || string(got) != `{"type": "object", "additionalProperties": false}` {
 		t.Fatalf("schema read back %q, %v", got, err)
 	}
-	if n := bytes.Count(second, []byte(SectionConfigSchema)); n != 1 {
+	if n := bytes.Count(second, []byte(sectionConfigSchema)); n != 1 {
 		t.Errorf("%d schema sections after embedding twice", n)
 	}
 	if s, err := parseSchema(second); err != nil || s == nil || s.AdditionalProperties == nil || s.AdditionalProperties.Allowed {

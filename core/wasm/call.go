@@ -1,0 +1,242 @@
+package wasm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/lintelhq/lintel/core/exchange"
+	"github.com/lintelhq/lintel/core/filter"
+)
+
+// stateContext carries a call's state to host functions. An instance of
+// a trusted filter keeps one, so its calls allocate no context. A call
+// with a deadline gets a fresh one: wazero watches that context from a
+// goroutine of its own, which may still read it after the call returned.
+type stateContext struct {
+	context.Context
+	s *callState
+}
+
+func (c *stateContext) Value(key any) any {
+	if key == (stateKey{}) {
+		return c.s
+	}
+	return c.Context.Value(key)
+}
+
+// callContext is the context of one call into the guest: it carries the
+// call's state and, unless the filter is trusted, the per-call deadline.
+func (f *Filter) callContext(sc *stateContext, s *callState) (context.Context, context.CancelFunc) {
+	if f.spec.Trusted {
+		sc.Context, sc.s = context.Background(), s
+		return sc, func() {}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), f.spec.Timeout.D())
+	return &stateContext{Context: ctx, s: s}, cancel
+}
+
+// call runs one export with params (at most two); any failure marks the
+// instance broken.
+func (f *Filter) call(inst *instance, s *callState, fn api.Function, params ...uint64) (uint64, error) {
+	ctx, cancel := f.callContext(&inst.ctx, s)
+	defer cancel()
+	s.logLines = 0
+	inst.stderr.reset()
+	stack := inst.stack[:]
+	copy(stack, params)
+	var start time.Time
+	if f.callTimer != nil {
+		start = time.Now()
+	}
+	err := fn.CallWithStack(ctx, stack)
+	if f.callTimer != nil {
+		f.callTimer.Observe(time.Since(start).Seconds())
+	}
+	inst.ctx.s = nil
+	if s.logLines > maxLogLines {
+		f.log.Warn("plugin log lines dropped", "dropped", s.logLines-maxLogLines, "request_id", s.requestID())
+	}
+	if err != nil {
+		inst.broken = true
+		err, kind := callError(err)
+		f.metrics.failed(f.name, kind)
+		return 0, inst.stderr.explain(err)
+	}
+	return stack[0], nil
+}
+
+// callError makes wazero's errors say what happened in the terms of a
+// plugin author, and names its kind for the failures metric.
+func callError(err error) (error, string) {
+	var exit *sys.ExitError
+	if errors.As(err, &exit) {
+		switch exit.ExitCode() {
+		case sys.ExitCodeDeadlineExceeded:
+			return errors.New("exceeded its time limit (timeout) and was stopped"), "timeout"
+		case sys.ExitCodeContextCanceled:
+			return errors.New("was stopped: the request was cancelled"), "cancelled"
+		}
+		return fmt.Errorf("exited with code %d", exit.ExitCode()), "trap"
+	}
+	var ge *guestError
+	if errors.As(err, &ge) {
+		return ge, "trap"
+	}
+	msg := err.Error()
+	if i := strings.Index(msg, "\nwasm stack trace:"); i >= 0 {
+		msg = msg[:i]
+	}
+	return errors.New(msg), "trap"
+}
+
+// log writes a guest's log line to the gateway's log, with the filter and
+// request id, within the per-call budget.
+func (s *callState) log(level int32, msg []byte, attrs ...any) {
+	if level >= logLevelNone {
+		return
+	}
+	s.logLines++
+	if s.logLines > maxLogLines || !s.f.log.Enabled(context.Background(), slogLevel(level)) {
+		return
+	}
+	if len(msg) > maxLogMessage {
+		msg = append(msg[:maxLogMessage:maxLogMessage], "..."...)
+	}
+	l := s.f.log
+	if s.x != nil {
+		l = l.With("request_id", s.x.RequestID)
+	}
+	l.Log(context.Background(), slogLevel(level), string(msg), attrs...)
+}
+
+func (s *callState) requestID() string {
+	if s.x == nil {
+		return ""
+	}
+	return s.x.RequestID
+}
+
+// callState is what host functions act on during one guest call: the
+// request (and, in the response phase, the response) of one exchange.
+type callState struct {
+	f        *Filter
+	x        *exchange.Exchange
+	w        http.ResponseWriter // request phase: where an answer goes
+	resp     *filter.Response    // response phase only
+	features uint32
+
+	// The guest's own answer when it returns next=0.
+	status      int
+	answerBody  []byte
+	wroteAnswer bool
+
+	reqBody       *bodyBuffer
+	reqBodyWrites bool // write_body(request) was called: it replaces the body
+	respWrites    bool // write_body(response) was called in this phase
+	respRead      int  // read offset into a buffered response body
+	logLines      int  // log lines in the current call
+	complete      bool // lintel_on_complete: the response is complete
+
+	outResp *http.Response // the last http_call's response
+	outBody []byte
+}
+
+type stateKey struct{}
+
+// stateOf returns the call's state; every call into a guest carries one.
+func stateOf(ctx context.Context) *callState {
+	return ctx.Value(stateKey{}).(*callState)
+}
+
+// req returns the state of a call made during a request, failing a call
+// made while the instance initialises.
+func req(ctx context.Context, fn string) *callState {
+	s := stateOf(ctx)
+	if s.x == nil {
+		fail("%s: called outside a request (during initialisation)", fn)
+	}
+	return s
+}
+
+// guestError is a failure of the guest's own making (a bad pointer, a
+// forbidden call). Host functions panic with it; wazero turns the panic
+// into the error of the export call, and the instance is discarded.
+type guestError struct{ msg string }
+
+func (e *guestError) Error() string { return e.msg }
+
+func fail(format string, args ...any) { panic(&guestError{fmt.Sprintf(format, args...)}) }
+
+// read returns guest memory [ptr, ptr+n), or fails the call.
+func read(mod api.Module, ptr, n uint32, what string) []byte {
+	b, ok := mod.Memory().Read(ptr, n)
+	if !ok {
+		fail("%s: pointer %d length %d is out of bounds of guest memory (%d bytes)", what, ptr, n, mod.Memory().Size())
+	}
+	return b
+}
+
+func readString(mod api.Module, ptr, n uint32, what string) string {
+	return string(read(mod, ptr, n, what))
+}
+
+// writeLimited implements http-wasm's buf_limit convention: v is written
+// at buf only when it fits in limit; its length is returned either way.
+func writeLimited(mod api.Module, buf, limit uint32, v []byte, what string) uint32 {
+	n := uint32(len(v))
+	if n <= limit && n > 0 {
+		if !mod.Memory().Write(buf, v) {
+			fail("%s: buffer %d length %d is out of bounds of guest memory", what, buf, n)
+		}
+	}
+	return n
+}
+
+// writeNULTerminated writes values as NUL-terminated strings under the
+// buf_limit convention and returns count<<32 | len.
+func writeNULTerminated(mod api.Module, buf, limit uint32, values []string, what string) uint64 {
+	if len(values) == 0 {
+		return 0
+	}
+	size := 0
+	for _, v := range values {
+		size += len(v) + 1
+	}
+	if uint64(size) <= uint64(limit) {
+		// Written in place: a view of the guest's buffer, no copy.
+		out, ok := mod.Memory().Read(buf, uint32(size))
+		if !ok {
+			fail("%s: buffer %d length %d is out of bounds of guest memory", what, buf, size)
+		}
+		n := 0
+		for _, v := range values {
+			n += copy(out[n:], v)
+			out[n] = 0
+			n++
+		}
+	}
+	return uint64(len(values))<<32 | uint64(size)
+}
+
+func (s *callState) requestPhase(fn string) {
+	if s.resp != nil {
+		fail("%s: the request cannot change in handle_response", fn)
+	}
+}
+
+// i32Result encodes a negative i32 result on the stack.
+func i32Result(v int32) uint64 { return uint64(uint32(v)) }
+
+// maxLogLines bounds the log lines one guest call may write; more are
+// counted and dropped, so a plugin cannot flood the gateway's log.
+const (
+	maxLogLines   = 64
+	maxLogMessage = 4 << 10
+)

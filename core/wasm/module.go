@@ -1,0 +1,140 @@
+package wasm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+)
+
+// load compiles the module in the filter's own runtime, checks its
+// imports and exports, and warms the pool.
+func (f *Filter) load(cache wazero.CompilationCache, code []byte) error {
+	ctx := context.Background()
+	pages := uint32(f.spec.MemoryLimit / (64 << 10))
+	rc := wazero.NewRuntimeConfigCompiler().
+		WithCompilationCache(cache).
+		WithMemoryLimitPages(pages).
+		WithCloseOnContextDone(!f.spec.Trusted)
+	f.rt = wazero.NewRuntimeWithConfig(ctx, rc)
+	compiled, err := f.rt.CompileModule(ctx, code)
+	if err != nil {
+		return fmt.Errorf("not a valid WebAssembly module: %v", err)
+	}
+	f.compiled = compiled
+	usesWASI, err := validate(compiled)
+	if err != nil {
+		return err
+	}
+	f.ABI = abiHTTPWasm
+	for _, imp := range compiled.ImportedFunctions() {
+		if mod, _, _ := imp.Import(); mod == moduleLintel {
+			f.ABI = abiHTTPWasmLintel
+		}
+	}
+	if usesWASI {
+		if _, err := wasi_snapshot_preview1.Instantiate(ctx, f.rt); err != nil {
+			return err
+		}
+	}
+	if err := hostModules(ctx, f.rt); err != nil {
+		return err
+	}
+	_, f.onComplete = compiled.ExportedFunctions()[exportOnComplete]
+	f.pool = newPool(f)
+	return f.pool.warm(f.spec.MinInstances)
+}
+
+// validate checks that a module exports what the ABI needs and imports
+// only what the host provides, with the right signatures.
+func validate(m wazero.CompiledModule) (usesWASI bool, err error) {
+	host := map[string]hostFunc{}
+	for _, fn := range httpHandlerFuncs {
+		host[fn.name] = fn
+	}
+	lintel := map[string]hostFunc{}
+	for _, fn := range lintelFuncs {
+		lintel[fn.name] = fn
+	}
+	for _, imp := range m.ImportedFunctions() {
+		module, name, _ := imp.Import()
+		var want hostFunc
+		var ok bool
+		switch module {
+		case moduleHTTPHandler:
+			want, ok = host[name]
+		case moduleLintel:
+			want, ok = lintel[name]
+		case moduleWASI:
+			usesWASI = true
+			continue
+		default:
+			return false, fmt.Errorf("imports %s.%s: module %q is not provided (only %s, %s and %s are)", module, name, module, moduleHTTPHandler, moduleLintel, moduleWASI)
+		}
+		if !ok {
+			return false, fmt.Errorf("imports %s.%s: no such function in %s", module, name, module)
+		}
+		if !sameTypes(imp.ParamTypes(), want.params) || !sameTypes(imp.ResultTypes(), want.results) {
+			return false, fmt.Errorf("imports %s.%s with signature %s, the host's is %s", module, name,
+				signature(imp.ParamTypes(), imp.ResultTypes()), signature(want.params, want.results))
+		}
+	}
+	if len(m.ImportedMemories()) > 0 {
+		return false, errors.New("imports a memory; a plugin must export its own as \"memory\"")
+	}
+	if _, ok := m.ExportedMemories()[exportMemory]; !ok {
+		return false, fmt.Errorf("does not export %q", exportMemory)
+	}
+	exports := m.ExportedFunctions()
+	for _, want := range []struct {
+		name            string
+		params, results []api.ValueType
+	}{
+		{exportHandleRequest, nil, []api.ValueType{i64}},
+		{exportHandleResponse, []api.ValueType{i32, i32}, nil},
+	} {
+		fn, ok := exports[want.name]
+		if !ok {
+			return false, fmt.Errorf("does not export function %q", want.name)
+		}
+		if !sameTypes(fn.ParamTypes(), want.params) || !sameTypes(fn.ResultTypes(), want.results) {
+			return false, fmt.Errorf("exports %q with signature %s, the ABI's is %s", want.name,
+				signature(fn.ParamTypes(), fn.ResultTypes()), signature(want.params, want.results))
+		}
+	}
+	for _, name := range []string{exportInitialize, exportStart, exportOnComplete} {
+		if fn, ok := exports[name]; ok && (len(fn.ParamTypes()) > 0 || len(fn.ResultTypes()) > 0) {
+			return false, fmt.Errorf("exports %q with signature %s, want () -> ()", name, signature(fn.ParamTypes(), fn.ResultTypes()))
+		}
+	}
+	return usesWASI, nil
+}
+
+func sameTypes(a, b []api.ValueType) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func signature(params, results []api.ValueType) string {
+	name := func(ts []api.ValueType) string {
+		s := "("
+		for i, t := range ts {
+			if i > 0 {
+				s += ", "
+			}
+			s += api.ValueTypeName(t)
+		}
+		return s + ")"
+	}
+	return name(params) + " -> " + name(results)
+}
