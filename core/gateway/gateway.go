@@ -8,12 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
 	"maps"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -82,7 +80,7 @@ func New(cfg *config.Config, opt Options) (*Gateway, error) {
 	var errs config.Errors
 	fail := func(key, format string, args ...any) { errs = append(errs, cfg.Errorf(key, format, args...)) }
 
-	for _, name := range sortedKeys(cfg.Services) {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Services)) {
 		sc := cfg.Services[name]
 		tc, cerr := upstreamTLS(cfg, sc)
 		if cerr != nil {
@@ -94,7 +92,7 @@ func New(cfg *config.Config, opt Options) (*Gateway, error) {
 		}
 		g.services[name] = proxy.NewService(sc, tc, upstreamMetrics, g.log)
 	}
-	for _, name := range sortedKeys(cfg.Filters) {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Filters)) {
 		if opt.Filters == nil {
 			fail("filters."+name, "filters need the plugin engine, which this build does not have")
 			continue
@@ -113,7 +111,7 @@ func New(cfg *config.Config, opt Options) (*Gateway, error) {
 	}
 
 	byName := map[string]*listener{}
-	for _, name := range sortedKeys(cfg.Listeners) {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Listeners)) {
 		l := newListener(g, cfg.Listeners[name])
 		var err *config.Error
 		if l.tls, err = listenerTLS(cfg, l.cfg); err != nil {
@@ -315,18 +313,3 @@ func (g *Gateway) release() {
 		}
 	}
 }
-
-// errorLog sends net/http's own log lines (TLS handshake errors, panics)
-// to slog.
-func errorLog(l *slog.Logger) *log.Logger {
-	return log.New(logWriter{l}, "", 0)
-}
-
-type logWriter struct{ l *slog.Logger }
-
-func (w logWriter) Write(p []byte) (int, error) {
-	w.l.Warn(strings.TrimSuffix(string(p), "\n"))
-	return len(p), nil
-}
-
-func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

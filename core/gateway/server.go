@@ -16,6 +16,7 @@ import (
 
 	"github.com/lintelhq/lintel/core/config"
 	"github.com/lintelhq/lintel/core/problem"
+	"github.com/lintelhq/lintel/internal/stdlog"
 )
 
 // Server owns the listening sockets and serves one Gateway at a time.
@@ -221,7 +222,7 @@ func (k *socket) serve(l *listener) {
 		WriteTimeout:      st.write,
 		IdleTimeout:       st.idle,
 		MaxHeaderBytes:    st.maxHeader,
-		ErrorLog:          errorLog(k.log.With("listener", l.cfg.Name)),
+		ErrorLog:          stdlog.New(k.log.With("listener", l.cfg.Name)),
 		Protocols:         new(http.Protocols),
 	}
 	srv.Protocols.SetHTTP1(true)

@@ -4,6 +4,8 @@ package metrics
 
 import (
 	"errors"
+	"fmt"
+	"reflect"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -17,14 +19,28 @@ func Register[C prometheus.Collector](reg *prometheus.Registry, c C) C {
 	if reg == nil {
 		return c
 	}
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
+	out, err := TryRegister(reg, c)
+	if err != nil {
 		panic(err)
 	}
-	return c
+	return out
+}
+
+// TryRegister is Register for metrics defined at run time (by plugins):
+// a conflict, or a definition the registry refuses, is an error, never a
+// panic.
+func TryRegister[C prometheus.Collector](reg *prometheus.Registry, c C) (out C, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%v", p)
+		}
+	}()
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) && reflect.TypeOf(are.ExistingCollector) == reflect.TypeOf(c) {
+			return are.ExistingCollector.(C), nil
+		}
+		return out, err
+	}
+	return c, nil
 }

@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log"
-	"log/slog"
 	"net/http"
 	"net/http/httputil"
 	"sync"
 
 	"github.com/lintelhq/lintel/core/exchange"
 	"github.com/lintelhq/lintel/core/problem"
+	"github.com/lintelhq/lintel/internal/stdlog"
 )
 
 type reverseProxy = *httputil.ReverseProxy
@@ -25,7 +24,7 @@ func newReverseProxy(s *Service) reverseProxy {
 		// streams reach the client as the upstream sends them, and
 		// buffers the rest.
 		ErrorHandler: s.fail,
-		ErrorLog:     log.New(slogWriter{s.log}, "", 0),
+		ErrorLog:     stdlog.New(s.log),
 		BufferPool:   copyBuffers,
 	}
 }
@@ -110,19 +109,4 @@ func (s *Service) fail(w http.ResponseWriter, r *http.Request, err error) {
 		x.Log().Warn("upstream failed", "service", s.Name, "target", f.target, "error", err)
 		problem.Error(w, http.StatusBadGateway, fmt.Sprintf("upstream service %q is unavailable", s.Name))
 	}
-}
-
-// slogWriter sends httputil's own log lines to the gateway's log.
-type slogWriter struct{ log *slog.Logger }
-
-func (w slogWriter) Write(p []byte) (int, error) {
-	w.log.Warn(string(trimNewline(p)))
-	return len(p), nil
-}
-
-func trimNewline(p []byte) []byte {
-	if n := len(p); n > 0 && p[n-1] == '\n' {
-		return p[:n-1]
-	}
-	return p
 }

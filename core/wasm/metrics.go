@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tetratelabs/wazero/api"
@@ -64,32 +63,13 @@ func (f *Filter) defineMetric(kind int32, name, help string, labels []string) (i
 	default:
 		return 0, fmt.Errorf("unknown metric kind %d", kind)
 	}
-	vec, err := safeRegister(f.registry, vec)
+	vec, err := metrics.TryRegister(f.registry, vec)
 	if err != nil {
 		return 0, err
 	}
 	f.defined = append(f.defined, metric{kind, len(labels), vec})
 	f.metricIDs[name] = len(f.defined) - 1
 	return len(f.defined) - 1, nil
-}
-
-// safeRegister registers c, turning the panics of invalid names into
-// errors. A metric the same filter defined before a reload is reused,
-// so its values carry on.
-func safeRegister(r *prometheus.Registry, c prometheus.Collector) (out prometheus.Collector, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("%v", p)
-		}
-	}()
-	if err := r.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) && reflect.TypeOf(are.ExistingCollector) == reflect.TypeOf(c) {
-			return are.ExistingCollector, nil
-		}
-		return nil, err
-	}
-	return c, nil
 }
 
 func hostMetricUpdate(ctx context.Context, mod api.Module, stack []uint64) {

@@ -57,7 +57,7 @@ func init() {
 	if err := lintel.Config(&c); err != nil {
 		panic("rate-limit: config: " + err.Error())
 	}
-	if err := setup(c); err != nil && strictInit {
+	if err := setup(c); err != nil && lintel.Hosted {
 		panic("rate-limit: config: " + err.Error())
 	}
 }

@@ -11,6 +11,9 @@ import (
 	"time"
 )
 
+// Hosted is false natively, against the fake host; see host_wasip1.go.
+const Hosted = false
+
 // FakeHost stands in for gatewayd when a plugin is built natively, so its
 // handlers run under plain go test. Fill in the request, call Run, and
 // read what the plugin did.

@@ -8,6 +8,13 @@ import (
 	"unsafe"
 )
 
+// Hosted is true in a plugin running under a host (gatewayd), false
+// natively against the fake host. A plugin whose config is invalid should
+// fail its initialisation when Hosted, so gatewayd refuses to load it
+// and says why; natively, where the fake host's config is empty at
+// package init, tests configure it themselves.
+const Hosted = true
+
 //go:wasmexport handle_request
 func exportHandleRequest() uint64 {
 	if handleRequest() {
