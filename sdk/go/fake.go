@@ -265,7 +265,8 @@ func stateIncr(key string, delta int64, ttl time.Duration) (int64, error) {
 	return delta, nil
 }
 
-// rateLimit is the host's GCRA (core/state) on the fake clock.
+// rateLimit is the host's GCRA (core/state) on the fake clock; both make
+// the decisions of testdata/gcra.json.
 func rateLimit(key string, interval time.Duration, burst int) (RateDecision, error) {
 	h := host()
 	now := h.now().UnixNano()
