@@ -12,6 +12,12 @@ import (
 	"github.com/lintelhq/lintel/core/problem"
 )
 
+var (
+	_ http.ResponseWriter = (*hookWriter)(nil)
+	_ http.Flusher        = (*hookWriter)(nil)
+	_ http.Hijacker       = (*hookWriter)(nil)
+)
+
 // MaxBufferedResponse caps a body held for a filter that set
 // BufferResponse; a larger response becomes a 502.
 const MaxBufferedResponse = 16 << 20

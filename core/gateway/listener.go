@@ -18,6 +18,8 @@ import (
 	"github.com/lintelhq/lintel/core/router"
 )
 
+var _ http.Handler = (*listener)(nil)
+
 // listener is one [listeners.NAME]: a server, its filters and its routes.
 type listener struct {
 	g        *Gateway

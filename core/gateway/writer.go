@@ -9,6 +9,12 @@ import (
 	"github.com/lintelhq/lintel/core/exchange"
 )
 
+var (
+	_ http.ResponseWriter = (*recorder)(nil)
+	_ http.Flusher        = (*recorder)(nil)
+	_ http.Hijacker       = (*recorder)(nil)
+)
+
 // recorder is the outermost ResponseWriter: it notes the status and bytes
 // sent for logs, and whether anything was written yet.
 type recorder struct {

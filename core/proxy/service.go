@@ -19,6 +19,8 @@ import (
 	"github.com/lintelhq/lintel/core/exchange"
 )
 
+var _ http.RoundTripper = (*Service)(nil)
+
 // Service is one upstream service. It is an http.RoundTripper: a request
 // sent through it goes to one of the service's targets, whatever its URL's
 // scheme and host and its Host field say (the target's host is sent, so

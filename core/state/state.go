@@ -14,6 +14,12 @@ import (
 	"time"
 )
 
+var (
+	_ Store = (*Memory)(nil)
+	_ Store = (*Redis)(nil)
+	_ Store = (*namespaced)(nil)
+)
+
 // Store is a key-value store whose every operation is atomic. A ttl of 0
 // means the key does not expire. Values are bytes; Increment stores a
 // decimal integer, which Get returns as such.

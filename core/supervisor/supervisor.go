@@ -30,6 +30,8 @@ import (
 	"github.com/lintelhq/lintel/core/wasm"
 )
 
+var _ admin.Source = (*Supervisor)(nil)
+
 // Options are what a Supervisor needs besides its config file.
 type Options struct {
 	// Path is the config file, read again on every reload.

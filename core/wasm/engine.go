@@ -37,6 +37,12 @@ import (
 	"github.com/lintelhq/lintel/core/state"
 )
 
+var (
+	_ filter.Factory = (*Engine)(nil)
+	_ filter.Filter  = (*Filter)(nil)
+	_ filter.Pending = (*pending)(nil)
+)
+
 // Engine loads plugins from one directory through one compilation cache.
 // It implements filter.Factory.
 type Engine struct {

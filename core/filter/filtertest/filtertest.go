@@ -15,6 +15,11 @@ import (
 	"github.com/lintelhq/lintel/core/filter"
 )
 
+var (
+	_ filter.Factory = (*Factory)(nil)
+	_ filter.Filter  = (*Filter)(nil)
+)
+
 // Factory builds Filters from [filters.NAME] tables. Config keys:
 //
 //	answer = 403            answer the request with this status
