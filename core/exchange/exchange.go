@@ -71,6 +71,8 @@ type Outcome struct {
 	FailedParts []string
 	// AnsweredBy says who wrote the response.
 	AnsweredBy Answerer
+	// ResponseHeader is the response's header as sent.
+	ResponseHeader http.Header
 }
 
 // Answerer is who wrote a response.

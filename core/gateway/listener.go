@@ -204,7 +204,7 @@ func (l *listener) finish(x *exchange.Exchange, rec *recorder) {
 			problem.Error(rec, http.StatusInternalServerError, "internal error")
 		}
 	}
-	x.Status, x.BytesOut, x.Duration = rec.status, rec.bytes, time.Since(x.Start)
+	x.Status, x.BytesOut, x.Duration, x.ResponseHeader = rec.status, rec.bytes, time.Since(x.Start), rec.Header()
 	if x.AnsweredBy == "" {
 		x.AnsweredBy = exchange.ByTarget
 		if x.Route == "" { // refused before any route matched (404, 400, 431, ...)

@@ -164,7 +164,8 @@ func (f *Filter) complete(x *exchange.Exchange) {
 		return
 	}
 	defer f.pool.put(inst)
-	s := &callState{f: f, x: x, complete: true}
+	// The response as sent, to read: a completion changes nothing.
+	s := &callState{f: f, x: x, complete: true, resp: &filter.Response{Status: x.Status, Header: x.ResponseHeader}}
 	if _, err := f.call(inst, s, inst.onComplete); err != nil {
 		f.log.Error("filter failed", "phase", "complete", "error", err, "request_id", x.RequestID)
 	}

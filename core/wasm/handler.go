@@ -226,6 +226,9 @@ func (s *callState) writableHeaders(kind uint32, fn string) http.Header {
 	if kind == headerKindRequest && s.resp != nil {
 		fail("%s: the request cannot change in handle_response", fn)
 	}
+	if s.complete {
+		fail("%s: the response was sent; lintel_on_complete can only read it", fn)
+	}
 	return h
 }
 
@@ -422,6 +425,9 @@ func hostSetStatusCode(ctx context.Context, mod api.Module, stack []uint64) {
 	code := int(int32(stack[0]))
 	if code < 100 || code > 999 {
 		fail("%s: invalid status code %d", fnSetStatusCode, code)
+	}
+	if s.complete {
+		fail("%s: the response was sent; lintel_on_complete can only read it", fnSetStatusCode)
 	}
 	if s.resp != nil {
 		s.resp.Status = code

@@ -1,7 +1,9 @@
 package wasm
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -329,6 +332,87 @@ func TestStateCallsAreNotBoundByTheGuestsCall(t *testing.T) {
 		}
 		if store.bound.Load() {
 			t.Errorf("%s: the store got the guest call's context", settings)
+		}
+		store.Close()
+	}
+}
+
+// TestOnCompleteReadsResponseHeaders: lintel_on_complete reading a
+// response header dereferenced a nil writer (the call failed and the
+// instance was dropped). It reads the response as sent.
+func TestOnCompleteReadsResponseHeaders(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out.log")
+	f := load(t, "complete_headers", fmt.Sprintf("output = %q", out))
+	x, w := newExchange()
+	next, p, err := f.Request(x, w)
+	if err != nil || !next || p != nil {
+		t.Fatalf("Request: %v %v %v", next, p, err)
+	}
+	x.Status, x.ResponseHeader = 201, http.Header{"X-Up": {"yes"}}
+	x.Complete()
+	b, _ := os.ReadFile(out)
+	if got := string(b); got != "X-Up=yes\x00 201\n" {
+		t.Errorf("emitted %q", got)
+	}
+	if live, _ := f.Stats(); live != 1 {
+		t.Errorf("%d instances after the completion, want the one (not dropped)", live)
+	}
+}
+
+// changingStore answers Get("big") with the sizes in order, 0 meaning
+// absent: a value that changes between the SDK's two reads.
+type changingStore struct {
+	*state.Memory
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (s *changingStore) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	if !strings.HasSuffix(key, "big") {
+		return s.Memory.Get(ctx, key)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.sizes[0]
+	if len(s.sizes) > 1 {
+		s.sizes = s.sizes[1:]
+	}
+	if n == 0 {
+		return nil, false, nil
+	}
+	return bytes.Repeat([]byte("v"), n), true, nil
+}
+
+// TestSDKStateGetOfAChangingValue: the Go SDK read a large value's length,
+// then the value; one that grew in between panicked the guest (500), one
+// deleted in between read as found and empty.
+func TestSDKStateGetOfAChangingValue(t *testing.T) {
+	for name, c := range map[string]struct {
+		sizes []int
+		want  string
+	}{
+		"grew":    {[]int{5000, 9000}, "9000,true,ok"},
+		"deleted": {[]int{5000, 0}, "0,false,ok"},
+		"same":    {[]int{5000}, "5000,true,ok"},
+	} {
+		store := &changingStore{Memory: state.NewMemory(0), sizes: c.sizes}
+		f := loadWith(t, "testguest", `config = { prefix = "T" }`, Options{Log: slog.New(slog.DiscardHandler), State: store})
+		r := httptest.NewRequest("GET", "/x", nil)
+		r.Header.Set("X-Case", "big-get")
+		x := &exchange.Exchange{Request: r, BaseLog: slog.New(slog.DiscardHandler)}
+		w := httptest.NewRecorder()
+		_, p, err := f.Request(x, w)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		resp := &filter.Response{Status: 200, Header: http.Header{}}
+		if p != nil {
+			p.Response(x, resp)
+			p.Release()
+		}
+		if got := resp.Header.Get("X-T-Result") + w.Header().Get("X-T-Result"); got != c.want {
+			t.Errorf("%s: result %q, want %q", name, got, c.want)
 		}
 		store.Close()
 	}

@@ -292,13 +292,24 @@ func stateGet(key string) ([]byte, bool, error) {
 	if size <= n {
 		return append([]byte(nil), scratch[:size]...), true, nil
 	}
-	b := make([]byte, size)
-	p, _ = bptr(b)
-	r = lStateGet(kp, kn, p, size)
-	if int64(r) == -1 {
-		return nil, false, ErrState
+	// Too large for the scratch buffer: read again into one of its size.
+	// The value may change in between (another instance, another
+	// gatewayd): a value deleted reads as absent, one grown is read
+	// again, into a larger buffer.
+	for {
+		b := make([]byte, size)
+		p, _ = bptr(b)
+		r = lStateGet(kp, kn, p, size)
+		switch {
+		case int64(r) == -1:
+			return nil, false, ErrState
+		case r == 0:
+			return nil, false, nil
+		case uint32(r) <= size:
+			return b[:uint32(r)], true, nil
+		}
+		size = uint32(r)
 	}
-	return b[:uint32(r)], true, nil
 }
 
 func ms(d time.Duration) int64 { return d.Milliseconds() }

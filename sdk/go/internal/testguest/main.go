@@ -93,6 +93,10 @@ func handle(req lintel.Request, resp lintel.Response) bool {
 		result(resp, strconv.FormatBool(d.Allowed), strconv.Itoa(d.Remaining), strconv.FormatBool(d.RetryAfter > 0), errString(err))
 	case "ratelimit-misuse":
 		lintel.RateLimit("rl", time.Hour, 0) // burst 0: the host fails the call
+	case "big-get":
+		// A value larger than the SDK's scratch buffer, read in two calls.
+		v, ok, err := lintel.StateGet("big")
+		result(resp, strconv.Itoa(len(v)), strconv.FormatBool(ok), errString(err))
 	case "ttl-set":
 		result(resp, errString(lintel.StateSet("ttl", []byte("x"), time.Second)))
 	case "ttl-get":
