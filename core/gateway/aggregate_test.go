@@ -4,13 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/lintelhq/lintel/internal/gatewaytest"
 	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lintelhq/lintel/internal/gatewaytest"
 )
 
 // productConfig is the seed's Product Detail flow; partOpts are extra

@@ -1,11 +1,12 @@
 package gateway_test
 
 import (
-	"github.com/lintelhq/lintel/internal/gatewaytest"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/lintelhq/lintel/internal/gatewaytest"
 )
 
 // BenchmarkProxy measures a GET over loopback: straight to the upstream,

@@ -3,12 +3,13 @@ package gateway_test
 import (
 	"bufio"
 	"fmt"
-	"github.com/lintelhq/lintel/internal/gatewaytest"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lintelhq/lintel/internal/gatewaytest"
 )
 
 // chainConfig: listener filters a, b; route filters c, d; each filter's

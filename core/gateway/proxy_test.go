@@ -3,7 +3,6 @@ package gateway_test
 import (
 	"bufio"
 	"fmt"
-	"github.com/lintelhq/lintel/internal/gatewaytest"
 	"io"
 	"net"
 	"net/http"
@@ -11,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lintelhq/lintel/internal/gatewaytest"
 )
 
 func TestProxyForwardsRequest(t *testing.T) {

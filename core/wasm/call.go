@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -47,7 +48,7 @@ func (f *Filter) callContext(sc *stateContext, s *callState) (context.Context, c
 func (f *Filter) call(inst *instance, s *callState, fn api.Function, params ...uint64) (uint64, error) {
 	ctx, cancel := f.callContext(&inst.ctx, s)
 	defer cancel()
-	s.logLines = 0
+	s.logLines, s.logBytes, s.logDropped = 0, 0, 0
 	inst.stderr.reset()
 	stack := inst.stack[:]
 	copy(stack, params)
@@ -60,8 +61,8 @@ func (f *Filter) call(inst *instance, s *callState, fn api.Function, params ...u
 		f.callTimer.Observe(time.Since(start).Seconds())
 	}
 	inst.ctx.s = nil
-	if s.logLines > maxLogLines {
-		f.log.Warn("plugin log lines dropped", "dropped", s.logLines-maxLogLines, "request_id", s.requestID())
+	if s.logDropped > 0 {
+		f.log.Warn("plugin log lines dropped", "dropped", s.logDropped, "request_id", s.requestID())
 	}
 	if err != nil {
 		inst.broken = true
@@ -102,18 +103,54 @@ func (s *callState) log(level int32, msg []byte, attrs ...any) {
 	if level >= logLevelNone {
 		return
 	}
-	s.logLines++
-	if s.logLines > maxLogLines || !s.f.log.Enabled(context.Background(), slogLevel(level)) {
+	if !s.f.log.Enabled(context.Background(), slogLevel(level)) {
 		return
 	}
-	if len(msg) > maxLogMessage {
-		msg = append(msg[:maxLogMessage:maxLogMessage], "..."...)
+	// One line holds at most maxLogLine bytes of message, keys and
+	// values; what is cut is marked "...".
+	room := maxLogLine
+	text := clip(string(msg), &room)
+	for i, a := range attrs {
+		if kv, ok := a.(slog.Attr); ok {
+			attrs[i] = slog.String(clip(kv.Key, &room), clip(kv.Value.String(), &room))
+		}
 	}
+	size := maxLogLine - room
+	if s.logLines >= maxLogLines || s.logBytes+size > maxLogBytes {
+		s.logDropped++
+		return
+	}
+	s.logLines++
+	s.logBytes += size
 	l := s.f.log
 	if s.x != nil {
 		l = l.With("request_id", s.x.RequestID)
 	}
-	l.Log(context.Background(), slogLevel(level), string(msg), attrs...)
+	l.Log(context.Background(), slogLevel(level), text, attrs...)
+}
+
+// warn is a line of the host's own about the guest's doing (a refused
+// call): it counts against the guest's log budget, so a guest cannot
+// flood the log through the host either.
+func (s *callState) warn(msg string, attrs ...any) {
+	for i := 0; i+1 < len(attrs); i += 2 {
+		if k, ok := attrs[i].(string); ok {
+			attrs[i/2] = slog.Any(k, attrs[i+1])
+		}
+	}
+	s.log(logLevelWarn, []byte(msg), attrs[:len(attrs)/2]...)
+}
+
+// clip returns s cut to the bytes left in *room (marked "..." when cut)
+// and takes them from it.
+func clip(s string, room *int) string {
+	if len(s) > *room {
+		s = s[:max(*room, 0)] + "..."
+		*room = 0
+		return s
+	}
+	*room -= len(s)
+	return s
 }
 
 func (s *callState) requestID() string {
@@ -141,7 +178,9 @@ type callState struct {
 	reqBodyWrites bool // write_body(request) was called: it replaces the body
 	respWrites    bool // write_body(response) was called in this phase
 	respRead      int  // read offset into a buffered response body
-	logLines      int  // log lines in the current call
+	logLines      int  // log lines written in the current call
+	logBytes      int  // and their bytes
+	logDropped    int  // lines dropped over the budget
 	complete      bool // lintel_on_complete: the response is complete
 
 	outResp *http.Response // the last http_call's response
@@ -237,6 +276,7 @@ func i32Result(v int32) uint64 { return uint64(uint32(v)) }
 // maxLogLines bounds the log lines one guest call may write; more are
 // counted and dropped, so a plugin cannot flood the gateway's log.
 const (
-	maxLogLines   = 64
-	maxLogMessage = 4 << 10
+	maxLogLines = 64
+	maxLogLine  = 4 << 10  // bytes of one line: message, keys and values
+	maxLogBytes = 32 << 10 // bytes of all the lines of one call
 )

@@ -19,14 +19,15 @@ type metric struct {
 }
 
 func hostMetricDefine(ctx context.Context, mod api.Module, stack []uint64) {
-	f := stateOf(ctx).f
+	s := stateOf(ctx)
+	f := s.f
 	kind := int32(stack[0])
 	name := readString(mod, uint32(stack[1]), uint32(stack[2]), fnMetricDefine)
 	help := readString(mod, uint32(stack[3]), uint32(stack[4]), fnMetricDefine)
 	labels := nulList(read(mod, uint32(stack[5]), uint32(stack[6]), fnMetricDefine))
 	id, err := f.defineMetric(kind, name, help, labels)
 	if err != nil {
-		f.log.Warn("plugin metric refused", "metric", name, "error", err)
+		s.warn("plugin metric refused", "metric", name, "error", err)
 		stack[0] = i32Result(resultError)
 		return
 	}

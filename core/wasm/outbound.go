@@ -30,7 +30,7 @@ func hostHTTPCall(ctx context.Context, mod api.Module, stack []uint64) {
 	}
 	status, err := s.f.outbound(ctx, s, method, rawURL, headers, body)
 	if err != nil {
-		s.f.log.Warn("plugin HTTP call", "method", method, "url", rawURL, "error", err, "request_id", s.requestID())
+		s.warn("plugin HTTP call refused or failed", "method", method, "url", rawURL, "error", err)
 	}
 	stack[0] = i32Result(int32(status))
 }

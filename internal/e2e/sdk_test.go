@@ -9,8 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lintelhq/lintel/internal/gatewaytest"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/lintelhq/lintel/internal/gatewaytest"
 )
 
 // sdkRoute puts the SDK's test guest in front of an echo upstream as

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"github.com/lintelhq/lintel/internal/gatewaytest"
 	"io"
 	"net/http"
 	"os"
@@ -11,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lintelhq/lintel/internal/gatewaytest"
 )
 
 // wasmRoute fronts an echoing upstream with the given filters, each
