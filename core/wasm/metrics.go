@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tetratelabs/wazero/api"
@@ -13,6 +16,7 @@ import (
 
 // metric is one metric a plugin defined.
 type metric struct {
+	name   string
 	kind   int32
 	labels int
 	vec    prometheus.Collector
@@ -68,13 +72,14 @@ func (f *Filter) defineMetric(kind int32, name, help string, labels []string) (i
 	if err != nil {
 		return 0, err
 	}
-	f.defined = append(f.defined, metric{kind, len(labels), vec})
+	f.defined = append(f.defined, metric{name, kind, len(labels), vec})
 	f.metricIDs[name] = len(f.defined) - 1
 	return len(f.defined) - 1, nil
 }
 
 func hostMetricUpdate(ctx context.Context, mod api.Module, stack []uint64) {
-	f := stateOf(ctx).f
+	s := stateOf(ctx)
+	f := s.f
 	id := int(int32(stack[0]))
 	v := api.DecodeF64(stack[1])
 	values := nulList(read(mod, uint32(stack[2]), uint32(stack[3]), fnMetricUpdate))
@@ -88,11 +93,20 @@ func hostMetricUpdate(ctx context.Context, mod api.Module, stack []uint64) {
 	if len(values) != m.labels {
 		fail("%s: metric %d has %d labels, got %d values", fnMetricUpdate, id, m.labels, len(values))
 	}
+	if _, ok := m.vec.(*prometheus.CounterVec); ok && v < 0 {
+		fail("%s: a counter cannot decrease", fnMetricUpdate)
+	}
+	if err := seriesOf(m.vec).admit(values); err != nil {
+		// Refused, not failed: the request goes on, the series is not
+		// made. One warning per metric; the rest are counted.
+		f.metrics.seriesRefused(f.name)
+		if seriesOf(m.vec).warnOnce() {
+			s.warn("plugin metric series refused", "metric", m.name, "error", err)
+		}
+		return
+	}
 	switch vec := m.vec.(type) {
 	case *prometheus.CounterVec:
-		if v < 0 {
-			fail("%s: a counter cannot decrease", fnMetricUpdate)
-		}
 		vec.WithLabelValues(values...).Add(v)
 	case *prometheus.GaugeVec:
 		vec.WithLabelValues(values...).Set(v)
@@ -101,12 +115,65 @@ func hostMetricUpdate(ctx context.Context, mod api.Module, stack []uint64) {
 	}
 }
 
+// maxSeries bounds the label series of one plugin metric: a plugin that
+// takes label values from requests cannot grow /metrics without end.
+const maxSeries = 1000
+
+// series is the set of label series a plugin metric has. It is kept with
+// the registered collector, which a reload reuses, so a reload does not
+// reset the count.
+type series struct {
+	mu     sync.Mutex
+	keys   map[string]struct{}
+	warned bool
+}
+
+var seriesByCollector sync.Map // prometheus.Collector -> *series
+
+func seriesOf(c prometheus.Collector) *series {
+	if s, ok := seriesByCollector.Load(c); ok {
+		return s.(*series)
+	}
+	s, _ := seriesByCollector.LoadOrStore(c, &series{keys: map[string]struct{}{}})
+	return s.(*series)
+}
+
+// admit reports whether label values may make (or update) a series: valid
+// UTF-8, and an existing series or room for a new one.
+func (s *series) admit(values []string) error {
+	for _, v := range values {
+		if !utf8.ValidString(v) {
+			return errors.New("a label value is not valid UTF-8")
+		}
+	}
+	key := strings.Join(values, "\x00")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.keys[key]; ok {
+		return nil
+	}
+	if len(s.keys) >= maxSeries {
+		return fmt.Errorf("the metric has %d series, the most a plugin metric may have", maxSeries)
+	}
+	s.keys[key] = struct{}{}
+	return nil
+}
+
+func (s *series) warnOnce() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	first := !s.warned
+	s.warned = true
+	return first
+}
+
 // engineMetrics are the host's own metrics of plugin calls. A nil
 // *engineMetrics counts nothing.
 type engineMetrics struct {
 	calls    *prometheus.HistogramVec
 	failures *prometheus.CounterVec
 	waits    *prometheus.CounterVec
+	refused  *prometheus.CounterVec
 }
 
 func newEngineMetrics(reg *prometheus.Registry) *engineMetrics {
@@ -127,6 +194,10 @@ func newEngineMetrics(reg *prometheus.Registry) *engineMetrics {
 			Name: "lintel_plugin_pool_waits_total",
 			Help: "Requests that found no idle instance and waited for one or for a new one, by filter.",
 		}, []string{"filter"})),
+		refused: metrics.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lintel_plugin_metric_series_refused_total",
+			Help: "Updates of a plugin metric refused because they would make a series past the cap (1000 a metric) or had a label value that is not UTF-8, by filter.",
+		}, []string{"filter"})),
 	}
 }
 
@@ -142,6 +213,12 @@ func (m *engineMetrics) callTimer(filter string) prometheus.Observer {
 func (m *engineMetrics) failed(filter, kind string) {
 	if m != nil {
 		m.failures.WithLabelValues(filter, kind).Inc()
+	}
+}
+
+func (m *engineMetrics) seriesRefused(filter string) {
+	if m != nil {
+		m.refused.WithLabelValues(filter).Inc()
 	}
 }
 

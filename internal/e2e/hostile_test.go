@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/lintelhq/lintel/internal/gatewaytest"
@@ -28,4 +29,37 @@ func TestLogBombStaysWithinTheLogBudget(t *testing.T) {
 	if n := len(h.Logs.String()); n > 80<<10 {
 		t.Errorf("the log holds %d KiB after two requests", n>>10)
 	}
+}
+
+// TestMetricBombIsCapped: one request created 20,000 label series that
+// outlived the request and reloads, all served on /metrics; a label value
+// that was not UTF-8 panicked inside the host call.
+func TestMetricBombIsCapped(t *testing.T) {
+	up := gatewaytest.NewUpstream(t, nil)
+	h := gatewaytest.StartWASM(t, wasmRoute(`"bomb"`, "[filters.bomb]\nplugin = \"metricbomb\"\ntimeout = \"10s\"\n"), map[string]string{"echo": up.URL})
+	for range 2 {
+		if resp, _ := h.Do("GET", "/echo/a", nil); resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	text := h.Gather()
+	if n := strings.Count(text, "lintel_plugin_bomb{"); n != 1000 {
+		t.Errorf("%d series of the plugin's metric, want the cap, 1000", n)
+	}
+	if !strings.Contains(text, `lintel_plugin_metric_series_refused_total{filter="bomb"} 38002`) {
+		t.Errorf("refused updates not counted (2 x 19,000 past the cap, 2 not UTF-8):\n%s", grepLines(text, "refused"))
+	}
+	if n := strings.Count(h.Logs.String(), "plugin metric series refused"); n != 1 {
+		t.Errorf("%d warnings about refused series, want 1", n)
+	}
+}
+
+func grepLines(text, word string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, word) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
