@@ -258,7 +258,7 @@ filters = ["limit"]
 `
 			var h *gatewaytest.Harness
 			if backend == "redis" {
-				r, err := state.NewRedis(state.RedisOptions{URL: statetest.RedisServer(t), Prefix: "test:"})
+				r, err := state.NewRedis(state.RedisOptions{URL: statetest.RedisServer(t), Prefix: "test:", Timeout: 5 * time.Second})
 				if err != nil {
 					t.Fatal(err)
 				}
