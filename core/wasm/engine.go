@@ -77,18 +77,22 @@ func NewEngine(cfg *config.Config, opt Options) (*Engine, error) {
 		opt.State = state.NewMemory(0)
 	}
 	log := opt.Log
-	cacheDir := cfg.Plugins.CacheDir
-	if cacheDir == "" {
-		user, err := os.UserCacheDir()
-		if err != nil {
-			user = os.TempDir()
+	cache := wazero.NewCompilationCache() // in memory, unless:
+	switch dir := cacheDir(cfg.Plugins.CacheDir); {
+	case dir == "":
+		log.Info("no user cache directory; plugins compile in memory")
+	default:
+		if err := privateDir(dir); err != nil {
+			log.Warn("plugin compilation cache refused; plugins compile in memory", "dir", dir, "error", err)
+			break
 		}
-		cacheDir = filepath.Join(user, "lintel", "wasm")
-	}
-	cache, err := wazero.NewCompilationCacheWithDir(cacheDir)
-	if err != nil {
-		log.Warn("plugin compilation cache unavailable; compiling in memory", "dir", cacheDir, "error", err)
-		cache = wazero.NewCompilationCache()
+		disk, err := wazero.NewCompilationCacheWithDir(dir)
+		if err != nil {
+			log.Warn("plugin compilation cache unavailable; plugins compile in memory", "dir", dir, "error", err)
+			break
+		}
+		cache.Close(context.Background())
+		cache = disk
 	}
 	return &Engine{cfg: cfg, dir: cfg.Plugins.Dir, cache: cache, opt: opt, log: log, m: newEngineMetrics(opt.Metrics)}, nil
 }
