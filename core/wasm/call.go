@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero/api"
@@ -49,6 +50,7 @@ func (f *Filter) call(inst *instance, s *callState, fn api.Function, params ...u
 	ctx, cancel := f.callContext(&inst.ctx, s)
 	defer cancel()
 	s.logLines, s.logBytes, s.logDropped = 0, 0, 0
+	inst.deadline.set(time.Now().Add(f.spec.Timeout.D()))
 	inst.stderr.reset()
 	stack := inst.stack[:]
 	copy(stack, params)
@@ -88,6 +90,9 @@ func callError(err error) (error, string) {
 	}
 	var ge *guestError
 	if errors.As(err, &ge) {
+		if ge.kind != "" {
+			return ge, ge.kind
+		}
 		return ge, "trap"
 	}
 	msg := err.Error()
@@ -207,11 +212,20 @@ func req(ctx context.Context, fn string) *callState {
 // guestError is a failure of the guest's own making (a bad pointer, a
 // forbidden call). Host functions panic with it; wazero turns the panic
 // into the error of the export call, and the instance is discarded.
-type guestError struct{ msg string }
+type guestError struct {
+	msg  string
+	kind string // of lintel_plugin_failures_total; "" is "trap"
+}
 
 func (e *guestError) Error() string { return e.msg }
 
-func fail(format string, args ...any) { panic(&guestError{fmt.Sprintf(format, args...)}) }
+func fail(format string, args ...any) { panic(&guestError{msg: fmt.Sprintf(format, args...)}) }
+
+// failTimeout fails the call as having run out of its time: a host call
+// that waits (a sleep) would end past the call's deadline.
+func failTimeout(format string, args ...any) {
+	panic(&guestError{msg: fmt.Sprintf(format, args...), kind: "timeout"})
+}
 
 // read returns guest memory [ptr, ptr+n), or fails the call.
 func read(mod api.Module, ptr, n uint32, what string) []byte {
@@ -280,3 +294,22 @@ const (
 	maxLogLine  = 4 << 10  // bytes of one line: message, keys and values
 	maxLogBytes = 32 << 10 // bytes of all the lines of one call
 )
+
+// callDeadline is when an instance's current call must end. A guest's
+// sleep (WASI poll_oneoff, which wazero serves with time.Sleep and no
+// context) ends by it: one that would outlast it sleeps what is left and
+// fails the call as a timeout. Trusted filters have no deadline on their
+// own code, but their sleeps are bounded by the filter's timeout too.
+type callDeadline struct{ unixNano atomic.Int64 }
+
+func (d *callDeadline) set(t time.Time) { d.unixNano.Store(t.UnixNano()) }
+
+func (d *callDeadline) sleep(ns int64) {
+	left := d.unixNano.Load() - time.Now().UnixNano()
+	if ns <= left {
+		time.Sleep(time.Duration(ns))
+		return
+	}
+	time.Sleep(time.Duration(max(left, 0)))
+	failTimeout("a sleep of %v would outlast the call's time limit", time.Duration(ns))
+}

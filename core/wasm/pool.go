@@ -18,8 +18,9 @@ type instance struct {
 	mod            api.Module
 	handleRequest  api.Function
 	handleResponse api.Function
-	onComplete     api.Function // nil unless exported
-	stderr         *headBuffer  // what the guest wrote to stderr in its last call
+	onComplete     api.Function  // nil unless exported
+	stderr         *headBuffer   // what the guest wrote to stderr in its last call
+	deadline       *callDeadline // of the call in progress, for sleeps
 	uses           int
 	broken         bool // trapped, timed out or misbehaved: never reused
 	ctx            stateContext
@@ -207,17 +208,19 @@ func (p *pool) create() (*instance, error) {
 
 	f := p.f
 	stderr := &headBuffer{max: 2048}
+	deadline := new(callDeadline)
 	cfg := wazero.NewModuleConfig().
 		WithStderr(stderr).
 		WithName(""). // anonymous: many instances of one module
 		WithStartFunctions().
 		WithSysWalltime().
 		WithSysNanotime().
-		WithSysNanosleep().
+		WithNanosleep(deadline.sleep).
 		WithRandSource(rand.Reader)
 	// Initialisation gets a longer deadline than a request's call: a Go
 	// guest's runtime start-up is far slower than a handler, more so on a
 	// loaded machine. It still cannot loop forever.
+	deadline.set(time.Now().Add(max(10*f.spec.Timeout.D(), initTimeout)))
 	ctx := context.Context(&stateContext{Context: context.Background(), s: &callState{f: f}})
 	if !f.spec.Trusted {
 		var cancel context.CancelFunc
@@ -256,6 +259,7 @@ func (p *pool) create() (*instance, error) {
 		handleResponse: mod.ExportedFunction(exportHandleResponse),
 		onComplete:     mod.ExportedFunction(exportOnComplete),
 		stderr:         stderr,
+		deadline:       deadline,
 	}, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lintelhq/lintel/internal/gatewaytest"
 )
@@ -62,4 +63,24 @@ func grepLines(text, word string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestSleeperEndsByItsTimeout: a guest sleeping through WASI poll_oneoff
+// for 3 s under a 100 ms timeout ran 3.0 s (wazero sleeps with
+// time.Sleep and no context). The sleep ends by the call's deadline and
+// fails the call as a timeout.
+func TestSleeperEndsByItsTimeout(t *testing.T) {
+	up := gatewaytest.NewUpstream(t, nil)
+	h := gatewaytest.StartWASM(t, wasmRoute(`"sleep"`, "[filters.sleep]\nplugin = \"sleeper\"\ntimeout = \"100ms\"\n"), map[string]string{"echo": up.URL})
+	start := time.Now()
+	resp, _ := h.Do("GET", "/echo/a", nil)
+	if took := time.Since(start); resp.StatusCode != 500 || took > 2*time.Second {
+		t.Errorf("status %d after %v; want 500 near the 100ms timeout, far from the 3s sleep", resp.StatusCode, took)
+	}
+	if !strings.Contains(h.Gather(), `lintel_plugin_failures_total{filter="sleep",kind="timeout"} 1`) {
+		t.Error("not counted as a timeout")
+	}
+	if up.Count() != 0 {
+		t.Error("the request went on")
+	}
 }
