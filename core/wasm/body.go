@@ -73,3 +73,30 @@ func (b *bodyBuffer) body() (io.ReadCloser, int64) {
 		io.Closer
 	}{io.MultiReader(bytes.NewReader(b.buf), b.src), b.src}, -1
 }
+
+// readBodyFirst reads r's body whole (at most max bytes, else a
+// MaxBytesError) and puts it back as a byte reader, so that reading it
+// later never waits on the client.
+func readBodyFirst(r *http.Request, max int64) error {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil
+	}
+	if _, read := r.Body.(*readFirst); read {
+		return nil // an earlier filter did
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+	if err != nil {
+		return err
+	}
+	if int64(len(b)) > max {
+		return &http.MaxBytesError{Limit: max}
+	}
+	r.Body.Close()
+	r.Body = &readFirst{bytes.NewReader(b)}
+	return nil
+}
+
+// readFirst is a request body already read whole.
+type readFirst struct{ *bytes.Reader }
+
+func (*readFirst) Close() error { return nil }

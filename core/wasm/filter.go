@@ -87,6 +87,24 @@ func (f *Filter) Close() error {
 
 // Request runs handle_request. See filter.Filter.
 func (f *Filter) Request(x *exchange.Exchange, w http.ResponseWriter) (bool, filter.Pending, error) {
+	if f.initFeatures.Load()&featureBufferRequest != 0 {
+		// A guest that reads bodies gets the body read first, under the
+		// listener's read_timeout: a client that stalls mid-body holds
+		// no instance.
+		if err := readBodyFirst(x.Request, f.maxBody); err != nil {
+			var tooBig *http.MaxBytesError
+			switch {
+			case errors.As(err, &tooBig):
+				problem.Error(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", tooBig.Limit))
+			case x.Request.Context().Err() != nil:
+				w.WriteHeader(exchange.StatusClientClosed)
+			default:
+				problem.Error(w, http.StatusBadRequest, "the request body could not be read: "+err.Error())
+			}
+			x.AnsweredBy = exchange.ByGateway
+			return false, nil, nil
+		}
+	}
 	inst, err := f.pool.get(x.Request.Context())
 	if err != nil {
 		if errors.Is(err, errPoolTimeout) {

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -82,5 +84,29 @@ func TestSleeperEndsByItsTimeout(t *testing.T) {
 	}
 	if up.Count() != 0 {
 		t.Error("the request went on")
+	}
+}
+
+// TestSlowBodyHoldsNoInstance: read_body waited on the client for up to
+// read_timeout, so a client that stalled mid-body held the filter's only
+// instance, and the next request got 503 "filter is busy". A guest that
+// reads bodies (it enables feature_buffer_request when it initialises)
+// now gets the body read before it gets an instance.
+func TestSlowBodyHoldsNoInstance(t *testing.T) {
+	up := gatewaytest.NewUpstream(t, nil)
+	h := gatewaytest.StartWASM(t, wasmRoute(`"body"`, "[filters.body]\nplugin = \"bodyreader\"\nmax_instances = 1\npool_timeout = \"300ms\"\n"), map[string]string{"echo": up.URL})
+	conn, err := net.Dial("tcp", h.Addr("default"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// 10 of 100 bytes, then nothing.
+	fmt.Fprint(conn, "POST /echo/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
+	time.Sleep(200 * time.Millisecond)
+	for i := range 3 {
+		resp, body := h.Do("POST", "/echo/fast", strings.NewReader("whole body"))
+		if resp.StatusCode != 200 || gatewaytest.DecodeEcho(t, body).Body != "whole body" {
+			t.Fatalf("request %d beside a stalled upload: %d %s", i, resp.StatusCode, body)
+		}
 	}
 }
