@@ -287,7 +287,38 @@ type Filter struct {
 	// Outbound allows the plugin HTTP calls of its own (to fetch a JWKS,
 	// say). Default: none allowed.
 	Outbound *Outbound `toml:"outbound"`
+	// Limits bound what the host copies or keeps on the plugin's behalf.
+	Limits Limits `toml:"limits"`
 }
+
+// Limits bound what the host spends on a plugin's behalf, per request
+// (both phases) or per call. Going past one fails the call, as a trap
+// does (counted as kind "limit"). The defaults fit any plugin that does
+// not mean harm.
+type Limits struct {
+	// Body is the bytes a plugin may write as bodies in one request (a
+	// replaced request body, its own answer, a replaced response body).
+	// Default "16MiB".
+	Body ByteSize `toml:"body"`
+	// Headers is the bytes of header names and values a plugin may set
+	// or add in one request. Default "64KiB".
+	Headers ByteSize `toml:"headers"`
+	// HeaderValues is how many header values it may set or add in one
+	// request. Default 100.
+	HeaderValues int `toml:"header_values"`
+	// Properties is the bytes of property names and values it may set in
+	// one request. Default "64KiB".
+	Properties ByteSize `toml:"properties"`
+	// StateKey and StateValue bound one key and one value of shared
+	// state. Defaults "1KiB" and "1MiB".
+	StateKey   ByteSize `toml:"state_key"`
+	StateValue ByteSize `toml:"state_value"`
+	// HTTPCallBody bounds the body of one outbound call. Default "1MiB".
+	HTTPCallBody ByteSize `toml:"http_call_body"`
+}
+
+// DefaultLimits are a filter's limits unless it sets its own.
+var DefaultLimits = Limits{Body: 16 << 20, Headers: 64 << 10, HeaderValues: 100, Properties: 64 << 10, StateKey: 1 << 10, StateValue: 1 << 20, HTTPCallBody: 1 << 20}
 
 // Outbound is the allow-list of a filter's own HTTP calls.
 type Outbound struct {
@@ -441,6 +472,7 @@ func (f *Filter) setDefaults() {
 		MaxInstances: 64,
 		PoolTimeout:  Duration(1e9),
 		MaxRequests:  10000,
+		Limits:       DefaultLimits,
 	}
 }
 

@@ -249,6 +249,13 @@ func (c *Config) validateFilter(e *errs, key string, f *Filter) {
 			e.add(joinKey(joinKey(key, "config_files"), k), "key %q is also in config", k)
 		}
 	}
+	lk := joinKey(key, "limits")
+	for name, v := range map[string]int64{"body": int64(f.Limits.Body), "headers": int64(f.Limits.Headers), "header_values": int64(f.Limits.HeaderValues),
+		"properties": int64(f.Limits.Properties), "state_key": int64(f.Limits.StateKey), "state_value": int64(f.Limits.StateValue), "http_call_body": int64(f.Limits.HTTPCallBody)} {
+		if v < 1 {
+			e.add(joinKey(lk, name), "must be at least 1")
+		}
+	}
 	if o := f.Outbound; o != nil {
 		for i, h := range o.Hosts {
 			if host, port, err := net.SplitHostPort(h); err != nil || host == "" || port == "" {

@@ -186,6 +186,7 @@ type callState struct {
 	logLines      int  // log lines written in the current call
 	logBytes      int  // and their bytes
 	logDropped    int  // lines dropped over the budget
+	spent         spent
 	complete      bool // lintel_on_complete: the response is complete
 
 	outResp *http.Response // the last http_call's response
@@ -220,6 +221,11 @@ type guestError struct {
 func (e *guestError) Error() string { return e.msg }
 
 func fail(format string, args ...any) { panic(&guestError{msg: fmt.Sprintf(format, args...)}) }
+
+// failLimit fails the call for going past one of the filter's limits.
+func failLimit(format string, args ...any) {
+	panic(&guestError{msg: fmt.Sprintf(format, args...), kind: "limit"})
+}
 
 // failTimeout fails the call as having run out of its time: a host call
 // that waits (a sleep) would end past the call's deadline.
@@ -312,4 +318,35 @@ func (d *callDeadline) sleep(ns int64) {
 	}
 	time.Sleep(time.Duration(max(left, 0)))
 	failTimeout("a sleep of %v would outlast the call's time limit", time.Duration(ns))
+}
+
+// spent is what a request's guest has had the host copy and keep, over
+// both phases, against the filter's limits.
+type spent struct {
+	body, headers, headerValues, properties int
+}
+
+// spend adds n to *used, failing the call when that passes limit (the
+// filter's limits.<what>).
+func (s *callState) spend(fn, what string, used *int, n, limit int) {
+	if *used+n > limit {
+		failLimit("%s: over the filter's limits.%s (%d) for one request", fn, what, limit)
+	}
+	*used += n
+}
+
+// stateKey reads a state key, within limits.state_key.
+func (s *callState) stateKey(mod api.Module, ptr, n uint32, fn string) string {
+	if int64(n) > int64(s.f.spec.Limits.StateKey) {
+		failLimit("%s: a key of %d bytes is over the filter's limits.state_key (%d)", fn, n, s.f.spec.Limits.StateKey)
+	}
+	return readString(mod, ptr, n, fn)
+}
+
+// stateValue reads a state value, within limits.state_value.
+func (s *callState) stateValue(mod api.Module, ptr, n uint32, fn string) []byte {
+	if int64(n) > int64(s.f.spec.Limits.StateValue) {
+		failLimit("%s: a value of %d bytes is over the filter's limits.state_value (%d)", fn, n, s.f.spec.Limits.StateValue)
+	}
+	return read(mod, ptr, n, fn)
 }

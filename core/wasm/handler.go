@@ -236,6 +236,8 @@ func (s *callState) headerField(mod api.Module, stack []uint64, fn string) (name
 	name = s.f.headerKey(read(mod, uint32(stack[1]), uint32(stack[2]), fn), fn)
 	if len(stack) > 3 {
 		value = readString(mod, uint32(stack[3]), uint32(stack[4]), fn)
+		s.spend(fn, "headers", &s.spent.headers, len(name)+len(value), int(s.f.spec.Limits.Headers))
+		s.spend(fn, "header_values", &s.spent.headerValues, 1, s.f.spec.Limits.HeaderValues)
 	}
 	if strings.ContainsAny(value, "\r\n\x00") {
 		fail("%s: header %s: value contains CR, LF or NUL", fn, name)
@@ -376,6 +378,7 @@ func hostWriteBody(ctx context.Context, mod api.Module, stack []uint64) {
 	s := req(ctx, fnWriteBody)
 	kind := uint32(stack[0])
 	b := read(mod, uint32(stack[1]), uint32(stack[2]), fnWriteBody)
+	s.spend(fnWriteBody, "body", &s.spent.body, len(b), int(s.f.spec.Limits.Body))
 	switch kind {
 	case bodyKindRequest:
 		if s.resp != nil {

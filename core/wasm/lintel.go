@@ -152,7 +152,9 @@ func hostSetProperty(ctx context.Context, mod api.Module, stack []uint64) {
 	if _, builtin := hostProperties[name]; builtin || name == "" {
 		fail("%s: %q is a property of the host and cannot be set", fnSetProperty, name)
 	}
-	s.x.SetProperty(name, readString(mod, uint32(stack[2]), uint32(stack[3]), fnSetProperty))
+	value := readString(mod, uint32(stack[2]), uint32(stack[3]), fnSetProperty)
+	s.spend(fnSetProperty, "properties", &s.spent.properties, len(name)+len(value), int(s.f.spec.Limits.Properties))
+	s.x.SetProperty(name, value)
 }
 
 func ttl(ms uint64) time.Duration {
@@ -180,7 +182,7 @@ func (s *callState) stateErr(op string, err error) {
 
 func hostStateGet(ctx context.Context, mod api.Module, stack []uint64) {
 	s := stateOf(ctx)
-	key := readString(mod, uint32(stack[0]), uint32(stack[1]), fnStateGet)
+	key := s.stateKey(mod, uint32(stack[0]), uint32(stack[1]), fnStateGet)
 	v, ok, err := s.f.state.Get(storeContext, key)
 	switch {
 	case err != nil:
@@ -195,8 +197,8 @@ func hostStateGet(ctx context.Context, mod api.Module, stack []uint64) {
 
 func hostStateSet(ctx context.Context, mod api.Module, stack []uint64) {
 	s := stateOf(ctx)
-	key := readString(mod, uint32(stack[0]), uint32(stack[1]), fnStateSet)
-	v := read(mod, uint32(stack[2]), uint32(stack[3]), fnStateSet)
+	key := s.stateKey(mod, uint32(stack[0]), uint32(stack[1]), fnStateSet)
+	v := s.stateValue(mod, uint32(stack[2]), uint32(stack[3]), fnStateSet)
 	stack[0] = 0
 	if err := s.f.state.Set(storeContext, key, v, ttl(stack[4])); err != nil {
 		s.stateErr(fnStateSet, err)
@@ -206,15 +208,15 @@ func hostStateSet(ctx context.Context, mod api.Module, stack []uint64) {
 
 func hostStateCAS(ctx context.Context, mod api.Module, stack []uint64) {
 	s := stateOf(ctx)
-	key := readString(mod, uint32(stack[0]), uint32(stack[1]), fnStateCAS)
+	key := s.stateKey(mod, uint32(stack[0]), uint32(stack[1]), fnStateCAS)
 	var old []byte
 	if int32(stack[3]) >= 0 {
-		old = bytes.Clone(read(mod, uint32(stack[2]), uint32(stack[3]), fnStateCAS))
+		old = bytes.Clone(s.stateValue(mod, uint32(stack[2]), uint32(stack[3]), fnStateCAS))
 		if old == nil {
 			old = []byte{}
 		}
 	}
-	v := read(mod, uint32(stack[4]), uint32(stack[5]), fnStateCAS)
+	v := s.stateValue(mod, uint32(stack[4]), uint32(stack[5]), fnStateCAS)
 	swapped, err := s.f.state.CompareAndSwap(storeContext, key, old, v, ttl(stack[6]))
 	switch {
 	case err != nil:
@@ -229,7 +231,7 @@ func hostStateCAS(ctx context.Context, mod api.Module, stack []uint64) {
 
 func hostStateIncr(ctx context.Context, mod api.Module, stack []uint64) {
 	s := stateOf(ctx)
-	key := readString(mod, uint32(stack[0]), uint32(stack[1]), fnStateIncr)
+	key := s.stateKey(mod, uint32(stack[0]), uint32(stack[1]), fnStateIncr)
 	out := uint32(stack[4])
 	if _, ok := mod.Memory().Read(out, 8); !ok {
 		fail("%s: result pointer %d is out of bounds of guest memory", fnStateIncr, out)
@@ -252,7 +254,7 @@ func hostStateIncr(ctx context.Context, mod api.Module, stack []uint64) {
 // retry-after and reset (ns) are written as three little-endian i64.
 func hostRateLimit(ctx context.Context, mod api.Module, stack []uint64) {
 	s := stateOf(ctx)
-	key := readString(mod, uint32(stack[0]), uint32(stack[1]), fnRateLimit)
+	key := s.stateKey(mod, uint32(stack[0]), uint32(stack[1]), fnRateLimit)
 	interval, burst, out := int64(stack[2]), int32(stack[3]), uint32(stack[4])
 	if interval <= 0 || burst < 1 {
 		fail("%s: interval %d ns and burst %d must both be positive", fnRateLimit, interval, burst)
@@ -277,7 +279,7 @@ func hostRateLimit(ctx context.Context, mod api.Module, stack []uint64) {
 
 func hostStateDelete(ctx context.Context, mod api.Module, stack []uint64) {
 	s := stateOf(ctx)
-	key := readString(mod, uint32(stack[0]), uint32(stack[1]), fnStateDelete)
+	key := s.stateKey(mod, uint32(stack[0]), uint32(stack[1]), fnStateDelete)
 	stack[0] = 0
 	if err := s.f.state.Delete(storeContext, key); err != nil {
 		s.stateErr(fnStateDelete, err)

@@ -21,7 +21,11 @@ func hostHTTPCall(ctx context.Context, mod api.Module, stack []uint64) {
 	method := readString(mod, uint32(stack[0]), uint32(stack[1]), fnHTTPCall)
 	rawURL := readString(mod, uint32(stack[2]), uint32(stack[3]), fnHTTPCall)
 	headers := nulList(read(mod, uint32(stack[4]), uint32(stack[5]), fnHTTPCall))
-	body := bytes.Clone(read(mod, uint32(stack[6]), uint32(stack[7]), fnHTTPCall))
+	body := read(mod, uint32(stack[6]), uint32(stack[7]), fnHTTPCall)
+	if len(body) > int(s.f.spec.Limits.HTTPCallBody) {
+		failLimit("%s: a body of %d bytes is over the filter's limits.http_call_body (%d)", fnHTTPCall, len(body), s.f.spec.Limits.HTTPCallBody)
+	}
+	body = bytes.Clone(body)
 	s.outResp, s.outBody = nil, nil
 	if sc, ok := ctx.(*stateContext); ok {
 		// Derive from the deadline, not from the instance's reusable

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -107,6 +108,40 @@ func TestSlowBodyHoldsNoInstance(t *testing.T) {
 		resp, body := h.Do("POST", "/echo/fast", strings.NewReader("whole body"))
 		if resp.StatusCode != 200 || gatewaytest.DecodeEcho(t, body).Body != "whole body" {
 			t.Fatalf("request %d beside a stalled upload: %d %s", i, resp.StatusCode, body)
+		}
+	}
+}
+
+// TestCopyBombFailsAtTheFiltersLimits: a plugin limited to 16 MiB of
+// memory that called write_body in a loop made gatewayd hold 512 MiB for
+// one call; header values, properties and state keys were as unbounded.
+// Each now fails the call at the filter's limits ([filters.NAME.limits]),
+// counted as kind "limit", and the host's heap stays far from what the
+// guest asked for.
+func TestCopyBombFailsAtTheFiltersLimits(t *testing.T) {
+	up := gatewaytest.NewUpstream(t, nil)
+	h := gatewaytest.StartWASM(t, wasmRoute(`"bomb"`, "[filters.bomb]\nplugin = \"copybomb\"\ntimeout = \"10s\"\nmemory_limit = \"2MiB\"\n"), map[string]string{"echo": up.URL})
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for _, attack := range []string{"body", "headers", "properties", "state"} {
+		resp, body := h.Do("GET", "/echo/a", nil, "X-Attack", attack)
+		if resp.StatusCode != 500 || up.Count() != 0 {
+			t.Errorf("%s: %d %s (upstream reached %d times)", attack, resp.StatusCode, body, up.Count())
+		}
+	}
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	// The body attack alone asked for 512 MiB; the limits allow 16 MiB.
+	if grew := int64(after.TotalAlloc-before.TotalAlloc) >> 20; grew > 200 {
+		t.Errorf("the host allocated %d MiB during the attacks", grew)
+	}
+	if !strings.Contains(h.Gather(), `lintel_plugin_failures_total{filter="bomb",kind="limit"} 4`) {
+		t.Errorf("not counted as limits:\n%s", grepLines(h.Gather(), "failures"))
+	}
+	for _, want := range []string{"limits.body", "limits.headers", "limits.properties", "limits.state_key"} {
+		if !strings.Contains(h.Logs.String(), want) {
+			t.Errorf("the log does not name %s", want)
 		}
 	}
 }
