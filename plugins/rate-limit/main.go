@@ -16,6 +16,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -132,7 +134,18 @@ func key(req lintel.Request) (k, consumer string) {
 	}
 	// "rate:", not the "gcra:" of the plugin-side version, whose values
 	// were in another unit: the two never read each other's keys.
-	return "rate:" + strings.Join(parts, "|"), parts[0]
+	return "rate:" + shortKey(strings.Join(parts, "|")), parts[0]
+}
+
+// shortKey keeps a key built from what clients send (header values) to a
+// bounded size: a long one is replaced by its SHA-256, so a client cannot
+// make the store keep keys of its choosing size.
+func shortKey(k string) string {
+	if len(k) <= 128 {
+		return k
+	}
+	sum := sha256.Sum256([]byte(k))
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 func seconds(d time.Duration) int { return int(math.Ceil(d.Seconds())) }

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -82,5 +83,16 @@ func TestConfigErrors(t *testing.T) {
 		if setup(c) == nil {
 			t.Errorf("accepted %+v", c)
 		}
+	}
+}
+
+// TestLongKeyPartsAreHashed: keyed on header:NAME, the raw header value
+// was the state key, so 60 KiB values made 60 KiB keys the store kept.
+func TestLongKeyPartsAreHashed(t *testing.T) {
+	if got := shortKey(strings.Repeat("x", 60<<10)); len(got) != len("sha256:")+64 {
+		t.Errorf("a 60 KiB key part became a key of %d bytes", len(got))
+	}
+	if got := shortKey("client|1.2.3.4"); got != "client|1.2.3.4" {
+		t.Errorf("a short key changed: %q", got)
 	}
 }
