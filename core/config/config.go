@@ -118,6 +118,10 @@ type State struct {
 	// KeyPrefix namespaces this deployment's keys in a shared Redis.
 	// Default "lintel:".
 	KeyPrefix string `toml:"key_prefix"`
+	// NamespaceLimit bounds the bytes one namespace (one filter's state,
+	// unless filters share one) holds in the memory backend; expired keys
+	// are dropped when it is reached, then writes fail. Default "64MiB".
+	NamespaceLimit ByteSize `toml:"namespace_limit"`
 }
 
 // Listener is one named front door: an address with its own routes and
@@ -430,7 +434,7 @@ func (c *Config) setDefaults() {
 	c.Server = Server{DrainTimeout: Duration(30e9), Watch: true, WatchInterval: Duration(1e9)}
 	c.Log = Log{Level: "info", Format: "text"}
 	c.Plugins = Plugins{Dir: "plugins"}
-	c.State = State{Backend: "memory", PoolSize: 64, Timeout: Duration(200e6), KeyPrefix: "lintel:"}
+	c.State = State{Backend: "memory", PoolSize: 64, Timeout: Duration(200e6), KeyPrefix: "lintel:", NamespaceLimit: 64 << 20}
 	c.Admin = Admin{Listen: "127.0.0.1:9901", AllowedHosts: []string{"localhost", "127.0.0.1", "::1"}, ReadyRequiresUpstreams: true}
 }
 

@@ -116,6 +116,9 @@ func (c *Config) validate(e *errs) {
 		e.add("state.backend", "must be \"memory\" or \"redis\", found %q", c.State.Backend)
 	}
 
+	if c.State.NamespaceLimit < 1<<10 {
+		e.add("state.namespace_limit", "must be at least 1KiB")
+	}
 	if c.Server.Watch && c.Server.WatchInterval < Duration(100e6) {
 		e.add("server.watch_interval", "must be at least 100ms")
 	}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"hash/maphash"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -78,7 +79,21 @@ type Memory struct {
 	now    func() time.Time
 	stop   chan struct{}
 	done   chan struct{}
+
+	// The bytes each namespace holds (keys, values and a per-entry
+	// overhead), within limit.
+	nsMu  sync.Mutex
+	used  map[string]int64
+	limit int64
 }
+
+// DefaultNamespaceLimit is the bytes one namespace (one filter's state,
+// unless filters share one) may hold in a Memory store.
+const DefaultNamespaceLimit = 64 << 20
+
+// ErrFull is returned by a write that would take a namespace past its
+// limit even after its expired keys were dropped.
+var ErrFull = errors.New("the namespace's shared state is full")
 
 type shard struct {
 	mu sync.Mutex
@@ -96,7 +111,8 @@ func NewMemory(interval time.Duration) *Memory {
 	if interval <= 0 {
 		interval = time.Minute
 	}
-	m := &Memory{seed: maphash.MakeSeed(), now: time.Now, stop: make(chan struct{}), done: make(chan struct{})}
+	m := &Memory{seed: maphash.MakeSeed(), now: time.Now, stop: make(chan struct{}), done: make(chan struct{}),
+		used: map[string]int64{}, limit: DefaultNamespaceLimit}
 	for i := range m.shards {
 		m.shards[i].m = map[string]entry{}
 	}
@@ -115,21 +131,109 @@ func (m *Memory) expiry(ttl time.Duration) int64 {
 	return m.now().Add(ttl).UnixNano()
 }
 
-// live returns the entry at key unless it has expired (then it is dropped).
-func (s *shard) live(key string, now int64) (entry, bool) {
+// SetNamespaceLimit sets the bytes one namespace may hold (keys, values
+// and 64 bytes of overhead an entry).
+func (m *Memory) SetNamespaceLimit(n int64) {
+	m.nsMu.Lock()
+	m.limit = n
+	m.nsMu.Unlock()
+}
+
+// live returns the entry at key of s (locked) unless it has expired (then
+// it is dropped).
+func (m *Memory) live(s *shard, key string, now int64) (entry, bool) {
 	e, ok := s.m[key]
 	if ok && e.expires != 0 && e.expires <= now {
-		delete(s.m, key)
+		m.drop(s, key, e)
 		return entry{}, false
 	}
 	return e, ok
+}
+
+// drop deletes key from s (locked) and gives its bytes back.
+func (m *Memory) drop(s *shard, key string, e entry) {
+	delete(s.m, key)
+	m.charge(key, -cost(key, e.value))
+}
+
+func cost(key string, value []byte) int64 { return int64(len(key) + len(value) + 64) }
+
+// namespaceOf is the namespace of a key as Namespace prefixes it ("ns\x00").
+func namespaceOf(key string) string {
+	if i := strings.IndexByte(key, 0); i >= 0 {
+		return key[:i]
+	}
+	return ""
+}
+
+// charge adds delta bytes to key's namespace, refusing (false) an increase
+// past the limit.
+func (m *Memory) charge(key string, delta int64) bool {
+	ns := namespaceOf(key)
+	m.nsMu.Lock()
+	defer m.nsMu.Unlock()
+	if delta > 0 && m.used[ns]+delta > m.limit {
+		return false
+	}
+	if m.used[ns] += delta; m.used[ns] <= 0 {
+		delete(m.used, ns)
+	}
+	return true
+}
+
+// update runs fn on key's current entry under its shard's lock and stores
+// what fn returns (store false: nothing), charged to key's namespace. A
+// namespace at its limit first has its expired keys dropped (under
+// pressure, not only by the periodic sweep) and fn runs again; then the
+// write fails with ErrFull.
+func (m *Memory) update(key string, fn func(cur entry, ok bool, now int64) (next entry, store bool, err error)) error {
+	for attempt := 0; ; attempt++ {
+		s := m.shard(key)
+		s.mu.Lock()
+		now := m.now().UnixNano()
+		cur, ok := m.live(s, key, now)
+		next, store, err := fn(cur, ok, now)
+		if err != nil || !store {
+			s.mu.Unlock()
+			return err
+		}
+		delta := cost(key, next.value)
+		if ok {
+			delta -= cost(key, cur.value)
+		}
+		if m.charge(key, delta) {
+			s.m[key] = next
+			s.mu.Unlock()
+			return nil
+		}
+		s.mu.Unlock()
+		if attempt > 0 {
+			return ErrFull
+		}
+		m.reclaim(namespaceOf(key))
+	}
+}
+
+// reclaim drops the expired keys of one namespace, one shard at a time.
+func (m *Memory) reclaim(ns string) {
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		now := m.now().UnixNano()
+		for k, e := range s.m {
+			if e.expires != 0 && e.expires <= now && namespaceOf(k) == ns {
+				m.drop(s, k, e)
+			}
+		}
+		s.mu.Unlock()
+	}
 }
 
 func (m *Memory) Get(_ context.Context, key string) ([]byte, bool, error) {
 	s := m.shard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, ok := s.live(key, m.now().UnixNano())
+	e, ok := m.live(s, key, m.now().UnixNano())
 	if !ok {
 		return nil, false, nil
 	}
@@ -137,66 +241,60 @@ func (m *Memory) Get(_ context.Context, key string) ([]byte, bool, error) {
 }
 
 func (m *Memory) Set(_ context.Context, key string, value []byte, ttl time.Duration) error {
-	s := m.shard(key)
-	s.mu.Lock()
-	s.m[key] = entry{bytes.Clone(value), m.expiry(ttl)}
-	s.mu.Unlock()
-	return nil
+	return m.update(key, func(entry, bool, int64) (entry, bool, error) {
+		return entry{bytes.Clone(value), m.expiry(ttl)}, true, nil
+	})
 }
 
 func (m *Memory) CompareAndSwap(_ context.Context, key string, old, new []byte, ttl time.Duration) (bool, error) {
-	s := m.shard(key)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e, ok := s.live(key, m.now().UnixNano())
-	if old == nil && ok || old != nil && (!ok || !bytes.Equal(e.value, old)) {
-		return false, nil
-	}
-	s.m[key] = entry{bytes.Clone(new), m.expiry(ttl)}
-	return true, nil
+	var swapped bool
+	err := m.update(key, func(e entry, ok bool, _ int64) (entry, bool, error) {
+		swapped = !(old == nil && ok || old != nil && (!ok || !bytes.Equal(e.value, old)))
+		return entry{bytes.Clone(new), m.expiry(ttl)}, swapped, nil
+	})
+	return swapped && err == nil, err
 }
 
 func (m *Memory) Increment(_ context.Context, key string, delta int64, ttl time.Duration) (int64, error) {
-	s := m.shard(key)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e, ok := s.live(key, m.now().UnixNano())
 	var n int64
-	if ok {
-		var err error
-		if n, err = strconv.ParseInt(string(e.value), 10, 64); err != nil {
-			return 0, ErrNotInteger
+	err := m.update(key, func(e entry, ok bool, _ int64) (entry, bool, error) {
+		n = 0
+		if ok {
+			var err error
+			if n, err = strconv.ParseInt(string(e.value), 10, 64); err != nil {
+				return entry{}, false, ErrNotInteger
+			}
+		} else {
+			e.expires = m.expiry(ttl)
 		}
-	} else {
-		e.expires = m.expiry(ttl)
-	}
-	n += delta
-	s.m[key] = entry{strconv.AppendInt(nil, n, 10), e.expires}
-	return n, nil
+		n += delta
+		return entry{strconv.AppendInt(nil, n, 10), e.expires}, true, nil
+	})
+	return n, err
 }
 
 func (m *Memory) Delete(_ context.Context, key string) error {
 	s := m.shard(key)
 	s.mu.Lock()
-	delete(s.m, key)
+	if e, ok := s.m[key]; ok {
+		m.drop(s, key, e)
+	}
 	s.mu.Unlock()
 	return nil
 }
 
 func (m *Memory) GCRA(_ context.Context, key string, interval time.Duration, burst int) (Decision, error) {
-	s := m.shard(key)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := m.now().UnixNano()
-	var tat int64
-	if e, ok := s.live(key, now); ok {
-		tat, _ = strconv.ParseInt(string(e.value), 10, 64)
-	}
-	d, next := gcra(tat, now, int64(interval), burst)
-	if d.Allowed {
-		s.m[key] = entry{strconv.AppendInt(nil, next, 10), next}
-	}
-	return d, nil
+	var d Decision
+	err := m.update(key, func(e entry, ok bool, now int64) (entry, bool, error) {
+		var tat int64
+		if ok {
+			tat, _ = strconv.ParseInt(string(e.value), 10, 64)
+		}
+		var next int64
+		d, next = gcra(tat, now, int64(interval), burst)
+		return entry{strconv.AppendInt(nil, next, 10), next}, d.Allowed, nil
+	})
+	return d, err
 }
 
 // Len counts the keys held, expired ones not yet swept included.
@@ -245,7 +343,7 @@ func (m *Memory) Sweep() {
 		now := m.now().UnixNano()
 		for k, e := range s.m {
 			if e.expires != 0 && e.expires <= now {
-				delete(s.m, k)
+				m.drop(s, k, e)
 			}
 		}
 		s.mu.Unlock()

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -229,5 +230,52 @@ func testGCRA(t *testing.T, s Store) {
 	time.Sleep(interval + 50*time.Millisecond)
 	if _, ok, _ := s.Get(ctx, "fast"); ok {
 		t.Error("the key outlived its full limit")
+	}
+}
+
+// TestMemoryNamespaceIsBounded: attacker-chosen keys (5,000 of 60 KiB with a
+// 100 ms TTL) were all still held 300 ms later, until the minute's sweep.
+// A namespace holds at most its limit; expired keys are dropped when it is
+// reached; then writes fail with ErrFull; other namespaces are untouched.
+func TestMemoryNamespaceIsBounded(t *testing.T) {
+	m := NewMemory(time.Hour)
+	defer m.Close()
+	now := time.Unix(1_700_000_000, 0)
+	m.now = func() time.Time { return now }
+	m.SetNamespaceLimit(100 << 10)
+	a, b := Namespace(m, "a"), Namespace(m, "b")
+	value := bytes.Repeat([]byte("v"), 10<<10)
+	n := 0
+	for ; n < 20; n++ {
+		if err := a.Set(ctx, fmt.Sprint("k", n), value, 100*time.Millisecond); err != nil {
+			if !errors.Is(err, ErrFull) {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	if n < 8 || n > 10 {
+		t.Errorf("%d values of 10 KiB fit in 100 KiB", n)
+	}
+	if err := b.Set(ctx, "k", value, 0); err != nil {
+		t.Errorf("another namespace: %v", err)
+	}
+	if _, err := a.CompareAndSwap(ctx, "cas", nil, value, 0); !errors.Is(err, ErrFull) {
+		t.Errorf("a full namespace took a compare-and-swap: %v", err)
+	}
+	// Once they expire, the pressure of the next write drops them.
+	now = now.Add(300 * time.Millisecond)
+	if err := a.Set(ctx, "fresh", value, 0); err != nil {
+		t.Errorf("a write after the keys expired: %v", err)
+	}
+	if l := m.Len(); l != 2 {
+		t.Errorf("%d keys held, want 2 (fresh and b's; the expired ones dropped)", l)
+	}
+	// Deleting gives bytes back.
+	a.Delete(ctx, "fresh")
+	for i := range 8 {
+		if err := a.Set(ctx, fmt.Sprint("again", i), value, 0); err != nil {
+			t.Fatalf("after a delete, write %d: %v", i, err)
+		}
 	}
 }

@@ -291,7 +291,9 @@ func newStore(c config.State, log *slog.Logger) (state.Store, error) {
 	if c.Backend == "redis" {
 		return state.NewRedis(state.RedisOptions{URL: c.RedisURL, PoolSize: c.PoolSize, Timeout: c.Timeout.D(), Prefix: c.KeyPrefix, Log: log})
 	}
-	return state.NewMemory(0), nil
+	m := state.NewMemory(0)
+	m.SetNamespaceLimit(int64(c.NamespaceLimit))
+	return m, nil
 }
 
 func (s *Supervisor) applyLevel(cfg *config.Config) {

@@ -175,6 +175,9 @@ var storeContext = context.Background()
 // stateErr logs a failure of the shared state backend: once per
 // operation every ten seconds, with the count of those not logged.
 func (s *callState) stateErr(op string, err error) {
+	if errors.Is(err, state.ErrFull) {
+		failLimit("%s: %v (state.namespace_limit)", op, err)
+	}
 	if ok, suppressed := s.f.warnings.Allow(op); ok {
 		s.f.log.Warn("shared state unavailable", "op", op, "error", err, "request_id", s.requestID(), "suppressed", suppressed)
 	}

@@ -188,7 +188,7 @@ func newEngineMetrics(reg *prometheus.Registry) *engineMetrics {
 		}, []string{"filter"})),
 		failures: metrics.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lintel_plugin_failures_total",
-			Help: "Plugin calls that failed, by filter and kind: trap, timeout, cancelled, busy (no free instance in pool_timeout), init.",
+			Help: "Plugin calls that failed, by filter and kind: trap, timeout, cancelled, busy (no free instance in pool_timeout), init, limit (past one of the filter's limits).",
 		}, []string{"filter", "kind"})),
 		waits: metrics.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lintel_plugin_pool_waits_total",
