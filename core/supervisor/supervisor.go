@@ -230,7 +230,11 @@ func (s *Supervisor) build(prev *generation) (*generation, string, error) {
 		}
 		return nil, g.files, err
 	}
-	if g.engine, err = wasm.NewEngine(cfg, wasm.Options{Log: s.log, State: g.store, Metrics: s.opt.Metrics}); err != nil {
+	var stateTimeout time.Duration
+	if cfg.State.Backend == "redis" {
+		stateTimeout = cfg.State.Timeout.D()
+	}
+	if g.engine, err = wasm.NewEngine(cfg, wasm.Options{Log: s.log, State: g.store, StateTimeout: stateTimeout, Metrics: s.opt.Metrics}); err != nil {
 		return fail(err)
 	}
 	if g.gw, err = gateway.New(cfg, gateway.Options{Log: s.log, Filters: g.engine, Metrics: s.opt.Metrics}); err != nil {

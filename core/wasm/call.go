@@ -50,7 +50,8 @@ func (f *Filter) call(inst *instance, s *callState, fn api.Function, params ...u
 	ctx, cancel := f.callContext(&inst.ctx, s)
 	defer cancel()
 	s.logLines, s.logBytes, s.logDropped = 0, 0, 0
-	inst.deadline.set(time.Now().Add(f.spec.Timeout.D()))
+	s.deadline = time.Now().Add(f.spec.Timeout.D())
+	inst.deadline.set(s.deadline)
 	inst.stderr.reset()
 	stack := inst.stack[:]
 	copy(stack, params)
@@ -187,7 +188,8 @@ type callState struct {
 	logBytes      int  // and their bytes
 	logDropped    int  // lines dropped over the budget
 	spent         spent
-	complete      bool // lintel_on_complete: the response is complete
+	deadline      time.Time // of the current call
+	complete      bool      // lintel_on_complete: the response is complete
 
 	outResp *http.Response // the last http_call's response
 	outBody []byte

@@ -28,6 +28,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tetratelabs/wazero"
@@ -63,6 +64,9 @@ type Options struct {
 	// State backs the lintel module's state functions; each filter sees
 	// its own namespace of it. Default: a new in-memory store.
 	State state.Store
+	// StateTimeout is the longest a State operation may take (its own
+	// timeout); 0 for a store that never waits (in memory).
+	StateTimeout time.Duration
 	// Metrics receives the metrics plugins define. Default: none kept
 	// (metric_define then returns -1).
 	Metrics *prometheus.Registry
@@ -165,11 +169,12 @@ func (e *Engine) New(spec *config.Filter) (filter.Filter, error) {
 		maxBody: filter.MaxBufferedResponse,
 		output:  out,
 
-		state:     state.Namespace(e.opt.State, spec.StateNamespace),
-		registry:  e.opt.Metrics,
-		metrics:   e.m,
-		callTimer: e.m.callTimer(spec.Name),
-		metricIDs: map[string]int{},
+		state:        state.Namespace(e.opt.State, spec.StateNamespace),
+		stateTimeout: e.opt.StateTimeout,
+		registry:     e.opt.Metrics,
+		metrics:      e.m,
+		callTimer:    e.m.callTimer(spec.Name),
+		metricIDs:    map[string]int{},
 	}
 	if spec.Outbound != nil {
 		f.client = &http.Client{

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tetratelabs/wazero"
@@ -48,11 +49,12 @@ type Filter struct {
 	initFeatures atomic.Uint32
 	onComplete   bool // the guest exports lintel_on_complete
 
-	state    state.Store
-	warnings ratelog.Limiter // of the host's repeated warnings
-	output   *lineWriter     // emitted lines; nil when none are allowed
-	client   *http.Client    // outbound calls; nil when none are allowed
-	registry *prometheus.Registry
+	state        state.Store
+	warnings     ratelog.Limiter // of the host's repeated warnings
+	stateTimeout time.Duration   // the store's own timeout; 0: it never waits
+	output       *lineWriter     // emitted lines; nil when none are allowed
+	client       *http.Client    // outbound calls; nil when none are allowed
+	registry     *prometheus.Registry
 	// headerKeys caches canonical header names (host.go, headerKey).
 	headerKeys   atomic.Pointer[map[string]string]
 	headerKeysMu sync.Mutex

@@ -164,13 +164,36 @@ func ttl(ms uint64) time.Duration {
 	return time.Duration(ms) * time.Millisecond
 }
 
-// storeContext is the context of every shared-state operation: the store
-// bounds it with its own timeout ([state] timeout). The guest's call
-// deadline is not passed on: it may be nearly spent by the guest's own
-// work, which would make a healthy store look broken, and the instance's
-// call context is reused by its next call, which must not race a timer
-// the store derived from it.
-var storeContext = context.Background()
+// storeCall runs one shared-state operation. The store bounds it with its
+// own timeout ([state] timeout): the guest's call deadline is not passed
+// on, since it may be nearly spent by the guest's own work, which would
+// make a healthy store look broken, and the instance's call context is
+// reused by its next call, which must not race a timer the store derived
+// from it. When the guest has less time left than the store may take,
+// the operation runs aside and the guest waits only what it has left:
+// then its call fails as a timeout, and the operation finishes, or times
+// out, on its own, without counting as a store failure.
+func (s *callState) storeCall(fn string, op func(context.Context) error) error {
+	wait := s.f.stateTimeout
+	left := time.Until(s.deadline)
+	if wait == 0 || left >= wait {
+		return op(context.Background())
+	}
+	if left <= 0 {
+		failTimeout("%s: the call's time ran out before the shared state call", fn)
+	}
+	done := make(chan error, 1)
+	go func() { done <- op(context.Background()) }()
+	t := time.NewTimer(left)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		failTimeout("%s: the call's time ran out waiting for the shared state store", fn)
+		return nil
+	}
+}
 
 // stateErr logs a failure of the shared state backend: once per
 // operation every ten seconds, with the count of those not logged.
@@ -186,7 +209,12 @@ func (s *callState) stateErr(op string, err error) {
 func hostStateGet(ctx context.Context, mod api.Module, stack []uint64) {
 	s := stateOf(ctx)
 	key := s.stateKey(mod, uint32(stack[0]), uint32(stack[1]), fnStateGet)
-	v, ok, err := s.f.state.Get(storeContext, key)
+	var v []byte
+	var ok bool
+	err := s.storeCall(fnStateGet, func(ctx context.Context) (err error) {
+		v, ok, err = s.f.state.Get(ctx, key)
+		return err
+	})
 	switch {
 	case err != nil:
 		s.stateErr(fnStateGet, err)
@@ -201,9 +229,9 @@ func hostStateGet(ctx context.Context, mod api.Module, stack []uint64) {
 func hostStateSet(ctx context.Context, mod api.Module, stack []uint64) {
 	s := stateOf(ctx)
 	key := s.stateKey(mod, uint32(stack[0]), uint32(stack[1]), fnStateSet)
-	v := s.stateValue(mod, uint32(stack[2]), uint32(stack[3]), fnStateSet)
+	v := bytes.Clone(s.stateValue(mod, uint32(stack[2]), uint32(stack[3]), fnStateSet))
 	stack[0] = 0
-	if err := s.f.state.Set(storeContext, key, v, ttl(stack[4])); err != nil {
+	if err := s.storeCall(fnStateSet, func(ctx context.Context) error { return s.f.state.Set(ctx, key, v, ttl(stack[4])) }); err != nil {
 		s.stateErr(fnStateSet, err)
 		stack[0] = i32Result(resultError)
 	}
@@ -219,8 +247,13 @@ func hostStateCAS(ctx context.Context, mod api.Module, stack []uint64) {
 			old = []byte{}
 		}
 	}
-	v := s.stateValue(mod, uint32(stack[4]), uint32(stack[5]), fnStateCAS)
-	swapped, err := s.f.state.CompareAndSwap(storeContext, key, old, v, ttl(stack[6]))
+	v := bytes.Clone(s.stateValue(mod, uint32(stack[4]), uint32(stack[5]), fnStateCAS))
+	exp := ttl(stack[6])
+	var swapped bool
+	err := s.storeCall(fnStateCAS, func(ctx context.Context) (err error) {
+		swapped, err = s.f.state.CompareAndSwap(ctx, key, old, v, exp)
+		return err
+	})
 	switch {
 	case err != nil:
 		s.stateErr(fnStateCAS, err)
@@ -239,7 +272,12 @@ func hostStateIncr(ctx context.Context, mod api.Module, stack []uint64) {
 	if _, ok := mod.Memory().Read(out, 8); !ok {
 		fail("%s: result pointer %d is out of bounds of guest memory", fnStateIncr, out)
 	}
-	n, err := s.f.state.Increment(storeContext, key, int64(stack[2]), ttl(stack[3]))
+	delta, exp := int64(stack[2]), ttl(stack[3])
+	var n int64
+	err := s.storeCall(fnStateIncr, func(ctx context.Context) (err error) {
+		n, err = s.f.state.Increment(ctx, key, delta, exp)
+		return err
+	})
 	switch {
 	case errors.Is(err, state.ErrNotInteger):
 		stack[0] = i32Result(resultNotInteger)
@@ -265,7 +303,11 @@ func hostRateLimit(ctx context.Context, mod api.Module, stack []uint64) {
 	if _, ok := mod.Memory().Read(out, 24); !ok {
 		fail("%s: result pointer %d is out of bounds of guest memory", fnRateLimit, out)
 	}
-	d, err := s.f.state.GCRA(storeContext, key, time.Duration(interval), int(burst))
+	var d state.Decision
+	err := s.storeCall(fnRateLimit, func(ctx context.Context) (err error) {
+		d, err = s.f.state.GCRA(ctx, key, time.Duration(interval), int(burst))
+		return err
+	})
 	if err != nil {
 		s.stateErr(fnRateLimit, err)
 		stack[0] = i32Result(resultError)
@@ -284,7 +326,7 @@ func hostStateDelete(ctx context.Context, mod api.Module, stack []uint64) {
 	s := stateOf(ctx)
 	key := s.stateKey(mod, uint32(stack[0]), uint32(stack[1]), fnStateDelete)
 	stack[0] = 0
-	if err := s.f.state.Delete(storeContext, key); err != nil {
+	if err := s.storeCall(fnStateDelete, func(ctx context.Context) error { return s.f.state.Delete(ctx, key) }); err != nil {
 		s.stateErr(fnStateDelete, err)
 		stack[0] = i32Result(resultError)
 	}

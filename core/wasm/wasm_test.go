@@ -23,6 +23,7 @@ import (
 	"github.com/lintelhq/lintel/core/exchange"
 	"github.com/lintelhq/lintel/core/filter"
 	"github.com/lintelhq/lintel/core/state"
+	"github.com/lintelhq/lintel/internal/testlog"
 )
 
 // load builds one filter over a fixture of testdata/wasm; settings holds
@@ -415,5 +416,39 @@ func TestSDKStateGetOfAChangingValue(t *testing.T) {
 			t.Errorf("%s: result %q, want %q", name, got, c.want)
 		}
 		store.Close()
+	}
+}
+
+// slowStore is a memory store whose Get takes a while, like a Redis far
+// away.
+type slowStore struct {
+	*state.Memory
+	delay time.Duration
+}
+
+func (s *slowStore) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	time.Sleep(s.delay)
+	return s.Memory.Get(ctx, key)
+}
+
+// TestStateCallEndsByTheGuestsTime: a guest with 100 ms left waited for a
+// store that may take a second. It waits what it has left; its call fails
+// as a timeout, not as a store failure, and the store's operation is not
+// cut by the guest's time.
+func TestStateCallEndsByTheGuestsTime(t *testing.T) {
+	var logs testlog.Buffer
+	store := &slowStore{Memory: state.NewMemory(0), delay: 400 * time.Millisecond}
+	defer store.Close()
+	f := loadWith(t, "hostcalls", `timeout = "100ms"`, Options{Log: slog.New(slog.NewTextHandler(&logs, nil)), State: store, StateTimeout: time.Second})
+	r := httptest.NewRequest("GET", "/x", nil)
+	r.Header.Set("X-Fn", "4") // state_get
+	x := &exchange.Exchange{Request: r, BaseLog: slog.New(slog.DiscardHandler)}
+	start := time.Now()
+	_, _, err := f.Request(x, httptest.NewRecorder())
+	if took := time.Since(start); err == nil || took > 300*time.Millisecond {
+		t.Errorf("after %v: %v; want the call to fail near its 100ms", took, err)
+	}
+	if strings.Contains(logs.String(), "shared state unavailable") {
+		t.Errorf("counted as a store failure:\n%s", logs.String())
 	}
 }
