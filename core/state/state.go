@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -81,10 +82,9 @@ type Memory struct {
 	done   chan struct{}
 
 	// The bytes each namespace holds (keys, values and a per-entry
-	// overhead), within limit.
-	nsMu  sync.Mutex
-	used  map[string]int64
-	limit int64
+	// overhead): namespace -> *atomic.Int64, within limit.
+	used  sync.Map
+	limit atomic.Int64
 }
 
 // DefaultNamespaceLimit is the bytes one namespace (one filter's state,
@@ -111,8 +111,8 @@ func NewMemory(interval time.Duration) *Memory {
 	if interval <= 0 {
 		interval = time.Minute
 	}
-	m := &Memory{seed: maphash.MakeSeed(), now: time.Now, stop: make(chan struct{}), done: make(chan struct{}),
-		used: map[string]int64{}, limit: DefaultNamespaceLimit}
+	m := &Memory{seed: maphash.MakeSeed(), now: time.Now, stop: make(chan struct{}), done: make(chan struct{})}
+	m.limit.Store(DefaultNamespaceLimit)
 	for i := range m.shards {
 		m.shards[i].m = map[string]entry{}
 	}
@@ -133,11 +133,7 @@ func (m *Memory) expiry(ttl time.Duration) int64 {
 
 // SetNamespaceLimit sets the bytes one namespace may hold (keys, values
 // and 64 bytes of overhead an entry).
-func (m *Memory) SetNamespaceLimit(n int64) {
-	m.nsMu.Lock()
-	m.limit = n
-	m.nsMu.Unlock()
-}
+func (m *Memory) SetNamespaceLimit(n int64) { m.limit.Store(n) }
 
 // live returns the entry at key of s (locked) unless it has expired (then
 // it is dropped).
@@ -170,13 +166,14 @@ func namespaceOf(key string) string {
 // past the limit.
 func (m *Memory) charge(key string, delta int64) bool {
 	ns := namespaceOf(key)
-	m.nsMu.Lock()
-	defer m.nsMu.Unlock()
-	if delta > 0 && m.used[ns]+delta > m.limit {
-		return false
+	c, ok := m.used.Load(ns)
+	if !ok {
+		c, _ = m.used.LoadOrStore(strings.Clone(ns), new(atomic.Int64))
 	}
-	if m.used[ns] += delta; m.used[ns] <= 0 {
-		delete(m.used, ns)
+	used := c.(*atomic.Int64)
+	if n := used.Add(delta); delta > 0 && n > m.limit.Load() {
+		used.Add(-delta)
+		return false
 	}
 	return true
 }
@@ -241,9 +238,26 @@ func (m *Memory) Get(_ context.Context, key string) ([]byte, bool, error) {
 }
 
 func (m *Memory) Set(_ context.Context, key string, value []byte, ttl time.Duration) error {
-	return m.update(key, func(entry, bool, int64) (entry, bool, error) {
-		return entry{bytes.Clone(value), m.expiry(ttl)}, true, nil
-	})
+	next := entry{bytes.Clone(value), m.expiry(ttl)}
+	for attempt := 0; ; attempt++ {
+		s := m.shard(key)
+		s.mu.Lock()
+		// Whatever was there, expired or not, is replaced: no clock read.
+		delta := cost(key, next.value)
+		if old, ok := s.m[key]; ok {
+			delta -= cost(key, old.value)
+		}
+		if m.charge(key, delta) {
+			s.m[key] = next
+			s.mu.Unlock()
+			return nil
+		}
+		s.mu.Unlock()
+		if attempt > 0 {
+			return ErrFull
+		}
+		m.reclaim(namespaceOf(key))
+	}
 }
 
 func (m *Memory) CompareAndSwap(_ context.Context, key string, old, new []byte, ttl time.Duration) (bool, error) {

@@ -172,27 +172,44 @@ func ttl(ms uint64) time.Duration {
 // from it. When the guest has less time left than the store may take,
 // the operation runs aside and the guest waits only what it has left:
 // then its call fails as a timeout, and the operation finishes, or times
-// out, on its own, without counting as a store failure.
-func (s *callState) storeCall(fn string, op func(context.Context) error) error {
+// out, on its own, without counting as a store failure. A store that
+// never waits (in memory) is called directly.
+func storeCall[T any](s *callState, fn string, op func(context.Context) (T, error)) (T, error) {
 	wait := s.f.stateTimeout
+	if wait == 0 {
+		return op(context.Background())
+	}
 	left := time.Until(s.deadline)
-	if wait == 0 || left >= wait {
+	if left >= wait {
 		return op(context.Background())
 	}
 	if left <= 0 {
 		failTimeout("%s: the call's time ran out before the shared state call", fn)
 	}
-	done := make(chan error, 1)
-	go func() { done <- op(context.Background()) }()
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := op(context.Background())
+		done <- result{v, err}
+	}()
 	t := time.NewTimer(left)
 	defer t.Stop()
 	select {
-	case err := <-done:
-		return err
+	case r := <-done:
+		return r.v, r.err
 	case <-t.C:
 		failTimeout("%s: the call's time ran out waiting for the shared state store", fn)
-		return nil
+		panic("unreachable")
 	}
+}
+
+// found is a Get's answer.
+type found struct {
+	v  []byte
+	ok bool
 }
 
 // stateErr logs a failure of the shared state backend: once per
@@ -209,12 +226,11 @@ func (s *callState) stateErr(op string, err error) {
 func hostStateGet(ctx context.Context, mod api.Module, stack []uint64) {
 	s := stateOf(ctx)
 	key := s.stateKey(mod, uint32(stack[0]), uint32(stack[1]), fnStateGet)
-	var v []byte
-	var ok bool
-	err := s.storeCall(fnStateGet, func(ctx context.Context) (err error) {
-		v, ok, err = s.f.state.Get(ctx, key)
-		return err
+	r, err := storeCall(s, fnStateGet, func(ctx context.Context) (found, error) {
+		v, ok, err := s.f.state.Get(ctx, key)
+		return found{v, ok}, err
 	})
+	v, ok := r.v, r.ok
 	switch {
 	case err != nil:
 		s.stateErr(fnStateGet, err)
@@ -229,9 +245,13 @@ func hostStateGet(ctx context.Context, mod api.Module, stack []uint64) {
 func hostStateSet(ctx context.Context, mod api.Module, stack []uint64) {
 	s := stateOf(ctx)
 	key := s.stateKey(mod, uint32(stack[0]), uint32(stack[1]), fnStateSet)
-	v := bytes.Clone(s.stateValue(mod, uint32(stack[2]), uint32(stack[3]), fnStateSet))
+	v := s.stateValue(mod, uint32(stack[2]), uint32(stack[3]), fnStateSet)
+	if s.f.stateTimeout != 0 {
+		v = bytes.Clone(v) // the operation may outlive the call
+	}
+	exp := ttl(stack[4])
 	stack[0] = 0
-	if err := s.storeCall(fnStateSet, func(ctx context.Context) error { return s.f.state.Set(ctx, key, v, ttl(stack[4])) }); err != nil {
+	if _, err := storeCall(s, fnStateSet, func(ctx context.Context) (struct{}, error) { return struct{}{}, s.f.state.Set(ctx, key, v, exp) }); err != nil {
 		s.stateErr(fnStateSet, err)
 		stack[0] = i32Result(resultError)
 	}
@@ -247,12 +267,13 @@ func hostStateCAS(ctx context.Context, mod api.Module, stack []uint64) {
 			old = []byte{}
 		}
 	}
-	v := bytes.Clone(s.stateValue(mod, uint32(stack[4]), uint32(stack[5]), fnStateCAS))
+	v := s.stateValue(mod, uint32(stack[4]), uint32(stack[5]), fnStateCAS)
+	if s.f.stateTimeout != 0 {
+		v = bytes.Clone(v) // the operation may outlive the call
+	}
 	exp := ttl(stack[6])
-	var swapped bool
-	err := s.storeCall(fnStateCAS, func(ctx context.Context) (err error) {
-		swapped, err = s.f.state.CompareAndSwap(ctx, key, old, v, exp)
-		return err
+	swapped, err := storeCall(s, fnStateCAS, func(ctx context.Context) (bool, error) {
+		return s.f.state.CompareAndSwap(ctx, key, old, v, exp)
 	})
 	switch {
 	case err != nil:
@@ -273,10 +294,8 @@ func hostStateIncr(ctx context.Context, mod api.Module, stack []uint64) {
 		fail("%s: result pointer %d is out of bounds of guest memory", fnStateIncr, out)
 	}
 	delta, exp := int64(stack[2]), ttl(stack[3])
-	var n int64
-	err := s.storeCall(fnStateIncr, func(ctx context.Context) (err error) {
-		n, err = s.f.state.Increment(ctx, key, delta, exp)
-		return err
+	n, err := storeCall(s, fnStateIncr, func(ctx context.Context) (int64, error) {
+		return s.f.state.Increment(ctx, key, delta, exp)
 	})
 	switch {
 	case errors.Is(err, state.ErrNotInteger):
@@ -303,10 +322,8 @@ func hostRateLimit(ctx context.Context, mod api.Module, stack []uint64) {
 	if _, ok := mod.Memory().Read(out, 24); !ok {
 		fail("%s: result pointer %d is out of bounds of guest memory", fnRateLimit, out)
 	}
-	var d state.Decision
-	err := s.storeCall(fnRateLimit, func(ctx context.Context) (err error) {
-		d, err = s.f.state.GCRA(ctx, key, time.Duration(interval), int(burst))
-		return err
+	d, err := storeCall(s, fnRateLimit, func(ctx context.Context) (state.Decision, error) {
+		return s.f.state.GCRA(ctx, key, time.Duration(interval), int(burst))
 	})
 	if err != nil {
 		s.stateErr(fnRateLimit, err)
@@ -326,7 +343,7 @@ func hostStateDelete(ctx context.Context, mod api.Module, stack []uint64) {
 	s := stateOf(ctx)
 	key := s.stateKey(mod, uint32(stack[0]), uint32(stack[1]), fnStateDelete)
 	stack[0] = 0
-	if err := s.storeCall(fnStateDelete, func(ctx context.Context) error { return s.f.state.Delete(ctx, key) }); err != nil {
+	if _, err := storeCall(s, fnStateDelete, func(ctx context.Context) (struct{}, error) { return struct{}{}, s.f.state.Delete(ctx, key) }); err != nil {
 		s.stateErr(fnStateDelete, err)
 		stack[0] = i32Result(resultError)
 	}
