@@ -50,8 +50,12 @@ func (f *Filter) call(inst *instance, s *callState, fn api.Function, params ...u
 	ctx, cancel := f.callContext(&inst.ctx, s)
 	defer cancel()
 	s.logLines, s.logBytes, s.logDropped = 0, 0, 0
-	s.deadline = time.Now().Add(f.spec.Timeout.D())
-	inst.deadline.set(s.deadline)
+	deadline := time.Now().Add(f.spec.Timeout.D())
+	inst.deadline.set(deadline) // sleeps end by it, trusted or not
+	s.deadline = time.Time{}
+	if !f.spec.Trusted {
+		s.deadline = deadline
+	}
 	inst.stderr.reset()
 	stack := inst.stack[:]
 	copy(stack, params)
@@ -188,7 +192,7 @@ type callState struct {
 	logBytes      int  // and their bytes
 	logDropped    int  // lines dropped over the budget
 	spent         spent
-	deadline      time.Time // of the current call
+	deadline      time.Time // of the current call; zero when trusted (none)
 	complete      bool      // lintel_on_complete: the response is complete
 
 	outResp *http.Response // the last http_call's response
