@@ -10,7 +10,7 @@
 // The response phase runs when the response head is about to be sent, so
 // it can change the status and headers of a streamed response (SSE, a
 // large download) without holding its body. A filter that needs the body
-// sets Exchange.BufferResponse in its request phase; the chain then holds
+// sets exchange.Exchange.BufferResponse in its request phase; the chain holds
 // the whole response and runs the response phase once it is complete.
 //
 // This package knows nothing of WebAssembly; core/wasm implements Filter.
