@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -119,23 +122,67 @@ func hostMetricUpdate(ctx context.Context, mod api.Module, stack []uint64) {
 // takes label values from requests cannot grow /metrics without end.
 const maxSeries = 1000
 
-// series is the set of label series a plugin metric has. It is kept with
-// the registered collector, which a reload reuses, so a reload does not
-// reset the count.
+// series is the set of label series a plugin metric has, with the
+// minute each was last updated. It is kept with the registered collector,
+// which a reload reuses, so a reload does not reset the count.
 type series struct {
+	vec    prometheus.Collector
 	mu     sync.Mutex
-	keys   map[string]struct{}
+	keys   map[string]*seriesEntry // by label values joined with NUL
 	warned bool
 }
 
 var seriesByCollector sync.Map // prometheus.Collector -> *series
 
+type seriesEntry struct {
+	values []string
+	last   int64 // seriesMinute of the latest update
+}
+
+// seriesMinute counts the minutes since the first plugin metric was
+// defined; series not updated for seriesTTL of them are deleted.
+var (
+	seriesMinute atomic.Int64
+	seriesSweep  sync.Once
+)
+
+// seriesTTL is how long a plugin metric's series lives without an update:
+// a label value that stops coming (a user, a route removed) leaves
+// /metrics after it.
+const seriesTTL = 10 // minutes
+
 func seriesOf(c prometheus.Collector) *series {
 	if s, ok := seriesByCollector.Load(c); ok {
 		return s.(*series)
 	}
-	s, _ := seriesByCollector.LoadOrStore(c, &series{keys: map[string]struct{}{}})
+	seriesSweep.Do(func() {
+		go func() {
+			for range time.Tick(time.Minute) {
+				expireSeries(seriesMinute.Add(1) - seriesTTL)
+			}
+		}()
+	})
+	s, _ := seriesByCollector.LoadOrStore(c, &series{vec: c, keys: map[string]*seriesEntry{}})
 	return s.(*series)
+}
+
+// expireSeries deletes the series of every plugin metric last updated
+// before minute.
+func expireSeries(minute int64) {
+	seriesByCollector.Range(func(_, v any) bool {
+		s := v.(*series)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for key, e := range s.keys {
+			if e.last < minute {
+				if d, ok := s.vec.(interface{ DeleteLabelValues(...string) bool }); ok {
+					d.DeleteLabelValues(e.values...)
+				}
+				delete(s.keys, key)
+			}
+		}
+		return true
+	})
 }
 
 // admit reports whether label values may make (or update) a series: valid
@@ -147,15 +194,17 @@ func (s *series) admit(values []string) error {
 		}
 	}
 	key := strings.Join(values, "\x00")
+	now := seriesMinute.Load()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.keys[key]; ok {
+	if e, ok := s.keys[key]; ok {
+		e.last = now
 		return nil
 	}
 	if len(s.keys) >= maxSeries {
 		return fmt.Errorf("the metric has %d series, the most a plugin metric may have", maxSeries)
 	}
-	s.keys[key] = struct{}{}
+	s.keys[key] = &seriesEntry{slices.Clone(values), now}
 	return nil
 }
 

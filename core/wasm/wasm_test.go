@@ -452,3 +452,46 @@ func TestStateCallEndsByTheGuestsTime(t *testing.T) {
 		t.Errorf("counted as a store failure:\n%s", logs.String())
 	}
 }
+
+// TestPluginMetricSeriesExpire: series a plugin stopped updating stayed on
+// /metrics for ever. One not updated for seriesTTL minutes is deleted, and
+// comes back with its next update.
+func TestPluginMetricSeriesExpire(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	f := loadWith(t, "hostcalls", "", Options{Log: slog.New(slog.DiscardHandler), Metrics: reg})
+	update := func() {
+		r := httptest.NewRequest("GET", "/x", nil)
+		r.Header.Set("X-Fn", "8") // metric_update
+		x := &exchange.Exchange{Request: r, BaseLog: slog.New(slog.DiscardHandler)}
+		if _, p, err := f.Request(x, httptest.NewRecorder()); err != nil {
+			t.Fatal(err)
+		} else if p != nil {
+			p.Release()
+		}
+	}
+	count := func() int {
+		mfs, _ := reg.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() == "lintel_plugin_bench_total" {
+				return len(mf.GetMetric())
+			}
+		}
+		return 0
+	}
+	update()
+	if n := count(); n != 1 {
+		t.Fatalf("%d series after an update", n)
+	}
+	expireSeries(seriesMinute.Load()) // nothing is older than now
+	if n := count(); n != 1 {
+		t.Errorf("a fresh series expired")
+	}
+	expireSeries(seriesMinute.Load() + 1) // as if seriesTTL minutes passed
+	if n := count(); n != 0 {
+		t.Errorf("%d series after they expired", n)
+	}
+	update()
+	if n := count(); n != 1 {
+		t.Errorf("%d series after a new update", n)
+	}
+}
