@@ -124,11 +124,12 @@ func (m *Memory) shard(key string) *shard {
 	return &m.shards[maphash.String(m.seed, key)%uint64(len(m.shards))]
 }
 
-func (m *Memory) expiry(ttl time.Duration) int64 {
+// expiresAt is when a key written at now with ttl expires (0: never).
+func expiresAt(now int64, ttl time.Duration) int64 {
 	if ttl <= 0 {
 		return 0
 	}
-	return m.now().Add(ttl).UnixNano()
+	return now + int64(ttl)
 }
 
 // SetNamespaceLimit sets the bytes one namespace may hold (keys, values
@@ -238,40 +239,24 @@ func (m *Memory) Get(_ context.Context, key string) ([]byte, bool, error) {
 }
 
 func (m *Memory) Set(_ context.Context, key string, value []byte, ttl time.Duration) error {
-	next := entry{bytes.Clone(value), m.expiry(ttl)}
-	for attempt := 0; ; attempt++ {
-		s := m.shard(key)
-		s.mu.Lock()
-		// Whatever was there, expired or not, is replaced: no clock read.
-		delta := cost(key, next.value)
-		if old, ok := s.m[key]; ok {
-			delta -= cost(key, old.value)
-		}
-		if m.charge(key, delta) {
-			s.m[key] = next
-			s.mu.Unlock()
-			return nil
-		}
-		s.mu.Unlock()
-		if attempt > 0 {
-			return ErrFull
-		}
-		m.reclaim(namespaceOf(key))
-	}
+	value = bytes.Clone(value)
+	return m.update(key, func(_ entry, _ bool, now int64) (entry, bool, error) {
+		return entry{value, expiresAt(now, ttl)}, true, nil
+	})
 }
 
 func (m *Memory) CompareAndSwap(_ context.Context, key string, old, new []byte, ttl time.Duration) (bool, error) {
 	var swapped bool
-	err := m.update(key, func(e entry, ok bool, _ int64) (entry, bool, error) {
+	err := m.update(key, func(e entry, ok bool, now int64) (entry, bool, error) {
 		swapped = !(old == nil && ok || old != nil && (!ok || !bytes.Equal(e.value, old)))
-		return entry{bytes.Clone(new), m.expiry(ttl)}, swapped, nil
+		return entry{bytes.Clone(new), expiresAt(now, ttl)}, swapped, nil
 	})
 	return swapped && err == nil, err
 }
 
 func (m *Memory) Increment(_ context.Context, key string, delta int64, ttl time.Duration) (int64, error) {
 	var n int64
-	err := m.update(key, func(e entry, ok bool, _ int64) (entry, bool, error) {
+	err := m.update(key, func(e entry, ok bool, now int64) (entry, bool, error) {
 		n = 0
 		if ok {
 			var err error
@@ -279,7 +264,7 @@ func (m *Memory) Increment(_ context.Context, key string, delta int64, ttl time.
 				return entry{}, false, ErrNotInteger
 			}
 		} else {
-			e.expires = m.expiry(ttl)
+			e.expires = expiresAt(now, ttl)
 		}
 		n += delta
 		return entry{strconv.AppendInt(nil, n, 10), e.expires}, true, nil
