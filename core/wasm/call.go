@@ -35,22 +35,24 @@ func (c *stateContext) Value(key any) any {
 
 // callContext is the context of one call into the guest: it carries the
 // call's state and, unless the filter is trusted, the per-call deadline.
-func (f *Filter) callContext(sc *stateContext, s *callState) (context.Context, context.CancelFunc) {
+func (f *Filter) callContext(sc *stateContext, s *callState, deadline time.Time) (context.Context, context.CancelFunc) {
 	if f.spec.Trusted {
 		sc.Context, sc.s = context.Background(), s
 		return sc, func() {}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), f.spec.Timeout.D())
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	return &stateContext{Context: ctx, s: s}, cancel
 }
 
 // call runs one export with params (at most two); any failure marks the
 // instance broken.
 func (f *Filter) call(inst *instance, s *callState, fn api.Function, params ...uint64) (uint64, error) {
-	ctx, cancel := f.callContext(&inst.ctx, s)
+	// One clock read for the deadline, the sleeps' bound and the timer.
+	start := time.Now()
+	deadline := start.Add(f.spec.Timeout.D())
+	ctx, cancel := f.callContext(&inst.ctx, s, deadline)
 	defer cancel()
 	s.logLines, s.logBytes, s.logDropped = 0, 0, 0
-	deadline := time.Now().Add(f.spec.Timeout.D())
 	inst.deadline.set(deadline) // sleeps end by it, trusted or not
 	s.deadline = time.Time{}
 	if !f.spec.Trusted {
@@ -59,10 +61,6 @@ func (f *Filter) call(inst *instance, s *callState, fn api.Function, params ...u
 	inst.stderr.reset()
 	stack := inst.stack[:]
 	copy(stack, params)
-	var start time.Time
-	if f.callTimer != nil {
-		start = time.Now()
-	}
 	err := fn.CallWithStack(ctx, stack)
 	if f.callTimer != nil {
 		f.callTimer.Observe(time.Since(start).Seconds())
@@ -293,6 +291,14 @@ func writeNULTerminated(mod api.Module, buf, limit uint32, values []string, what
 func (s *callState) requestPhase(fn string) {
 	if s.resp != nil {
 		fail("%s: the request cannot change in handle_response", fn)
+	}
+}
+
+// responseOpen fails a change of the response in lintel_on_complete: the
+// response was sent.
+func (s *callState) responseOpen(fn string) {
+	if s.complete {
+		fail("%s: the response was sent; lintel_on_complete can only read it", fn)
 	}
 }
 

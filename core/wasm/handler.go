@@ -226,9 +226,7 @@ func (s *callState) writableHeaders(kind uint32, fn string) http.Header {
 	if kind == headerKindRequest && s.resp != nil {
 		fail("%s: the request cannot change in handle_response", fn)
 	}
-	if s.complete {
-		fail("%s: the response was sent; lintel_on_complete can only read it", fn)
-	}
+	s.responseOpen(fn)
 	return h
 }
 
@@ -429,9 +427,7 @@ func hostSetStatusCode(ctx context.Context, mod api.Module, stack []uint64) {
 	if code < 100 || code > 999 {
 		fail("%s: invalid status code %d", fnSetStatusCode, code)
 	}
-	if s.complete {
-		fail("%s: the response was sent; lintel_on_complete can only read it", fnSetStatusCode)
-	}
+	s.responseOpen(fnSetStatusCode)
 	if s.resp != nil {
 		s.resp.Status = code
 		return
