@@ -259,11 +259,14 @@ type Filter struct {
 	// does to the request: "deny" answers 500; "allow" skips the filter
 	// (for filters that are not about security). Default "deny".
 	OnError string `toml:"on_error"`
-	// Timeout bounds each call into the plugin; a plugin that runs
-	// longer is stopped and its instance discarded. Default "500ms".
+	// Timeout bounds the time one call into the plugin may spend waiting
+	// in the host (sleeps, shared state, outbound calls); its own work
+	// is bounded by limits.fuel, which a busy machine does not shrink.
+	// Default "500ms".
 	Timeout Duration `toml:"timeout"`
-	// Trusted runs the plugin without the per-call deadline, which costs
-	// about 2us a call. Only for plugins you build. Default false.
+	// Trusted is accepted and ignored, with a warning: every plugin is
+	// metered (RATIONALE.md), and metering costs too little to switch
+	// off.
 	Trusted bool `toml:"trusted"`
 	// MemoryLimit caps each instance's linear memory. Default "64MiB".
 	MemoryLimit ByteSize `toml:"memory_limit"`
@@ -319,10 +322,20 @@ type Limits struct {
 	StateValue ByteSize `toml:"state_value"`
 	// HTTPCallBody bounds the body of one outbound call. Default "1MiB".
 	HTTPCallBody ByteSize `toml:"http_call_body"`
+	// Fuel bounds the plugin's own work in one call, in WebAssembly
+	// instructions counted at loop heads and function entries (about
+	// 100 ms of a tight loop on a current core); a call that runs out
+	// is stopped (kind "fuel"). Initialisation gets 50 times as much.
+	// Default 1000000000.
+	Fuel int64 `toml:"fuel"`
+	// CallDepth bounds how deep the plugin's calls may nest, so deep
+	// recursion cannot make the host grow its stack (kind "stack").
+	// Default 10000.
+	CallDepth int `toml:"call_depth"`
 }
 
 // DefaultLimits are a filter's limits unless it sets its own.
-var DefaultLimits = Limits{Body: 16 << 20, Headers: 64 << 10, HeaderValues: 100, Properties: 64 << 10, StateKey: 1 << 10, StateValue: 1 << 20, HTTPCallBody: 1 << 20}
+var DefaultLimits = Limits{Body: 16 << 20, Headers: 64 << 10, HeaderValues: 100, Properties: 64 << 10, StateKey: 1 << 10, StateValue: 1 << 20, HTTPCallBody: 1 << 20, Fuel: 1e9, CallDepth: 10000}
 
 // Outbound is the allow-list of a filter's own HTTP calls.
 type Outbound struct {

@@ -173,13 +173,13 @@ func (d *decoder) value(key string, src any, dst reflect.Value) {
 			return
 		}
 		dst.SetBool(b)
-	case reflect.Int:
+	case reflect.Int, reflect.Int64:
 		n, ok := src.(int64)
 		if !ok {
 			d.add(key, "expected an integer, found %s", tomlType(src))
 			return
 		}
-		if n < 0 || n > math.MaxInt32 {
+		if n < 0 || (dst.Kind() == reflect.Int && n > math.MaxInt32) {
 			d.add(key, "%d is out of range", n)
 			return
 		}

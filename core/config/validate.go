@@ -217,6 +217,10 @@ func (c *Config) validate(e *errs) {
 	}
 }
 
+// maxCallDepth is the deepest limits.call_depth: past it the host's own
+// stack for the guest would be the memory bomb the bound prevents.
+const maxCallDepth = 100000
+
 func (c *Config) validateFilter(e *errs, key string, f *Filter) {
 	if !validPluginName(f.Plugin) {
 		e.add(joinKey(key, "plugin"), "invalid plugin name %q (letters, digits, '.', '_' and '-'; no path)", f.Plugin)
@@ -229,8 +233,8 @@ func (c *Config) validateFilter(e *errs, key string, f *Filter) {
 	if f.OnError != "deny" && f.OnError != "allow" {
 		e.add(joinKey(key, "on_error"), "must be \"deny\" or \"allow\", found %q", f.OnError)
 	}
-	if f.Timeout == 0 && !f.Trusted {
-		e.add(joinKey(key, "timeout"), "must be more than 0s (set trusted = true to run without a deadline)")
+	if f.Timeout <= 0 {
+		e.add(joinKey(key, "timeout"), "must be more than 0s")
 	}
 	if f.MemoryLimit < 64<<10 || f.MemoryLimit > 4<<30 || f.MemoryLimit%(64<<10) != 0 {
 		e.add(joinKey(key, "memory_limit"), "must be a multiple of 64KiB (a WebAssembly page) between 64KiB and 4GiB")
@@ -254,10 +258,14 @@ func (c *Config) validateFilter(e *errs, key string, f *Filter) {
 	}
 	lk := joinKey(key, "limits")
 	for name, v := range map[string]int64{"body": int64(f.Limits.Body), "headers": int64(f.Limits.Headers), "header_values": int64(f.Limits.HeaderValues),
-		"properties": int64(f.Limits.Properties), "state_key": int64(f.Limits.StateKey), "state_value": int64(f.Limits.StateValue), "http_call_body": int64(f.Limits.HTTPCallBody)} {
+		"properties": int64(f.Limits.Properties), "state_key": int64(f.Limits.StateKey), "state_value": int64(f.Limits.StateValue), "http_call_body": int64(f.Limits.HTTPCallBody),
+		"fuel": f.Limits.Fuel, "call_depth": int64(f.Limits.CallDepth)} {
 		if v < 1 {
 			e.add(joinKey(lk, name), "must be at least 1")
 		}
+	}
+	if f.Limits.CallDepth > maxCallDepth {
+		e.add(joinKey(lk, "call_depth"), "must be at most %d", maxCallDepth)
 	}
 	if o := f.Outbound; o != nil {
 		for i, h := range o.Hosts {

@@ -42,7 +42,7 @@ func TestFailureMetrics(t *testing.T) {
 [filters.trap]
 on_error = "allow"
 [filters.loop]
-timeout = "50ms"
+limits = { fuel = 10000000 }
 on_error = "allow"
 [services.pair]
 targets = ["{{dead}}", "{{up}}"]
@@ -70,7 +70,7 @@ parts = [{ key = "a", service = "pair", path = "/a" }, { key = "b", service = "g
 		`lintel_upstream_errors_total{kind="connect",service="gone"} 1`,
 		`lintel_aggregate_part_failures_total{part="b",route="agg"} 1`,
 		`lintel_plugin_failures_total{filter="trap",kind="trap"} 2`,
-		`lintel_plugin_failures_total{filter="loop",kind="timeout"} 2`,
+		`lintel_plugin_failures_total{filter="loop",kind="fuel"} 2`,
 		`lintel_plugin_call_duration_seconds_count{filter="trap"}`,
 	} {
 		if !strings.Contains(text, want) {

@@ -17,10 +17,10 @@ import (
 	"github.com/lintelhq/lintel/core/filter"
 )
 
-// stateContext carries a call's state to host functions. An instance of
-// a trusted filter keeps one, so its calls allocate no context. A call
-// with a deadline gets a fresh one: wazero watches that context from a
-// goroutine of its own, which may still read it after the call returned.
+// stateContext carries a call's state to host functions. Each instance
+// keeps one, so its calls allocate no context: the engine watches no
+// context (the meter bounds the guest's work), and host calls that wait
+// bound themselves by the call's deadline.
 type stateContext struct {
 	context.Context
 	s *callState
@@ -33,35 +33,24 @@ func (c *stateContext) Value(key any) any {
 	return c.Context.Value(key)
 }
 
-// callContext is the context of one call into the guest: it carries the
-// call's state and, unless the filter is trusted, the per-call deadline.
-func (f *Filter) callContext(sc *stateContext, s *callState, deadline time.Time) (context.Context, context.CancelFunc) {
-	if f.spec.Trusted {
-		sc.Context, sc.s = context.Background(), s
-		return sc, func() {}
-	}
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	return &stateContext{Context: ctx, s: s}, cancel
-}
-
 // call runs one export with params (at most two); any failure marks the
-// instance broken.
+// instance broken. The guest gets limits.fuel for its own work and
+// limits.call_depth frames; its waits in host calls end by the
+// deadline, timeout from now.
 func (f *Filter) call(inst *instance, s *callState, fn api.Function, params ...uint64) (uint64, error) {
 	// One clock read for the deadline, the sleeps' bound and the timer.
 	start := time.Now()
 	deadline := start.Add(f.spec.Timeout.D())
-	ctx, cancel := f.callContext(&inst.ctx, s, deadline)
-	defer cancel()
+	inst.ctx.Context, inst.ctx.s = context.Background(), s
 	s.logLines, s.logBytes, s.logDropped = 0, 0, 0
-	inst.deadline.set(deadline) // sleeps end by it, trusted or not
-	s.deadline = time.Time{}
-	if !f.spec.Trusted {
-		s.deadline = deadline
-	}
+	inst.deadline.set(deadline)
+	s.deadline = deadline
+	inst.fuel.Set(uint64(f.spec.Limits.Fuel))
+	inst.depth.Set(uint64(f.spec.Limits.CallDepth))
 	inst.stderr.reset()
 	stack := inst.stack[:]
 	copy(stack, params)
-	err := fn.CallWithStack(ctx, stack)
+	err := fn.CallWithStack(&inst.ctx, stack)
 	if f.callTimer != nil {
 		f.callTimer.Observe(time.Since(start).Seconds())
 	}
@@ -71,11 +60,23 @@ func (f *Filter) call(inst *instance, s *callState, fn api.Function, params ...u
 	}
 	if err != nil {
 		inst.broken = true
-		err, kind := callError(err)
+		err, kind := inst.callError(err)
 		f.metrics.failed(f.name, kind)
 		return 0, inst.stderr.explain(err)
 	}
 	return stack[0], nil
+}
+
+// callError is callError, told by the meter's globals whether the trap
+// was the guest running out of fuel or of frames.
+func (inst *instance) callError(err error) (error, string) {
+	switch {
+	case int64(inst.fuel.Get()) < 0:
+		return errors.New("ran out of fuel (limits.fuel: instructions one call may run) and was stopped"), "fuel"
+	case uint32(inst.depth.Get()) == 0:
+		return errors.New("nested its calls deeper than limits.call_depth and was stopped"), "stack"
+	}
+	return callError(err)
 }
 
 // callError makes wazero's errors say what happened in the terms of a
@@ -83,12 +84,6 @@ func (f *Filter) call(inst *instance, s *callState, fn api.Function, params ...u
 func callError(err error) (error, string) {
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {
-		switch exit.ExitCode() {
-		case sys.ExitCodeDeadlineExceeded:
-			return errors.New("exceeded its time limit (timeout) and was stopped"), "timeout"
-		case sys.ExitCodeContextCanceled:
-			return errors.New("was stopped: the request was cancelled"), "cancelled"
-		}
 		return fmt.Errorf("exited with code %d", exit.ExitCode()), "trap"
 	}
 	var ge *guestError
@@ -313,11 +308,10 @@ const (
 	maxLogBytes = 32 << 10 // bytes of all the lines of one call
 )
 
-// callDeadline is when an instance's current call must end. A guest's
-// sleep (WASI poll_oneoff, which wazero serves with time.Sleep and no
-// context) ends by it: one that would outlast it sleeps what is left and
-// fails the call as a timeout. Trusted filters have no deadline on their
-// own code, but their sleeps are bounded by the filter's timeout too.
+// callDeadline is when an instance's current call must end its waits. A
+// guest's sleep (WASI poll_oneoff, which wazero serves with time.Sleep
+// and no context) ends by it: one that would outlast it sleeps what is
+// left and fails the call as a timeout.
 type callDeadline struct{ unixNano atomic.Int64 }
 
 func (d *callDeadline) set(t time.Time) { d.unixNano.Store(t.UnixNano()) }

@@ -6,9 +6,11 @@
 // own host module "lintel". sdk/ABI.md is the normative description; abi.go
 // holds every name of it.
 //
-// Each configured filter gets its own wazero runtime (memory limits and
-// deadlines are per runtime), compiled through one on-disk compilation
-// cache shared by all, and a bounded pool of instances. An instance is
+// Each configured filter gets its own wazero runtime (memory limits are
+// per runtime), compiled through one on-disk compilation cache shared by
+// all, and a bounded pool of instances. Every module is metered first
+// (package meter): each call's work and call depth are bounded by
+// counters in the guest's own code. An instance is
 // pinned to one request from handle_request to handle_response, unless the
 // guest declared through lintel.declare that it needs no such pinning.
 package wasm
@@ -187,6 +189,9 @@ func (e *Engine) New(spec *config.Filter) (filter.Filter, error) {
 	if err := f.load(e.cache, code); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("plugin %q: %w", spec.Plugin, err)
+	}
+	if spec.Trusted {
+		f.log.Warn("trusted is ignored: every plugin is metered; remove it from the filter")
 	}
 	f.log.Info("plugin loaded", "size", f.Size, "sha256", f.SHA256[:12], "instances", spec.MinInstances)
 	e.mu.Lock()

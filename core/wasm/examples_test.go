@@ -52,8 +52,7 @@ func loadExample(tb testing.TB, dir, plugin, settings string) *Filter {
 
 // BenchmarkExamples measures each SDK example: its size, the time to
 // create one instance (instantiate and _initialize), and the cost of one
-// request through both phases, with the per-call deadline (the default)
-// and trusted. The table in sdk/README.md comes from
+// request through both phases, metered. The table in sdk/README.md comes from
 // `go test ./core/wasm -run '^$' -bench Examples -count 5`.
 func BenchmarkExamples(b *testing.B) {
 	for _, ex := range sdkExamples {
@@ -74,34 +73,28 @@ func BenchmarkExamples(b *testing.B) {
 			}
 			b.ReportMetric(float64(info.Size())/1024, "KiB")
 		})
-		for _, mode := range []string{"deadline", "trusted"} {
-			settings := ex.config
-			if mode == "trusted" {
-				settings += "\ntrusted = true"
-			}
-			b.Run(ex.plugin+"/request/"+mode, func(b *testing.B) {
-				f := loadExample(b, dir, ex.plugin, settings)
-				r, w := httptest.NewRequest("GET", "/x", nil), httptest.NewRecorder()
-				log, ip := slog.New(slog.DiscardHandler), netip.MustParseAddr("10.1.2.3")
-				b.ReportAllocs()
-				for b.Loop() {
-					clear(r.Header)
-					if ex.header[0] != "" {
-						r.Header.Set(ex.header[0], ex.header[1])
-					}
-					x := &exchange.Exchange{Request: r, ClientIP: ip, Start: time.Now(), BaseLog: log}
-					next, p, err := f.Request(x, w)
-					if err != nil || !next {
-						b.Fatalf("Request: next %v, %v", next, err)
-					}
-					if p != nil {
-						if err := p.Response(x, &filter.Response{Status: 200, Header: http.Header{}}); err != nil {
-							b.Fatal(err)
-						}
-						p.Release()
-					}
+		b.Run(ex.plugin+"/request", func(b *testing.B) {
+			f := loadExample(b, dir, ex.plugin, ex.config)
+			r, w := httptest.NewRequest("GET", "/x", nil), httptest.NewRecorder()
+			log, ip := slog.New(slog.DiscardHandler), netip.MustParseAddr("10.1.2.3")
+			b.ReportAllocs()
+			for b.Loop() {
+				clear(r.Header)
+				if ex.header[0] != "" {
+					r.Header.Set(ex.header[0], ex.header[1])
 				}
-			})
-		}
+				x := &exchange.Exchange{Request: r, ClientIP: ip, Start: time.Now(), BaseLog: log}
+				next, p, err := f.Request(x, w)
+				if err != nil || !next {
+					b.Fatalf("Request: next %v, %v", next, err)
+				}
+				if p != nil {
+					if err := p.Response(x, &filter.Response{Status: 200, Header: http.Header{}}); err != nil {
+						b.Fatal(err)
+					}
+					p.Release()
+				}
+			}
+		})
 	}
 }

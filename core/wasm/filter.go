@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"sync"
@@ -248,4 +249,14 @@ func (p *pending) Release() {
 		p.f.pool.put(p.inst)
 		p.inst = nil
 	}
+}
+
+// initFuel is the fuel of an instance's initialisation: a Go guest's
+// runtime start-up is far more work than a handler's call.
+func (f *Filter) initFuel() int64 {
+	const initFuelFactor = 50
+	if f.spec.Limits.Fuel > math.MaxInt64/initFuelFactor {
+		return math.MaxInt64
+	}
+	return initFuelFactor * f.spec.Limits.Fuel
 }

@@ -167,16 +167,14 @@ func ttl(ms uint64) time.Duration {
 // storeCall runs one shared-state operation. The store bounds it with its
 // own timeout ([state] timeout): the guest's call deadline is not passed
 // on, since it may be nearly spent by the guest's own work, which would
-// make a healthy store look broken, and the instance's call context is
-// reused by its next call, which must not race a timer the store derived
-// from it. When the guest has less time left than the store may take,
+// make a healthy store look broken. When the guest has less time left than the store may take,
 // the operation runs aside and the guest waits only what it has left:
 // then its call fails as a timeout, and the operation finishes, or times
 // out, on its own, without counting as a store failure. A store that
 // never waits (in memory) is called directly.
 func storeCall[T any](s *callState, fn string, op func(context.Context) (T, error)) (T, error) {
 	wait := s.f.stateTimeout
-	if wait == 0 || s.deadline.IsZero() { // a store that never waits, or a trusted filter
+	if wait == 0 { // a store that never waits
 		return op(context.Background())
 	}
 	left := time.Until(s.deadline)

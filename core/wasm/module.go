@@ -8,19 +8,25 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/lintelhq/lintel/core/wasm/meter"
 )
 
-// load compiles the module in the filter's own runtime, checks its
+// load meters the module (package meter: the bound on every call's work
+// and call depth), compiles it in the filter's own runtime, checks its
 // imports and exports, and warms the pool.
 func (f *Filter) load(cache wazero.CompilationCache, code []byte) error {
 	ctx := context.Background()
+	metered, err := meter.Instrument(code, meter.Budget{Fuel: f.initFuel(), Depth: int32(f.spec.Limits.CallDepth)})
+	if err != nil {
+		return fmt.Errorf("not a valid WebAssembly module: %v", err)
+	}
 	pages := uint32(f.spec.MemoryLimit / (64 << 10))
 	rc := wazero.NewRuntimeConfigCompiler().
 		WithCompilationCache(cache).
-		WithMemoryLimitPages(pages).
-		WithCloseOnContextDone(!f.spec.Trusted)
+		WithMemoryLimitPages(pages)
 	f.rt = wazero.NewRuntimeWithConfig(ctx, rc)
-	compiled, err := f.rt.CompileModule(ctx, code)
+	compiled, err := f.rt.CompileModule(ctx, metered)
 	if err != nil {
 		return fmt.Errorf("not a valid WebAssembly module: %v", err)
 	}

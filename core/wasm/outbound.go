@@ -27,11 +27,9 @@ func hostHTTPCall(ctx context.Context, mod api.Module, stack []uint64) {
 	}
 	body = bytes.Clone(body)
 	s.outResp, s.outBody = nil, nil
-	if sc, ok := ctx.(*stateContext); ok {
-		// Derive from the deadline, not from the instance's reusable
-		// wrapper, which a late timer goroutine must never read.
-		ctx = sc.Context
-	}
+	// The call ends by the guest's deadline, or the outbound timeout.
+	ctx, cancel := context.WithDeadline(context.Background(), s.deadline)
+	defer cancel()
 	status, err := s.f.outbound(ctx, s, method, rawURL, headers, body)
 	if err != nil {
 		s.warn("plugin HTTP call refused or failed", "method", method, "url", rawURL, "error", err)

@@ -11,6 +11,8 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+
+	"github.com/lintelhq/lintel/core/wasm/meter"
 )
 
 // instance is one instantiated guest.
@@ -18,9 +20,10 @@ type instance struct {
 	mod            api.Module
 	handleRequest  api.Function
 	handleResponse api.Function
-	onComplete     api.Function  // nil unless exported
-	stderr         *headBuffer   // what the guest wrote to stderr in its last call
-	deadline       *callDeadline // of the call in progress, for sleeps
+	onComplete     api.Function      // nil unless exported
+	fuel, depth    api.MutableGlobal // the meter's budgets (package meter)
+	stderr         *headBuffer       // what the guest wrote to stderr in its last call
+	deadline       *callDeadline     // of the call in progress, for sleeps
 	uses           int
 	broken         bool // trapped, timed out or misbehaved: never reused
 	ctx            stateContext
@@ -217,18 +220,25 @@ func (p *pool) create() (*instance, error) {
 		WithSysNanotime().
 		WithNanosleep(deadline.sleep).
 		WithRandSource(rand.Reader)
-	// Initialisation gets a longer deadline than a request's call: a Go
-	// guest's runtime start-up is far slower than a handler, more so on a
-	// loaded machine. It still cannot loop forever.
-	deadline.set(time.Now().Add(max(10*f.spec.Timeout.D(), initTimeout)))
-	ctx := context.Context(&stateContext{Context: context.Background(), s: &callState{f: f}})
-	if !f.spec.Trusted {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, max(10*f.spec.Timeout.D(), initTimeout))
-		defer cancel()
-	}
+	// Initialisation gets more fuel (the module starts with it) and
+	// time for its waits than a request's call: a Go guest's runtime
+	// start-up is far more work than a handler.
+	initDeadline := time.Now().Add(max(10*f.spec.Timeout.D(), initTimeout))
+	deadline.set(initDeadline)
+	ctx := &stateContext{Context: context.Background(), s: &callState{f: f, deadline: initDeadline}}
+	var inst *instance
 	mod, err := f.rt.InstantiateModule(ctx, f.compiled, cfg)
 	if err == nil {
+		inst = &instance{
+			mod:            mod,
+			fuel:           mod.ExportedGlobal(meter.FuelExport).(api.MutableGlobal),
+			depth:          mod.ExportedGlobal(meter.DepthExport).(api.MutableGlobal),
+			handleRequest:  mod.ExportedFunction(exportHandleRequest),
+			handleResponse: mod.ExportedFunction(exportHandleResponse),
+			onComplete:     mod.ExportedFunction(exportOnComplete),
+			stderr:         stderr,
+			deadline:       deadline,
+		}
 		// A reactor initialises with _initialize; a command module (TinyGo
 		// guests built for Traefik) with _start, whose main registers the
 		// handlers and returns.
@@ -237,30 +247,27 @@ func (p *pool) create() (*instance, error) {
 			init = mod.ExportedFunction(exportStart)
 		}
 		if init != nil {
+			inst.fuel.Set(uint64(f.initFuel()))
+			inst.depth.Set(uint64(f.spec.Limits.CallDepth))
 			if _, err = init.Call(ctx); err == nil && mod.IsClosed() {
 				err = errors.New("the module exited during initialisation")
-			}
-			if err != nil {
-				_ = mod.Close(context.Background())
 			}
 		}
 	}
 	if err != nil {
+		if inst != nil {
+			err, _ = inst.callError(err)
+			_ = mod.Close(context.Background())
+		} else {
+			err, _ = callError(err)
+		}
 		p.mu.Lock()
 		p.live--
 		p.mu.Unlock()
 		p.f.metrics.failed(p.f.name, "init")
-		err, _ = callError(err)
 		return nil, fmt.Errorf("instantiating: %w", stderr.explain(err))
 	}
-	return &instance{
-		mod:            mod,
-		handleRequest:  mod.ExportedFunction(exportHandleRequest),
-		handleResponse: mod.ExportedFunction(exportHandleResponse),
-		onComplete:     mod.ExportedFunction(exportOnComplete),
-		stderr:         stderr,
-		deadline:       deadline,
-	}, nil
+	return inst, nil
 }
 
 // close stops handing out instances and closes the idle ones; instances in

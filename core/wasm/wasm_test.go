@@ -107,25 +107,18 @@ func TestPoolClosesEveryInstance(t *testing.T) {
 
 // BenchmarkFilter is the per-request cost of one filter that reads a
 // header and sets one (request phase) and sets a response header
-// (response phase): two guest calls, three host calls. "trusted" runs
-// without the per-call deadline.
+// (response phase): two guest calls, three host calls, metered.
 func BenchmarkFilter(b *testing.B) {
 	for _, plugin := range []string{"stamp", "gostamp"} {
-		for _, mode := range []string{"deadline", "trusted"} {
-			settings := ""
-			if mode == "trusted" {
-				settings = "trusted = true"
+		b.Run(plugin, func(b *testing.B) {
+			f := load(b, plugin, "")
+			x, w := newExchange()
+			b.ReportAllocs()
+			for b.Loop() {
+				x.Request.Header.Del("X-Stamp")
+				serve(b, f, x, w)
 			}
-			b.Run(plugin+"/"+mode, func(b *testing.B) {
-				f := load(b, plugin, settings)
-				x, w := newExchange()
-				b.ReportAllocs()
-				for b.Loop() {
-					x.Request.Header.Del("X-Stamp")
-					serve(b, f, x, w)
-				}
-			})
-		}
+		})
 	}
 }
 
@@ -187,7 +180,7 @@ func TestReportInstanceMemory(t *testing.T) {
 // request's own cost (fn=none) subtracted.
 func BenchmarkHostCall(b *testing.B) {
 	names := []string{"none", "now", "get_property", "set_property", "state_get", "state_set", "state_incr", "state_cas", "metric_update", "log_kv", "get_header_values"}
-	f := loadWith(b, "hostcalls", "trusted = true", Options{Log: slog.New(slog.DiscardHandler), Metrics: prometheus.NewRegistry()})
+	f := loadWith(b, "hostcalls", "", Options{Log: slog.New(slog.DiscardHandler), Metrics: prometheus.NewRegistry()})
 	var base float64
 	for i, name := range names {
 		b.Run(name, func(b *testing.B) {
@@ -223,7 +216,7 @@ func TestSoakGoGuestMemory(t *testing.T) {
 	if v, _ := strconv.Atoi(os.Getenv("LINTEL_SOAK")); v > 0 {
 		n = v
 	}
-	f := load(t, "testguest", "config = { prefix = \"s\" }\nmax_instances = 1\nmax_requests = 1000000000\nrecycle_memory = \"64MiB\"\ntrusted = true")
+	f := load(t, "testguest", "config = { prefix = \"s\" }\nmax_instances = 1\nmax_requests = 1000000000\nrecycle_memory = \"64MiB\"")
 	r := httptest.NewRequest("GET", "/soak", nil)
 	r.Header.Set("X-Case", "alloc")
 	x := &exchange.Exchange{Request: r, BaseLog: slog.New(slog.DiscardHandler)}
@@ -320,7 +313,7 @@ func (s *deadlineStore) Get(ctx context.Context, key string) ([]byte, bool, erro
 // call context raced that instance's next call (found by -race). The
 // store's own timeout bounds its operations.
 func TestStateCallsAreNotBoundByTheGuestsCall(t *testing.T) {
-	for _, settings := range []string{"trusted = true", `timeout = "5s"`} {
+	for _, settings := range []string{`timeout = "5s"`, `timeout = "500ms"`} {
 		store := &deadlineStore{Memory: state.NewMemory(0)}
 		f := loadWith(t, "hostcalls", settings, Options{Log: slog.New(slog.DiscardHandler), State: store})
 		r := httptest.NewRequest("GET", "/x", nil)

@@ -246,7 +246,6 @@ func TestBundledRateLimitExact(t *testing.T) {
 			src := `
 [filters.limit]
 plugin = "rate-limit"
-trusted = true
 config = { key = ["route"], rate = 1, period = "1h", burst = 10 }
 [services.echo]
 targets = ["{{echo}}"]

@@ -145,3 +145,53 @@ func TestCopyBombFailsAtTheFiltersLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestRecursionBombStopsAtTheCallDepth: a guest with a 1 MiB memory limit
+// that recursed without end made wazero grow its stack on the Go heap to
+// ~161 MiB over ~1.2 s before "stack overflow". The meter's depth bound
+// (limits.call_depth) stops it within a few MiB and milliseconds.
+func TestRecursionBombStopsAtTheCallDepth(t *testing.T) {
+	up := gatewaytest.NewUpstream(t, nil)
+	h := gatewaytest.StartWASM(t, wasmRoute(`"bomb"`, "[filters.bomb]\nplugin = \"recurse\"\nmemory_limit = \"1MiB\"\n"), map[string]string{"echo": up.URL})
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range 3 {
+		resp, body := h.Do("GET", "/echo/a", nil, "X-Hostile", "1")
+		if resp.StatusCode != 500 || up.Count() != 0 {
+			t.Fatalf("%d %s (upstream reached %d times)", resp.StatusCode, body, up.Count())
+		}
+	}
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	if grew := int64(after.TotalAlloc-before.TotalAlloc) >> 20; grew > 40 {
+		t.Errorf("the host allocated %d MiB for three recursion bombs", grew)
+	}
+	if !strings.Contains(h.Gather(), `lintel_plugin_failures_total{filter="bomb",kind="stack"} 3`) {
+		t.Errorf("not counted as kind stack:\n%s", grepLines(h.Gather(), "failures"))
+	}
+	if !strings.Contains(h.Logs.String(), "limits.call_depth") {
+		t.Error("the log does not name limits.call_depth")
+	}
+	if resp, _ := h.Do("GET", "/echo/a", nil); resp.StatusCode != 200 {
+		t.Errorf("an ordinary request after the bombs: %d", resp.StatusCode)
+	}
+}
+
+// TestEndlessLoopRunsOutOfFuel: the guest's own work is bounded by fuel,
+// not by the clock, so a loop is stopped after the same work however busy
+// the machine is, and no goroutine watches each call.
+func TestEndlessLoopRunsOutOfFuel(t *testing.T) {
+	up := gatewaytest.NewUpstream(t, nil)
+	h := gatewaytest.StartWASM(t, wasmRoute(`"loop"`, "[filters.loop]\nplugin = \"loop\"\nlimits = { fuel = 5000000 }\n"), map[string]string{"echo": up.URL})
+	resp, body := h.Do("GET", "/echo/a", nil, "X-Hostile", "1")
+	if resp.StatusCode != 500 || up.Count() != 0 {
+		t.Fatalf("%d %s (upstream reached %d times)", resp.StatusCode, body, up.Count())
+	}
+	if !strings.Contains(h.Gather(), `lintel_plugin_failures_total{filter="loop",kind="fuel"} 1`) {
+		t.Errorf("not counted as kind fuel:\n%s", grepLines(h.Gather(), "failures"))
+	}
+	if !strings.Contains(h.Logs.String(), "limits.fuel") {
+		t.Error("the log does not name limits.fuel")
+	}
+}

@@ -230,7 +230,8 @@ func TestWASMHostileGuests(t *testing.T) {
 		extra  string
 		header string
 	}{
-		{"loop", "timeout = \"100ms\"", "X-Hostile"},
+		{"loop", "limits = { fuel = 10000000 }", "X-Hostile"},
+		{"recurse", "memory_limit = \"1MiB\"", "X-Hostile"},
 		{"membomb", "memory_limit = \"4MiB\"\nrecycle_memory = \"1MiB\"", "X-Hostile"},
 		{"trap", "", "X-Hostile"},
 		{"trap", "", "X-Hostile-Response"},
