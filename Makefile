@@ -24,9 +24,11 @@ plugins:
 examples:
 	@scripts/build-examples.sh
 
-# gatewayd versus nginx on the same upstream (needs nginx and wrk).
+# gatewayd versus nginx on the same upstream, then what each bundled
+# filter costs against plain Lintel (needs nginx and wrk).
 bench:
 	@scripts/bench-vs-nginx.sh
+	@scripts/bench-filters.sh
 
 clean:
 	rm -rf bin build plugins/*.wasm

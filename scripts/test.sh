@@ -55,8 +55,10 @@ go test -run '^$' -bench . -benchtime 100x ./... >/dev/null
 if command -v wrk >/dev/null && { command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; }; then
   echo "== gatewayd vs nginx (short)"
   DURATION=2 ROUNDS=1 scripts/bench-vs-nginx.sh
-  echo "== routes behind the bundled plugins vs none (short)"
-  DURATION=2 ROUNDS=1 scripts/bench-plugins.sh
+  echo "== the bundled filters vs plain Lintel (short)"
+  DURATION=1 ROUNDS=1 scripts/bench-filters.sh
+  echo "== a cold gateway under a burst"
+  MODE=burst scripts/bench-filters.sh
 elif [ "${CI:-}" = true ]; then
   echo "nginx and wrk are required under CI (apt-get install nginx-light wrk)" >&2; exit 1
 else

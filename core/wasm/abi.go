@@ -84,6 +84,11 @@ const sectionConfigSchema = "lintel.config_schema"
 // duration_ms) final.
 const exportOnComplete = "lintel_on_complete"
 
+// exportHousekeep is the optional guest export () -> () the host calls
+// on an idle instance, off any request's path, every 2,000 requests the
+// instance served (the Go SDK collects garbage there).
+const exportHousekeep = "lintel_housekeep"
+
 // lintelABIVersion is what abi_version returns.
 const lintelABIVersion = 1
 

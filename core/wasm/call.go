@@ -38,6 +38,11 @@ func (c *stateContext) Value(key any) any {
 // limits.call_depth frames; its waits in host calls end by the
 // deadline, timeout from now.
 func (f *Filter) call(inst *instance, s *callState, fn api.Function, params ...uint64) (uint64, error) {
+	return f.callWith(inst, s, fn, f.spec.Limits.Fuel, params...)
+}
+
+// callWith is call with the fuel to give the guest.
+func (f *Filter) callWith(inst *instance, s *callState, fn api.Function, fuel int64, params ...uint64) (uint64, error) {
 	// One clock read for the deadline, the sleeps' bound and the timer.
 	start := time.Now()
 	deadline := start.Add(f.spec.Timeout.D())
@@ -45,7 +50,7 @@ func (f *Filter) call(inst *instance, s *callState, fn api.Function, params ...u
 	s.logLines, s.logBytes, s.logDropped = 0, 0, 0
 	inst.deadline.set(deadline)
 	s.deadline = deadline
-	inst.fuel.Set(uint64(f.spec.Limits.Fuel))
+	inst.fuel.Set(uint64(fuel))
 	inst.depth.Set(uint64(f.spec.Limits.CallDepth))
 	inst.stderr.reset()
 	stack := inst.stack[:]
@@ -312,11 +317,16 @@ const (
 // guest's sleep (WASI poll_oneoff, which wazero serves with time.Sleep
 // and no context) ends by it: one that would outlast it sleeps what is
 // left and fails the call as a timeout.
-type callDeadline struct{ unixNano atomic.Int64 }
+type callDeadline struct {
+	unixNano atomic.Int64
+	waiting  *atomic.Int32 // the pool's count of instances in a wait
+}
 
 func (d *callDeadline) set(t time.Time) { d.unixNano.Store(t.UnixNano()) }
 
 func (d *callDeadline) sleep(ns int64) {
+	d.waiting.Add(1)
+	defer d.waiting.Add(-1)
 	left := d.unixNano.Load() - time.Now().UnixNano()
 	if ns <= left {
 		time.Sleep(time.Duration(ns))

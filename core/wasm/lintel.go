@@ -177,6 +177,8 @@ func storeCall[T any](s *callState, fn string, op func(context.Context) (T, erro
 	if wait == 0 { // a store that never waits
 		return op(context.Background())
 	}
+	s.f.pool.waiting.Add(1) // a wait: the pool may make another instance
+	defer s.f.pool.waiting.Add(-1)
 	left := time.Until(s.deadline)
 	if left >= wait {
 		return op(context.Background())

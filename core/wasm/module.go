@@ -111,7 +111,7 @@ func validate(m wazero.CompiledModule) (usesWASI bool, err error) {
 				signature(fn.ParamTypes(), fn.ResultTypes()), signature(want.params, want.results))
 		}
 	}
-	for _, name := range []string{exportInitialize, exportStart, exportOnComplete} {
+	for _, name := range []string{exportInitialize, exportStart, exportOnComplete, exportHousekeep} {
 		if fn, ok := exports[name]; ok && (len(fn.ParamTypes()) > 0 || len(fn.ResultTypes()) > 0) {
 			return false, fmt.Errorf("exports %q with signature %s, want () -> ()", name, signature(fn.ParamTypes(), fn.ResultTypes()))
 		}

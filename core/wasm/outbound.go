@@ -30,6 +30,8 @@ func hostHTTPCall(ctx context.Context, mod api.Module, stack []uint64) {
 	// The call ends by the guest's deadline, or the outbound timeout.
 	ctx, cancel := context.WithDeadline(context.Background(), s.deadline)
 	defer cancel()
+	s.f.pool.waiting.Add(1) // a wait: the pool may make another instance
+	defer s.f.pool.waiting.Add(-1)
 	status, err := s.f.outbound(ctx, s, method, rawURL, headers, body)
 	if err != nil {
 		s.warn("plugin HTTP call refused or failed", "method", method, "url", rawURL, "error", err)

@@ -5,12 +5,15 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 
 	"github.com/lintelhq/lintel/core/wasm/meter"
 )
@@ -21,82 +24,93 @@ type instance struct {
 	handleRequest  api.Function
 	handleResponse api.Function
 	onComplete     api.Function      // nil unless exported
+	housekeep      api.Function      // nil unless exported
 	fuel, depth    api.MutableGlobal // the meter's budgets (package meter)
 	stderr         *headBuffer       // what the guest wrote to stderr in its last call
 	deadline       *callDeadline     // of the call in progress, for sleeps
 	uses           int
 	broken         bool // trapped, timed out or misbehaved: never reused
+	recycle        bool // handed to the worker to be closed
 	ctx            stateContext
 	stack          [2]uint64 // params and results of calls into the guest
 	idleSince      time.Time
 }
 
-// pool bounds a filter's instances. Instances are created on demand up to
-// max_instances; a request that finds none free waits up to pool_timeout.
-// An instance returns to the pool after its request unless it is broken,
-// has served max_requests, or its memory grew above recycle_memory; then
-// it is closed. There is no sync.Pool and no finalizer: every instance is
-// closed explicitly, by put or by close.
+// pool bounds a filter's instances and makes them off the request path.
+//
+// A request takes an idle instance, or waits for one up to pool_timeout.
+// When it has waited spawnWait, it asks the pool's worker for one more;
+// the worker makes instances one at a time, outside any request, up to
+// the pool's cap. A guest that declared it keeps nothing between phases
+// holds its instance only while its code runs, so it is capped at what
+// can run at once: cpuInstances, plus the instances waiting in a host call
+// (shared state, an outbound call, a sleep), at most max_instances. A
+// pinned guest, held across the upstream call, may have max_instances.
+//
+// An instance goes back to the pool after its request unless it is
+// broken, has served max_requests, or its memory grew above
+// recycle_memory; then the worker closes it, and replaces it if the pool
+// is below min_instances. Every housekeepEvery requests an instance whose
+// guest exports lintel_housekeep (the Go SDK: a garbage collection) is
+// handed to the worker, which runs it before the instance serves again.
+// The worker also closes instances idle for idleTimeout, down to
+// min_instances. There is no sync.Pool and no finalizer: every instance is
+// closed explicitly.
 type pool struct {
-	f     *Filter
-	idle  chan *instance
-	slots chan struct{} // one token per live instance
+	f      *Filter
+	idle   chan *instance
+	slots  chan struct{}  // one token per live instance
+	more   chan struct{}  // a request waited: make one more instance
+	chores chan *instance // to close, or to housekeep and return
+
+	waiting atomic.Int32 // instances inside a host call that waits
 
 	mu     sync.Mutex
 	closed bool
 	live   int
-	stop   chan struct{} // ends the reaper
+	stop   chan struct{} // ends the worker
+	done   chan struct{} // closed by the worker when it ends
 }
 
-// idleTimeout is how long an instance may sit unused before the reaper
-// closes it, down to min_instances: a burst's instances do not stay.
-const idleTimeout = 30 * time.Second
+const (
+	// idleTimeout is how long an instance may sit unused before the
+	// worker closes it, down to min_instances: a burst's instances do not
+	// stay.
+	idleTimeout = 30 * time.Second
+	// spawnWait is how long a request waits for a busy instance to come
+	// back before it asks for a new one. A call takes microseconds;
+	// making an instance of a Go guest takes milliseconds and megabytes.
+	spawnWait = 2 * time.Millisecond
+	// housekeepEvery is how many requests an instance serves between two
+	// calls of its lintel_housekeep.
+	housekeepEvery = 2000
+	// initTimeout is the least time an instance's initialisation may
+	// wait in host calls.
+	initTimeout = 10 * time.Second
+)
 
-var errPoolTimeout = errors.New("no free plugin instance")
+// cpuInstances is how many instances of a stateless guest can run at
+// once: one per core, and as many again to cover the moments between
+// calls.
+var cpuInstances = 2 * runtime.GOMAXPROCS(0)
 
-// initTimeout is the least time an instance gets to initialise.
-const initTimeout = 10 * time.Second
+var (
+	errPoolTimeout = errors.New("no free plugin instance")
+	errPoolClosed  = errors.New("plugin is closed")
+)
 
 func newPool(f *Filter) *pool {
 	p := &pool{
-		f:     f,
-		idle:  make(chan *instance, f.spec.MaxInstances),
-		slots: make(chan struct{}, f.spec.MaxInstances),
-		stop:  make(chan struct{}),
+		f:      f,
+		idle:   make(chan *instance, f.spec.MaxInstances),
+		slots:  make(chan struct{}, f.spec.MaxInstances),
+		more:   make(chan struct{}, 1),
+		chores: make(chan *instance, f.spec.MaxInstances),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
 	}
-	go p.reap(idleTimeout / 3)
+	go p.work(idleTimeout / 3)
 	return p
-}
-
-// reap closes instances idle for longer than idleTimeout, keeping
-// min_instances.
-func (p *pool) reap(every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-p.stop:
-			return
-		case <-t.C:
-			p.reapIdle(time.Now().Add(-idleTimeout))
-		}
-	}
-}
-
-func (p *pool) reapIdle(before time.Time) {
-	for range len(p.idle) {
-		var inst *instance
-		select {
-		case inst = <-p.idle:
-		default:
-			return
-		}
-		if live, _ := p.stats(); inst.idleSince.Before(before) && live > p.f.spec.MinInstances {
-			p.destroy(inst)
-			continue
-		}
-		p.idle <- inst
-	}
 }
 
 // warm creates n instances now, so a plugin whose initialisation fails is
@@ -112,63 +126,61 @@ func (p *pool) warm(n int) error {
 		if err != nil {
 			<-p.slots
 			for _, i := range made {
-				p.put(i)
+				p.release(i)
 			}
 			return err
 		}
 		made = append(made, inst)
 	}
 	for _, i := range made {
-		p.put(i)
+		p.release(i)
 	}
 	return nil
 }
 
-// spawnWait is how long a request waits for a busy instance to come back
-// before a new one is made. A call takes microseconds; making an instance
-// of a Go guest takes milliseconds and megabytes, so a burst should not
-// grow the pool to its maximum.
-const spawnWait = 2 * time.Millisecond
-
-// get returns a free instance, creating one if the pool has room and none
-// came back within spawnWait, else waiting for one up to pool_timeout or
-// ctx.
+// get returns a free instance, waiting for one up to pool_timeout or
+// ctx, and asking the worker for another while it waits.
 func (p *pool) get(ctx context.Context) (*instance, error) {
 	select {
 	case inst := <-p.idle:
 		return inst, nil
 	default:
 	}
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		return nil, errPoolClosed
+	}
 	p.f.metrics.waited(p.f.name)
-	if live, _ := p.stats(); live >= p.f.spec.MinInstances {
-		grace := time.NewTimer(spawnWait)
+	timeout := time.NewTimer(p.f.spec.PoolTimeout.D())
+	defer timeout.Stop()
+	grace := time.NewTicker(spawnWait)
+	defer grace.Stop()
+	for {
 		select {
 		case inst := <-p.idle:
-			grace.Stop()
 			return inst, nil
 		case <-grace.C:
+			select {
+			case p.more <- struct{}{}:
+			default: // already asked
+			}
+		case <-timeout.C:
+			return nil, errPoolTimeout
 		case <-ctx.Done():
-			grace.Stop()
 			return nil, ctx.Err()
 		}
 	}
-	timer := time.NewTimer(p.f.spec.PoolTimeout.D())
-	defer timer.Stop()
-	select {
-	case inst := <-p.idle:
-		return inst, nil
-	case p.slots <- struct{}{}:
-		inst, err := p.create()
-		if err != nil {
-			<-p.slots
-			return nil, err
-		}
-		return inst, nil
-	case <-timer.C:
-		return nil, errPoolTimeout
-	case <-ctx.Done():
-		return nil, ctx.Err()
+}
+
+// cap is how many instances the pool may have now.
+func (p *pool) cap() int {
+	max := p.f.spec.MaxInstances
+	if p.f.declared.Load()&(declareStateless|declareNoResponse) == 0 {
+		return max // pinned across the upstream call
 	}
+	return min(max, cpuInstances+int(p.waiting.Load()))
 }
 
 // put returns an instance after a request.
@@ -176,15 +188,114 @@ func (p *pool) put(inst *instance) {
 	inst.uses++
 	recycle := inst.broken || inst.uses >= p.f.spec.MaxRequests ||
 		inst.mod.Memory().Size() > uint32(p.f.spec.RecycleMemory)
+	chore := recycle || (inst.housekeep != nil && inst.uses%housekeepEvery == 0)
+	if !chore {
+		p.release(inst)
+		return
+	}
+	p.mu.Lock()
+	closed := p.closed
+	if !closed {
+		inst.recycle = recycle
+		p.chores <- inst // never blocks: chores holds max_instances
+	}
+	p.mu.Unlock()
+	if closed {
+		p.destroy(inst)
+	}
+}
+
+// release makes an instance idle, or closes it once the pool is closed.
+func (p *pool) release(inst *instance) {
 	p.mu.Lock()
 	closed := p.closed
 	p.mu.Unlock()
-	if !recycle && !closed {
-		inst.idleSince = time.Now()
-		p.idle <- inst // never blocks: idle holds max_instances
+	if closed {
+		p.destroy(inst)
 		return
 	}
+	inst.idleSince = time.Now()
+	p.idle <- inst // never blocks: idle holds max_instances
+}
+
+// work is the pool's worker: it makes the instances requests ask for,
+// does the chores put hands it, and closes instances idle too long.
+func (p *pool) work(reapEvery time.Duration) {
+	defer close(p.done)
+	reap := time.NewTicker(reapEvery)
+	defer reap.Stop()
+	for {
+		select {
+		case <-p.stop:
+			for {
+				select {
+				case inst := <-p.chores:
+					p.destroy(inst)
+				default:
+					return
+				}
+			}
+		case inst := <-p.chores:
+			p.chore(inst)
+		case <-p.more:
+			p.grow()
+		case <-reap.C:
+			p.reapIdle(time.Now().Add(-idleTimeout))
+		}
+	}
+}
+
+// grow makes one instance, if the pool is below its cap.
+func (p *pool) grow() {
+	if live, _ := p.stats(); live >= p.cap() {
+		return
+	}
+	select {
+	case p.slots <- struct{}{}:
+	default:
+		return
+	}
+	inst, err := p.create()
+	if err != nil {
+		<-p.slots
+		p.f.log.Warn("plugin instance could not be made", "error", err)
+		return
+	}
+	p.release(inst)
+}
+
+// chore closes an instance due for recycling (replacing it up to
+// min_instances), or runs its housekeeping and returns it.
+func (p *pool) chore(inst *instance) {
+	if !inst.recycle {
+		s := &callState{f: p.f}
+		if _, err := p.f.callWith(inst, s, inst.housekeep, p.f.initFuel()); err == nil {
+			p.release(inst)
+			return
+		}
+		p.f.log.Warn("plugin housekeeping failed; instance closed", "error", inst.stderr.explain(errors.New("lintel_housekeep failed")))
+	}
 	p.destroy(inst)
+	if live, _ := p.stats(); live < p.f.spec.MinInstances {
+		p.grow()
+	}
+}
+
+// reapIdle closes instances idle since before, keeping min_instances.
+func (p *pool) reapIdle(before time.Time) {
+	for range len(p.idle) {
+		var inst *instance
+		select {
+		case inst = <-p.idle:
+		default:
+			return
+		}
+		if live, _ := p.stats(); inst.idleSince.Before(before) && live > p.f.spec.MinInstances {
+			p.destroy(inst)
+			continue
+		}
+		p.idle <- inst
+	}
 }
 
 func (p *pool) destroy(inst *instance) {
@@ -204,14 +315,14 @@ func (p *pool) create() (*instance, error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return nil, errors.New("plugin is closed")
+		return nil, errPoolClosed
 	}
 	p.live++
 	p.mu.Unlock()
 
 	f := p.f
 	stderr := &headBuffer{max: 2048}
-	deadline := new(callDeadline)
+	deadline := &callDeadline{waiting: &p.waiting}
 	cfg := wazero.NewModuleConfig().
 		WithStderr(stderr).
 		WithName(""). // anonymous: many instances of one module
@@ -225,7 +336,7 @@ func (p *pool) create() (*instance, error) {
 	// start-up is far more work than a handler.
 	initDeadline := time.Now().Add(max(10*f.spec.Timeout.D(), initTimeout))
 	deadline.set(initDeadline)
-	ctx := &stateContext{Context: context.Background(), s: &callState{f: f, deadline: initDeadline}}
+	ctx := &stateContext{Context: experimental.WithMemoryAllocator(context.Background(), memoryAllocator), s: &callState{f: f, deadline: initDeadline}}
 	var inst *instance
 	mod, err := f.rt.InstantiateModule(ctx, f.compiled, cfg)
 	if err == nil {
@@ -236,6 +347,7 @@ func (p *pool) create() (*instance, error) {
 			handleRequest:  mod.ExportedFunction(exportHandleRequest),
 			handleResponse: mod.ExportedFunction(exportHandleResponse),
 			onComplete:     mod.ExportedFunction(exportOnComplete),
+			housekeep:      mod.ExportedFunction(exportHousekeep),
 			stderr:         stderr,
 			deadline:       deadline,
 		}
@@ -281,6 +393,7 @@ func (p *pool) close() {
 	p.closed = true
 	p.mu.Unlock()
 	close(p.stop)
+	<-p.done // the worker has closed the instances handed to it
 	for {
 		select {
 		case inst := <-p.idle:

@@ -488,3 +488,29 @@ func TestPluginMetricSeriesExpire(t *testing.T) {
 		t.Errorf("%d series after a new update", n)
 	}
 }
+
+// TestHousekeepingRunsBetweenRequests: the Go SDK forced a garbage
+// collection inside every 2,000th request's call. A guest's
+// lintel_housekeep now runs on an idle instance, off every request's
+// path, every housekeepEvery requests.
+func TestHousekeepingRunsBetweenRequests(t *testing.T) {
+	f := load(t, "housekeep", "max_instances = 1")
+	seen := ""
+	for range 2*housekeepEvery + 1 {
+		x, w := newExchange()
+		next, p, err := f.Request(x, w)
+		if err != nil || !next {
+			t.Fatalf("next %v, %v", next, err)
+		}
+		if p != nil {
+			p.Release()
+		}
+		seen = x.Request.Header.Get("X-Housekept")
+	}
+	if seen != "2" {
+		t.Errorf("after %d requests the guest was housekept %q times, want 2", 2*housekeepEvery+1, seen)
+	}
+	if live, _ := f.Stats(); live != 1 {
+		t.Errorf("%d instances; housekeeping must keep the instance", live)
+	}
+}

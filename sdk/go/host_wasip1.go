@@ -29,6 +29,9 @@ func exportHandleResponse(reqCtx, isError uint32) { handleResponse() }
 //go:wasmexport lintel_on_complete
 func exportOnComplete() { handleComplete() }
 
+//go:wasmexport lintel_housekeep
+func exportHousekeep() { housekeep() }
+
 //go:wasmimport http_handler log
 func hLog(level int32, msg, msgLen uint32)
 

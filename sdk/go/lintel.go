@@ -44,7 +44,6 @@ var (
 	onRequest  RequestHandler = func(Request, Response) bool { return true }
 	onResponse ResponseHandler
 	onComplete CompleteHandler
-	calls      int
 )
 
 // HandleRequest registers the request phase.
@@ -64,18 +63,13 @@ func HandleComplete(fn CompleteHandler) {
 // declared are the flags declared so far.
 var declared uint32
 
-// gcEvery is how many requests an instance serves between forced garbage
-// collections. A Go guest that allocates per request can otherwise stop
-// collecting and grow without bound (sdk/ABI.md, Go guests).
-const gcEvery = 2000
+func handleRequest() (next bool) { return onRequest(Request{}, Response{}) }
 
-func handleRequest() (next bool) {
-	calls++
-	if calls%gcEvery == 0 {
-		runtime.GC()
-	}
-	return onRequest(Request{}, Response{})
-}
+// housekeep runs between requests, on an idle instance (the host calls
+// lintel_housekeep every 2,000 requests): a Go guest that allocates per
+// request can otherwise stop collecting garbage and grow without bound
+// (sdk/ABI.md, Go guests).
+func housekeep() { runtime.GC() }
 
 func handleResponse() {
 	if onResponse != nil {
