@@ -173,6 +173,7 @@ func headerNames(kind uint32) []string {
 }
 
 func headerValues(kind uint32, name string) []string { return host().header(kind).Values(name) }
+func headerValue(kind uint32, name string) string    { return host().header(kind).Get(name) }
 func setHeader(kind uint32, name, value string)      { host().header(kind).Set(name, value) }
 func addHeader(kind uint32, name, value string)      { host().header(kind).Add(name, value) }
 func removeHeader(kind uint32, name string)          { host().header(kind).Del(name) }

@@ -168,25 +168,31 @@ func getBytes(fn func(buf, limit uint32) uint32) []byte {
 	return b
 }
 
-func getString(fn func(buf, limit uint32) uint32) string { return string(getBytes(fn)) }
-
-// getList reads a NUL-terminated list (count<<32 | len).
-func getList(fn func(buf, limit uint32) uint64) []string {
+// getString is getBytes as a string, with one copy.
+func getString(fn func(buf, limit uint32) uint32) string {
 	p, n := bptr(scratch)
-	cl := fn(p, n)
-	size := uint32(cl)
+	size := fn(p, n)
+	if size <= n {
+		return string(scratch[:size])
+	}
+	b := make([]byte, size)
+	p, _ = bptr(b)
+	fn(p, size)
+	return unsafe.String(&b[0], size)
+}
+
+// nulSplit splits the list a buf_limit call wrote into b (count<<32 |
+// len: NUL-terminated values). One pass over the bytes: Go's wasm port
+// copies and searches a byte at a time, so strings.Split's several
+// passes cost microseconds on a long header (a bearer token). Calls into
+// the host are made directly, not through a closure: in a Go guest each
+// closure and copy costs a heap allocation, a large share of a small
+// call.
+func nulSplit(b []byte, cl uint64) []string {
 	if cl == 0 {
 		return nil
 	}
-	b := scratch[:size]
-	if size > n {
-		b = make([]byte, size)
-		p, _ = bptr(b)
-		fn(p, size)
-	}
-	// One pass over the bytes: Go's wasm port copies and searches a byte
-	// at a time, so strings.Split's several passes cost microseconds on a
-	// long header (a bearer token).
+	b = b[:uint32(cl)]
 	out := make([]string, 0, cl>>32)
 	start := 0
 	for i, c := range b {
@@ -198,12 +204,18 @@ func getList(fn func(buf, limit uint32) uint64) []string {
 	return out
 }
 
+// joined is nulJoin's buffer, reused: the host reads it during the call
+// that passes it, and a guest runs one call at a time.
+var joined []byte
+
+// nulJoin writes list as NUL-terminated values, into joined.
 func nulJoin(list []string) []byte {
-	var b []byte
+	b := joined[:0]
 	for _, s := range list {
 		b = append(b, s...)
 		b = append(b, 0)
 	}
+	joined = b
 	return b
 }
 
@@ -220,12 +232,45 @@ func getStatus() int                 { return int(hGetStatusCode()) }
 func setStatus(code int)             { hSetStatusCode(uint32(code)) }
 func now() int64                     { return lNow() }
 func headerNames(kind uint32) []string {
-	return getList(func(buf, limit uint32) uint64 { return hGetHeaderNames(kind, buf, limit) })
+	p, n := bptr(scratch)
+	cl := hGetHeaderNames(kind, p, n)
+	if uint32(cl) > n {
+		b := make([]byte, uint32(cl))
+		p, n = bptr(b)
+		return nulSplit(b, hGetHeaderNames(kind, p, n))
+	}
+	return nulSplit(scratch, cl)
 }
 
 func headerValues(kind uint32, name string) []string {
-	p, n := sptr(name)
-	return getList(func(buf, limit uint32) uint64 { return hGetHeaderValues(kind, p, n, buf, limit) })
+	np, nn := sptr(name)
+	p, n := bptr(scratch)
+	cl := hGetHeaderValues(kind, np, nn, p, n)
+	if uint32(cl) > n {
+		b := make([]byte, uint32(cl))
+		p, n = bptr(b)
+		return nulSplit(b, hGetHeaderValues(kind, np, nn, p, n))
+	}
+	return nulSplit(scratch, cl)
+}
+
+// headerValue is the first of headerValues, with one allocation.
+func headerValue(kind uint32, name string) string {
+	np, nn := sptr(name)
+	p, n := bptr(scratch)
+	cl := hGetHeaderValues(kind, np, nn, p, n)
+	b := scratch
+	if uint32(cl) > n {
+		b = make([]byte, uint32(cl))
+		p, n = bptr(b)
+		cl = hGetHeaderValues(kind, np, nn, p, n)
+	}
+	for i, c := range b[:uint32(cl)] {
+		if c == 0 {
+			return string(b[:i])
+		}
+	}
+	return ""
 }
 
 func setHeader(kind uint32, name, value string) {
@@ -264,15 +309,20 @@ func writeBody(kind uint32, b []byte) {
 	hWriteBody(kind, p, n)
 }
 
+// getProperty reads into scratch, without a closure: properties are
+// read many times a request (an access log reads a dozen).
 func getProperty(name string) (string, bool) {
 	np, nn := sptr(name)
-	var found bool
-	v := getString(func(buf, limit uint32) uint32 {
-		r := lGetProperty(np, nn, buf, limit)
-		found = r>>32 == 1
-		return uint32(r)
-	})
-	return v, found
+	p, n := bptr(scratch)
+	r := lGetProperty(np, nn, p, n)
+	found, size := r>>32 == 1, uint32(r)
+	if size <= n {
+		return string(scratch[:size]), found
+	}
+	b := make([]byte, size)
+	p, _ = bptr(b)
+	lGetProperty(np, nn, p, size)
+	return unsafe.String(&b[0], size), found
 }
 
 func setProperty(name, value string) {
@@ -413,7 +463,14 @@ func httpCall(method, url string, headers []string, body []byte) int {
 
 func fetchHeader(name string) []string {
 	np, nn := sptr(name)
-	return getList(func(buf, limit uint32) uint64 { return lHTTPResponseHeader(np, nn, buf, limit) })
+	p, n := bptr(scratch)
+	cl := lHTTPResponseHeader(np, nn, p, n)
+	if uint32(cl) > n {
+		b := make([]byte, uint32(cl))
+		p, n = bptr(b)
+		return nulSplit(b, lHTTPResponseHeader(np, nn, p, n))
+	}
+	return nulSplit(scratch, cl)
 }
 
 func fetchBody() []byte { return getBytes(lHTTPResponseBody) }

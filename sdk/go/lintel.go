@@ -165,12 +165,7 @@ const (
 type Header struct{ kind uint32 }
 
 // Get returns the first value of name, case-insensitive.
-func (h Header) Get(name string) string {
-	if v := headerValues(h.kind, name); len(v) > 0 {
-		return v[0]
-	}
-	return ""
-}
+func (h Header) Get(name string) string { return headerValue(h.kind, name) }
 
 func (h Header) Values(name string) []string { return headerValues(h.kind, name) }
 func (h Header) Names() []string             { return headerNames(h.kind) }
