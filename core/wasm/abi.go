@@ -70,6 +70,7 @@ const (
 	fnHTTPResponseHeader = "http_response_header"
 	fnHTTPResponseBody   = "http_response_body"
 	fnEmit               = "emit"
+	fnVerifySignature    = "verify_signature"
 )
 
 // sectionConfigSchema is the custom section in which a plugin may declare
@@ -90,7 +91,7 @@ const exportOnComplete = "lintel_on_complete"
 const exportHousekeep = "lintel_housekeep"
 
 // lintelABIVersion is what abi_version returns.
-const lintelABIVersion = 1
+const lintelABIVersion = 2
 
 // The ABI a plugin speaks, as /plugins and `gatewayd plugin inspect`
 // report it.

@@ -64,6 +64,7 @@ type Filter struct {
 	metricsMu    sync.Mutex
 	defined      []metric // the plugin's own
 	metricIDs    map[string]int
+	keys         signatureKeys // parsed for verify_signature
 }
 
 // Name is the filter's name in gateway.toml.

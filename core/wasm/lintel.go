@@ -42,6 +42,7 @@ var lintelFuncs = []hostFunc{
 	{fnHTTPResponseHeader, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i64}, hostHTTPResponseHeader},
 	{fnHTTPResponseBody, []api.ValueType{i32, i32}, []api.ValueType{i32}, hostHTTPResponseBody},
 	{fnEmit, []api.ValueType{i32, i32}, []api.ValueType{i32}, hostEmit},
+	{fnVerifySignature, []api.ValueType{i32, i32, i32, i32, i32, i32, i32, i32}, []api.ValueType{i32}, hostVerifySignature},
 }
 
 // hostEmit writes one raw line to the filter's configured output (an

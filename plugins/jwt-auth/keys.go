@@ -22,6 +22,7 @@ type key struct {
 	kid string
 	alg string // the key's declared algorithm, if any
 	pub any    // *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey or []byte (HMAC)
+	der []byte // pub as PKIX DER, once computed (material)
 }
 
 // fits reports whether the key may verify a token signed with alg.

@@ -306,7 +306,7 @@ func (v *verifier) keyFunc(t *jwt.Token) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return k.pub, nil
+	return k, nil // for hostMethod.Verify
 }
 
 // ensureKeys fetches the JWKS URL when the keys are older than

@@ -137,6 +137,9 @@ func lHTTPResponseBody(buf, limit uint32) uint32
 //go:wasmimport lintel emit
 func lEmit(ptr, n uint32) int32
 
+//go:wasmimport lintel verify_signature
+func lVerifySignature(algPtr, algLen, keyPtr, keyLen, msgPtr, msgLen, sigPtr, sigLen uint32) int32
+
 func sptr(s string) (uint32, uint32) {
 	if s == "" {
 		return 0, 0
@@ -476,3 +479,11 @@ func fetchHeader(name string) []string {
 func fetchBody() []byte { return getBytes(lHTTPResponseBody) }
 
 func emit(line []byte) int32 { return lEmit(bptr(line)) }
+
+func verifySignature(alg string, key, msg, sig []byte) int32 {
+	ap, an := sptr(alg)
+	kp, kn := bptr(key)
+	mp, mn := bptr(msg)
+	sp, sn := bptr(sig)
+	return lVerifySignature(ap, an, kp, kn, mp, mn, sp, sn)
+}
