@@ -91,4 +91,3 @@ func BenchmarkBundled(b *testing.B) {
 		})
 	}
 }
-

@@ -8,9 +8,9 @@ import (
 	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/rsa"
-	"crypto/x509"
 	_ "crypto/sha256"
 	_ "crypto/sha512"
+	"crypto/x509"
 	"math/big"
 )
 
