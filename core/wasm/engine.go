@@ -217,19 +217,80 @@ func (e *Engine) output(o string) (*lineWriter, error) {
 	return &lineWriter{w: f, c: f}, nil
 }
 
-// lineWriter writes whole lines, one writer at a time.
+// lineWriter writes whole lines, one writer at a time, buffered: lines
+// wait at most outputFlush (or until outputBuffer bytes are pending)
+// before one write takes them all, so an access log costs no system call
+// per request. A write never splits a line, so two writers appending to
+// one file (the old and the new filter across a reload) interleave whole
+// lines only.
 type lineWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-	c  io.Closer // nil for stdout and stderr
+	mu      sync.Mutex
+	w       io.Writer
+	c       io.Closer // nil for stdout and stderr
+	buf     []byte
+	armed   bool // a flush is scheduled
+	closed  bool
+	lastErr error
 }
 
+const (
+	outputBuffer = 64 << 10
+	outputFlush  = 100 * time.Millisecond
+)
+
+// writeLine queues one line. It reports the error of the last write that
+// failed, once, so a guest learns that its output is broken.
 func (l *lineWriter) writeLine(b []byte) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(b) == 0 || b[len(b)-1] != '\n' {
-		b = append(b, '\n')
+	if l.closed {
+		return errors.New("output closed")
 	}
-	_, err := l.w.Write(b)
-	return err
+	if err := l.lastErr; err != nil {
+		l.lastErr = nil
+		return err
+	}
+	if len(l.buf)+len(b)+1 > outputBuffer {
+		l.flushLocked()
+	}
+	l.buf = append(l.buf, b...)
+	if len(b) == 0 || b[len(b)-1] != '\n' {
+		l.buf = append(l.buf, '\n')
+	}
+	if len(l.buf) >= outputBuffer {
+		l.flushLocked()
+	}
+	if !l.armed && len(l.buf) > 0 {
+		l.armed = true
+		time.AfterFunc(outputFlush, l.flush)
+	}
+	return nil
+}
+
+func (l *lineWriter) flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.armed = false
+	l.flushLocked()
+}
+
+func (l *lineWriter) flushLocked() {
+	if len(l.buf) == 0 || l.closed {
+		return
+	}
+	if _, err := l.w.Write(l.buf); err != nil {
+		l.lastErr = err
+	}
+	l.buf = l.buf[:0]
+}
+
+// close writes what is pending and closes the file.
+func (l *lineWriter) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.flushLocked()
+	l.closed = true
+	if l.c != nil {
+		_ = l.c.Close()
+	}
 }

@@ -73,20 +73,25 @@ func (f *Filter) Name() string { return f.name }
 // Stats reports the instances alive (idle or in use) and idle.
 func (f *Filter) Stats() (live, idle int) { return f.pool.stats() }
 
-// Close closes the pool; the runtime closes when the last instance in use
-// comes back.
+// Close closes the pool; the runtime and the output close when the last
+// instance in use comes back.
 func (f *Filter) Close() error {
-	if f.output != nil && f.output.c != nil {
-		f.output.c.Close()
-	}
 	if f.pool != nil {
 		f.pool.close()
 		return nil
 	}
-	if f.rt != nil {
-		return f.rt.Close(context.Background())
-	}
+	f.closeRuntime()
 	return nil
+}
+
+// closeRuntime closes the runtime, and the output after its last line.
+func (f *Filter) closeRuntime() {
+	if f.rt != nil {
+		_ = f.rt.Close(context.Background())
+	}
+	if f.output != nil {
+		f.output.close()
+	}
 }
 
 // Request runs handle_request. See filter.Filter.

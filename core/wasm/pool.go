@@ -306,7 +306,7 @@ func (p *pool) destroy(inst *instance) {
 	last := p.closed && p.live == 0
 	p.mu.Unlock()
 	if last {
-		_ = p.f.rt.Close(context.Background())
+		p.f.closeRuntime()
 	}
 }
 
@@ -403,7 +403,7 @@ func (p *pool) close() {
 			none := p.live == 0
 			p.mu.Unlock()
 			if none {
-				_ = p.f.rt.Close(context.Background())
+				p.f.closeRuntime()
 			}
 			return
 		}

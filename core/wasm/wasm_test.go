@@ -344,6 +344,7 @@ func TestOnCompleteReadsResponseHeaders(t *testing.T) {
 	}
 	x.Status, x.ResponseHeader = 201, http.Header{"X-Up": {"yes"}}
 	x.Complete()
+	f.output.flush() // lines wait up to outputFlush
 	b, _ := os.ReadFile(out)
 	if got := string(b); got != "X-Up=yes\x00 201\n" {
 		t.Errorf("emitted %q", got)
@@ -514,3 +515,40 @@ func TestHousekeepingRunsBetweenRequests(t *testing.T) {
 		t.Errorf("%d instances; housekeeping must keep the instance", live)
 	}
 }
+
+// TestOutputKeepsLinesWhole: emitted lines are buffered, written within
+// outputFlush, never split across writes, and written before the output
+// closes.
+func TestOutputKeepsLinesWhole(t *testing.T) {
+	var writes []string
+	l := &lineWriter{w: writerFunc(func(b []byte) (int, error) { writes = append(writes, string(b)); return len(b), nil })}
+	line := strings.Repeat("x", outputBuffer/3)
+	for range 4 {
+		if err := l.writeLine([]byte(line)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.mu.Lock()
+	if len(writes) != 1 || writes[0] != strings.Repeat(line+"\n", 2) {
+		t.Errorf("after four lines of a third of the buffer: %d writes, want one of two whole lines", len(writes))
+	}
+	l.mu.Unlock()
+	time.Sleep(3 * outputFlush)
+	l.mu.Lock()
+	if len(writes) != 2 || writes[1] != strings.Repeat(line+"\n", 2) {
+		t.Errorf("%d writes after the flush interval, want the pending two lines written", len(writes))
+	}
+	l.mu.Unlock()
+	l.writeLine([]byte("last"))
+	l.close()
+	if writes[len(writes)-1] != "last\n" {
+		t.Errorf("the last line was not written on close: %q", writes[len(writes)-1])
+	}
+	if err := l.writeLine([]byte("late")); err == nil {
+		t.Error("a line after close was accepted")
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
