@@ -113,6 +113,10 @@ const (
 	// declareOnComplete: call the guest's lintel_on_complete export once
 	// each response is complete.
 	declareOnComplete = 1 << 2
+	// declareNoRequest: handle_request does nothing but pass the request
+	// on; the host never calls it (an access log's filter, say), and the
+	// response phase, if any, runs on any instance.
+	declareNoRequest = 1 << 3
 )
 
 // Feature flags of enable_features.

@@ -96,6 +96,19 @@ func (f *Filter) closeRuntime() {
 
 // Request runs handle_request. See filter.Filter.
 func (f *Filter) Request(x *exchange.Exchange, w http.ResponseWriter) (bool, filter.Pending, error) {
+	if d := f.declared.Load(); d&declareNoRequest != 0 {
+		// Nothing to run now: no instance, no call.
+		if f.onComplete && d&declareOnComplete != 0 {
+			x.OnComplete(func() { f.complete(x) })
+		}
+		if d&declareNoResponse != 0 {
+			return true, nil, nil
+		}
+		if f.initFeatures.Load()&featureBufferResponse != 0 {
+			x.BufferResponse = true
+		}
+		return true, &pending{f: f, s: callState{f: f, x: x, w: w}}, nil
+	}
 	if f.initFeatures.Load()&featureBufferRequest != 0 {
 		// A guest that reads bodies gets the body read first, under the
 		// listener's read_timeout: a client that stalls mid-body holds

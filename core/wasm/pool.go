@@ -177,7 +177,7 @@ func (p *pool) get(ctx context.Context) (*instance, error) {
 // cap is how many instances the pool may have now.
 func (p *pool) cap() int {
 	max := p.f.spec.MaxInstances
-	if p.f.declared.Load()&(declareStateless|declareNoResponse) == 0 {
+	if p.f.declared.Load()&(declareStateless|declareNoResponse|declareNoRequest) == 0 {
 		return max // pinned across the upstream call
 	}
 	return min(max, cpuInstances+int(p.waiting.Load()))

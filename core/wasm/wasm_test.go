@@ -552,3 +552,21 @@ func TestOutputKeepsLinesWhole(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+// TestNoRequestPhaseIsNeverCalled: a guest that declared it has no
+// request phase (an access log) costs a request no instance and no call,
+// and still completes.
+func TestNoRequestPhaseIsNeverCalled(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out.log")
+	f := load(t, "norequest", fmt.Sprintf("output = %q", out))
+	x, w := newExchange()
+	next, p, err := f.Request(x, w)
+	if err != nil || !next || p != nil {
+		t.Fatalf("Request: next %v, pending %v, %v; want next, no pending phase, no error", next, p, err)
+	}
+	x.Complete()
+	f.output.flush()
+	if b, _ := os.ReadFile(out); string(b) != "done\n" {
+		t.Errorf("completion emitted %q", b)
+	}
+}

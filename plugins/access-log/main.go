@@ -62,7 +62,7 @@ func setup(c Config) {
 	for _, h := range c.Redact {
 		redact[strings.ToLower(h)] = true
 	}
-	lintel.Declare(lintel.Stateless | lintel.NoResponse)
+	lintel.Declare(lintel.Stateless | lintel.NoResponse | lintel.NoRequest)
 	lintel.HandleComplete(complete)
 }
 

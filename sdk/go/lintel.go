@@ -91,6 +91,9 @@ const (
 	Stateless = 1
 	// NoResponse promises the plugin has no response phase.
 	NoResponse = 2
+	// NoRequest promises the plugin's request phase does nothing but pass
+	// the request on (an access log, say): the host then never calls it.
+	NoRequest = 8
 
 	declareComplete = 4 // set by HandleComplete
 )
