@@ -221,4 +221,7 @@ awk -v rss="$(awk '/VmRSS/ {print $2}' "/proc/$gw/status")" -v hwm="$(awk '/VmHW
     }
     printf "gatewayd RSS: %d MiB now, %d MiB at its peak\n", rss / 1024, hwm / 1024
   }' "$work/results"
+heap=$(curl -fsS "http://127.0.0.1:$((PORT + 2))/metrics" | awk '/^go_memstats_heap_inuse_bytes / {printf "%d", $2 / 1048576}')
+code=$(awk '/^[0-9a-f]+-[0-9a-f]+ / {x = ($2 ~ /x/)} /^Rss:/ && x {kb += $2} END {printf "%d", kb / 1024}' "/proc/$gw/smaps")
+echo "of which: Go heap in use $heap MiB, executable mappings (gatewayd and compiled plugins) $code MiB; the rest is mostly guests' linear memory"
 echo "plugin instances alive: $(curl -fsS "http://127.0.0.1:$((PORT + 2))/metrics" | awk -F'[{}"]' '/^lintel_plugin_instances\{/ {n[$3] += $NF} END {for (f in n) printf "%s %d, ", f, n[f]}' | sed 's/, $//')"

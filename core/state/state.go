@@ -296,6 +296,15 @@ func (m *Memory) GCRA(_ context.Context, key string, interval time.Duration, bur
 	return d, err
 }
 
+// Used reports the bytes (keys and values) held for namespace ns, what
+// state.namespace_limit bounds.
+func (m *Memory) Used(ns string) int64 {
+	if c, ok := m.used.Load(ns); ok {
+		return c.(*atomic.Int64).Load()
+	}
+	return 0
+}
+
 // Len counts the keys held, expired ones not yet swept included.
 func (m *Memory) Len() int {
 	n := 0

@@ -30,7 +30,9 @@ func TestLogBombStaysWithinTheLogBudget(t *testing.T) {
 	}
 	// Two requests: 32 KiB of the guest's lines each, one line saying
 	// how many were dropped, and the gateway's own few.
-	if n := len(h.Logs.String()); n > 80<<10 {
+	n := len(h.Logs.String())
+	t.Logf("log bomb: two requests, %d KiB of log in all", n>>10)
+	if n > 80<<10 {
 		t.Errorf("the log holds %d KiB after two requests", n>>10)
 	}
 }
@@ -47,6 +49,7 @@ func TestMetricBombIsCapped(t *testing.T) {
 		}
 	}
 	text := h.Gather()
+	t.Logf("metric bomb: two requests asked for 40,000 series; %d served", strings.Count(text, "lintel_plugin_bomb{"))
 	if n := strings.Count(text, "lintel_plugin_bomb{"); n != 1000 {
 		t.Errorf("%d series of the plugin's metric, want the cap, 1000", n)
 	}
@@ -77,7 +80,9 @@ func TestSleeperEndsByItsTimeout(t *testing.T) {
 	h := gatewaytest.StartWASM(t, wasmRoute(`"sleep"`, "[filters.sleep]\nplugin = \"sleeper\"\ntimeout = \"100ms\"\n"), map[string]string{"echo": up.URL})
 	start := time.Now()
 	resp, _ := h.Do("GET", "/echo/a", nil)
-	if took := time.Since(start); resp.StatusCode != 500 || took > 2*time.Second {
+	took := time.Since(start)
+	t.Logf("sleeper: a 3 s sleep under a 100 ms timeout answered %d after %v", resp.StatusCode, took.Round(time.Millisecond))
+	if resp.StatusCode != 500 || took > 2*time.Second {
 		t.Errorf("status %d after %v; want 500 near the 100ms timeout, far from the 3s sleep", resp.StatusCode, took)
 	}
 	if !strings.Contains(h.Gather(), `lintel_plugin_failures_total{filter="sleep",kind="timeout"} 1`) {
@@ -133,7 +138,9 @@ func TestCopyBombFailsAtTheFiltersLimits(t *testing.T) {
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
 	// The body attack alone asked for 512 MiB; the limits allow 16 MiB.
-	if grew := int64(after.TotalAlloc-before.TotalAlloc) >> 20; grew > 200 {
+	grew := int64(after.TotalAlloc-before.TotalAlloc) >> 20
+	t.Logf("copy bomb: four attacks, the host allocated %d MiB in all", grew)
+	if grew > 200 {
 		t.Errorf("the host allocated %d MiB during the attacks", grew)
 	}
 	if !strings.Contains(h.Gather(), `lintel_plugin_failures_total{filter="bomb",kind="limit"} 4`) {
@@ -156,15 +163,19 @@ func TestRecursionBombStopsAtTheCallDepth(t *testing.T) {
 	runtime.GC()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
+	start := time.Now()
 	for range 3 {
 		resp, body := h.Do("GET", "/echo/a", nil, "X-Hostile", "1")
 		if resp.StatusCode != 500 || up.Count() != 0 {
 			t.Fatalf("%d %s (upstream reached %d times)", resp.StatusCode, body, up.Count())
 		}
 	}
+	took := time.Since(start)
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
-	if grew := int64(after.TotalAlloc-before.TotalAlloc) >> 20; grew > 40 {
+	grew := int64(after.TotalAlloc-before.TotalAlloc) >> 20
+	t.Logf("recursion bomb: three requests answered in %v; the host allocated %d MiB", took.Round(time.Millisecond), grew)
+	if grew > 40 {
 		t.Errorf("the host allocated %d MiB for three recursion bombs", grew)
 	}
 	if !strings.Contains(h.Gather(), `lintel_plugin_failures_total{filter="bomb",kind="stack"} 3`) {
@@ -184,7 +195,9 @@ func TestRecursionBombStopsAtTheCallDepth(t *testing.T) {
 func TestEndlessLoopRunsOutOfFuel(t *testing.T) {
 	up := gatewaytest.NewUpstream(t, nil)
 	h := gatewaytest.StartWASM(t, wasmRoute(`"loop"`, "[filters.loop]\nplugin = \"loop\"\nlimits = { fuel = 5000000 }\n"), map[string]string{"echo": up.URL})
+	start := time.Now()
 	resp, body := h.Do("GET", "/echo/a", nil, "X-Hostile", "1")
+	t.Logf("endless loop: answered %d after %v with limits.fuel = 5,000,000", resp.StatusCode, time.Since(start).Round(time.Millisecond))
 	if resp.StatusCode != 500 || up.Count() != 0 {
 		t.Fatalf("%d %s (upstream reached %d times)", resp.StatusCode, body, up.Count())
 	}
@@ -193,5 +206,37 @@ func TestEndlessLoopRunsOutOfFuel(t *testing.T) {
 	}
 	if !strings.Contains(h.Logs.String(), "limits.fuel") {
 		t.Error("the log does not name limits.fuel")
+	}
+}
+
+// TestAttackerChosenRateLimitKeysAreHashed: rate-limit keyed on
+// header:NAME stored the raw header value as its key: 5,000 distinct 60
+// KiB keys held 313 MiB until the minute's sweep. A key built from what a
+// client sends is kept to its SHA-256 when long, so the store holds
+// bytes per client, not per byte the client sent.
+func TestAttackerChosenRateLimitKeysAreHashed(t *testing.T) {
+	up := gatewaytest.NewUpstream(t, nil)
+	h := gatewaytest.StartBundled(t, `
+[filters.limit]
+plugin = "rate-limit"
+config = { key = ["header:X-Key"], rate = 1000, period = "1s", burst = 1000 }
+[services.echo]
+targets = ["{{echo}}"]
+[[routes]]
+path = "/l/*rest"
+service = "echo"
+filters = ["limit"]
+`, map[string]string{"echo": up.URL})
+	const n, size = 100, 40 << 10
+	for i := range n {
+		key := fmt.Sprintf("%05d", i) + strings.Repeat("k", size)
+		if resp, _ := h.Do("GET", "/l/x", nil, "X-Key", key); resp.StatusCode != 200 {
+			t.Fatalf("request %d: %d", i, resp.StatusCode)
+		}
+	}
+	used := h.State.Used("limit")
+	t.Logf("%d distinct %d KiB keys: the store holds %d bytes for them (raw keys: %d KiB)", n, size>>10, used, n*size>>10)
+	if used == 0 || used > n*256 {
+		t.Errorf("the store holds %d bytes for %d clients, want at most %d (a hashed key and its value each)", used, n, n*256)
 	}
 }
