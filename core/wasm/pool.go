@@ -174,13 +174,13 @@ func (p *pool) get(ctx context.Context) (*instance, error) {
 	}
 }
 
-// cap is how many instances the pool may have now.
-func (p *pool) cap() int {
-	max := p.f.spec.MaxInstances
+// limit is how many instances the pool may have now.
+func (p *pool) limit() int {
+	most := p.f.spec.MaxInstances
 	if p.f.declared.Load()&(declareStateless|declareNoResponse|declareNoRequest) == 0 {
-		return max // pinned across the upstream call
+		return most // pinned across the upstream call
 	}
-	return min(max, cpuInstances+int(p.waiting.Load()))
+	return min(most, cpuInstances+int(p.waiting.Load()))
 }
 
 // put returns an instance after a request.
@@ -245,9 +245,9 @@ func (p *pool) work(reapEvery time.Duration) {
 	}
 }
 
-// grow makes one instance, if the pool is below its cap.
+// grow makes one instance, if the pool is below its limit.
 func (p *pool) grow() {
-	if live, _ := p.stats(); live >= p.cap() {
+	if live, _ := p.stats(); live >= p.limit() {
 		return
 	}
 	select {
