@@ -71,7 +71,7 @@ type section struct {
 // the result is otherwise left to the engine to validate.
 func Instrument(wasm []byte, b Budget) ([]byte, error) {
 	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" {
-		return nil, errors.New("not a WebAssembly module")
+		return nil, errors.New("invalid magic number")
 	}
 	if binary.LittleEndian.Uint32(wasm[4:8]) != 1 {
 		return nil, fmt.Errorf("unsupported binary version %d", binary.LittleEndian.Uint32(wasm[4:8]))
