@@ -218,10 +218,19 @@ type Service struct {
 	// FailCooldown is how long a target that refused or timed out a
 	// connection is skipped. Default "10s".
 	FailCooldown Duration `toml:"fail_cooldown"`
-	// Protocol is "http1" or "http2": HTTP/2 over TLS (ALPN) for https
-	// targets, and without TLS ("prior knowledge", h2c) for http
-	// targets, as gRPC services speak it. Default "http1".
+	// Protocol is "http1", "http2" or "grpc". "http2" is HTTP/2 over TLS
+	// (ALPN) for https targets, and without TLS ("prior knowledge", h2c)
+	// for http targets. "grpc" is "http2" for a gRPC service whose
+	// methods Protos describe, so routes can call them with JSON (a
+	// route's grpc table). Default "http1".
 	Protocol string `toml:"protocol"`
+	// Protos are the .proto files (relative to the config file) that
+	// describe a grpc service, compiled at load; no protoc needed.
+	// Imports resolve against ProtoPaths, then the files' own
+	// directories, then the well-known types and google/api, google/rpc.
+	Protos []string `toml:"protos"`
+	// ProtoPaths are the directories .proto imports resolve against.
+	ProtoPaths []string `toml:"proto_paths"`
 	// TLS configures connections to https targets. Default: the
 	// system's roots, the target's host name.
 	TLS *UpstreamTLS `toml:"tls"`
@@ -386,6 +395,24 @@ type Route struct {
 	// switch the connection to; any other Upgrade is removed before the
 	// upstream sees it. "h2c" is never allowed. Default ["websocket"].
 	Upgrades []string `toml:"upgrades"`
+	// GRPC calls a method of Service (a grpc service) with the request
+	// turned into the method's request message, and answers its response
+	// as JSON, instead of proxying the request.
+	GRPC *RouteGRPC `toml:"grpc"`
+}
+
+// RouteGRPC is a route's gRPC method: REST and JSON outside, gRPC inside.
+type RouteGRPC struct {
+	// Method is the method's full name, "package.Service/Method".
+	Method string `toml:"method"`
+	// Body says where the JSON request body goes: "*" the whole request
+	// message, a field's name that field (a message), "" nowhere (path
+	// and query parameters only). Default: "*" for a POST, PUT or PATCH
+	// request, "" for others.
+	Body *string `toml:"body"`
+	// ForwardHeaders are request headers sent as gRPC metadata
+	// (X-Request-Id always is). Default: none.
+	ForwardHeaders []string `toml:"forward_headers"`
 }
 
 // Aggregate merges several upstream JSON responses into one object.

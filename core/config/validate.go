@@ -92,6 +92,12 @@ func (c *Config) resolvePaths() {
 		if s.TLS != nil {
 			abs(&s.TLS.CAFile)
 		}
+		for i := range s.Protos {
+			abs(&s.Protos[i])
+		}
+		for i := range s.ProtoPaths {
+			abs(&s.ProtoPaths[i])
+		}
 	}
 	for _, f := range c.Filters {
 		for k, p := range f.ConfigFiles {
@@ -200,8 +206,13 @@ func (c *Config) validate(e *errs) {
 			}
 			s.TargetURLs = append(s.TargetURLs, u)
 		}
-		if s.Protocol != "http1" && s.Protocol != "http2" {
-			e.add(joinKey(key, "protocol"), "must be \"http1\" or \"http2\", found %q", s.Protocol)
+		switch {
+		case s.Protocol != "http1" && s.Protocol != "http2" && s.Protocol != "grpc":
+			e.add(joinKey(key, "protocol"), "must be \"http1\", \"http2\" or \"grpc\", found %q", s.Protocol)
+		case s.Protocol == "grpc" && len(s.Protos) == 0:
+			e.add(joinKey(key, "protos"), "a grpc service needs the .proto files that describe it")
+		case s.Protocol != "grpc" && len(s.Protos) > 0:
+			e.add(joinKey(key, "protos"), "only a grpc service (protocol = \"grpc\") has protos")
 		}
 		if s.MaxIdleConns == 0 {
 			e.add(joinKey(key, "max_idle_conns"), "must be at least 1")
@@ -324,11 +335,36 @@ func (c *Config) validateRoute(e *errs, key string, r *Route) {
 		e.add(key, "one of service or aggregate is required")
 	case r.Service != "":
 		c.checkService(e, joinKey(key, "service"), r.Service)
+		if r.GRPC != nil {
+			c.validateRouteGRPC(e, key, r)
+		}
 	default:
+		if r.GRPC != nil {
+			e.add(joinKey(key, "grpc"), "has no meaning on an aggregate route")
+		}
 		if r.Rewrite != "" {
 			e.add(joinKey(key, "rewrite"), "has no meaning on an aggregate route (each part has a path)")
 		}
 		c.validateAggregate(e, joinKey(key, "aggregate"), r.Aggregate)
+	}
+}
+
+func (c *Config) validateRouteGRPC(e *errs, key string, r *Route) {
+	gk := joinKey(key, "grpc")
+	if s := c.Services[r.Service]; s != nil && s.Protocol != "grpc" {
+		e.add(gk, "service %q is not a grpc service (protocol = \"grpc\")", r.Service)
+	}
+	svc, method, ok := strings.Cut(r.GRPC.Method, "/")
+	if !ok || svc == "" || method == "" || strings.ContainsAny(method, "/.") {
+		e.add(joinKey(gk, "method"), "write it as \"package.Service/Method\", found %q", r.GRPC.Method)
+	}
+	if r.Rewrite != "" {
+		e.add(joinKey(key, "rewrite"), "has no meaning on a grpc route (the method is the path)")
+	}
+	for i, h := range r.GRPC.ForwardHeaders {
+		if !ValidToken(h) {
+			e.add(indexKey(joinKey(gk, "forward_headers"), i), "invalid header name %q", h)
+		}
 	}
 }
 

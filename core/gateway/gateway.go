@@ -25,6 +25,7 @@ import (
 	"github.com/lintelhq/lintel/core/problem"
 	"github.com/lintelhq/lintel/core/proxy"
 	"github.com/lintelhq/lintel/core/router"
+	"github.com/lintelhq/lintel/core/transcode"
 )
 
 // Options are what a Gateway needs besides its Config.
@@ -45,6 +46,7 @@ type Gateway struct {
 	cfg       *config.Config
 	log       *slog.Logger
 	services  map[string]*proxy.Service
+	protos    map[string]*transcode.Descriptors // of the grpc services
 	filters   map[string]filter.Filter
 	listeners []*listener
 	ids       *requestIDs
@@ -72,6 +74,7 @@ func New(cfg *config.Config, opt Options) (*Gateway, error) {
 		cfg:      cfg,
 		log:      opt.Log,
 		services: map[string]*proxy.Service{},
+		protos:   map[string]*transcode.Descriptors{},
 		filters:  map[string]filter.Filter{},
 		ids:      newRequestIDs(),
 		metrics:  newRequestMetrics(opt.Metrics),
@@ -91,6 +94,14 @@ func New(cfg *config.Config, opt Options) (*Gateway, error) {
 			g.log.Warn("upstream certificates are not verified (tls.insecure_skip_verify)", "service", name)
 		}
 		g.services[name] = proxy.NewService(sc, tc, upstreamMetrics, g.log)
+		if sc.Protocol == "grpc" {
+			d, err := transcode.Compile(context.Background(), sc.Protos, sc.ProtoPaths)
+			if err != nil {
+				fail("services."+name+".protos", "%v", err)
+				continue
+			}
+			g.protos[name] = d
+		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(cfg.Filters)) {
 		if opt.Filters == nil {
@@ -166,13 +177,24 @@ func (g *Gateway) chain(names []string) filter.Chain {
 func (g *Gateway) addRoute(l *listener, rc *config.Route) *config.Error {
 	key := config.RouteKey(rc.Index)
 	rt := &route{name: rc.Name, chain: g.chain(rc.Filters), upgrades: rc.Upgrades}
-	if rc.Aggregate != nil {
+	switch {
+	case rc.Aggregate != nil:
 		agg, err := g.aggregate(rc, key)
 		if err != nil {
 			return err
 		}
 		rt.target = agg.Serve
-	} else {
+	case rc.GRPC != nil:
+		d := g.protos[rc.Service]
+		if d == nil {
+			return nil // the service's protos failed, and said so
+		}
+		m, err := transcode.NewMethod(d, g.services[rc.Service], rc.GRPC, rc.Path)
+		if err != nil {
+			return g.cfg.Errorf(key+".grpc", "%v", err)
+		}
+		rt.target = m.Serve
+	default:
 		svc := g.services[rc.Service]
 		if rc.Rewrite != "" {
 			tpl, err := router.ParseTemplate(rc.Rewrite, rc.Path)

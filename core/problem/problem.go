@@ -23,6 +23,10 @@ type Details struct {
 	RequestID string `json:"request_id,omitempty"`
 	// Part names the aggregation part that failed, when one did.
 	Part string `json:"part,omitempty"`
+	// GRPCStatus is a gRPC service's status code ("NOT_FOUND"), and
+	// GRPCDetails its status details, when a gRPC call failed.
+	GRPCStatus  string          `json:"grpc_status,omitempty"`
+	GRPCDetails json.RawMessage `json:"grpc_details,omitempty"`
 }
 
 // Write sends d as the response. It must be called before anything else

@@ -67,7 +67,7 @@ func NewService(cfg *config.Service, tlsConfig *tls.Config, m *Metrics, log *slo
 		TLSHandshakeTimeout: cfg.ConnectTimeout.D(),
 		Protocols:           new(http.Protocols),
 	}
-	if cfg.Protocol == "http2" {
+	if cfg.Protocol == "http2" || cfg.Protocol == "grpc" {
 		// Only HTTP/2: over TLS by ALPN, over plain TCP with prior
 		// knowledge (h2c).
 		s.transport.Protocols.SetHTTP2(true)
@@ -111,6 +111,18 @@ func (s *Service) RoundTrip(req *http.Request) (*http.Response, error) {
 	s.metrics.retried(s.Name)
 	return s.send(req, other)
 }
+
+// Do sends a request of the gateway's own making (a gRPC call, say) as
+// RoundTrip does, and records the target that got it in x.Upstream.
+func (s *Service) Do(x *exchange.Exchange, req *http.Request) (*http.Response, error) {
+	f := &forward{x: x}
+	resp, err := s.RoundTrip(req.WithContext(context.WithValue(req.Context(), stateKey{}, f)))
+	x.Upstream = f.target
+	return resp, err
+}
+
+// Timeout is the service's timeout for a whole exchange; 0 for none.
+func (s *Service) Timeout() time.Duration { return s.cfg.Timeout.D() }
 
 // send makes one attempt against t and updates t's health.
 func (s *Service) send(req *http.Request, t *target) (*http.Response, error) {

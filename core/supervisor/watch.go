@@ -88,6 +88,7 @@ func watched(cfg *config.Config) []string {
 		if svc.TLS != nil && svc.TLS.CAFile != "" {
 			files = append(files, svc.TLS.CAFile)
 		}
+		files = append(files, svc.Protos...)
 	}
 	for _, f := range cfg.Filters {
 		for _, p := range f.ConfigFiles {

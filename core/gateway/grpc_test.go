@@ -1,0 +1,161 @@
+package gateway_test
+
+import (
+	"encoding/json"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/lintelhq/lintel/internal/gatewaytest"
+	"github.com/lintelhq/lintel/internal/grpcinventory"
+)
+
+// inventoryRoutes serve the gRPC inventory (internal/grpcinventory) as
+// REST: GET /stock/:id and POST /stock/:id/adjust (body: the change).
+const inventoryRoutes = `
+[services.inventory]
+protocol = "grpc"
+targets = ["{{inventory}}"]
+protos = ["{{proto}}"]
+timeout = "2s"
+[[routes]]
+path = "/stock/:id"
+methods = ["GET"]
+service = "inventory"
+[routes.grpc]
+method = "lintel.demo.inventory.v1.Inventory/GetProduct"
+forward_headers = ["Authorization"]
+[[routes]]
+path = "/stock/:id/adjust"
+methods = ["POST"]
+service = "inventory"
+[routes.grpc]
+method = "lintel.demo.inventory.v1.Inventory/AdjustStock"
+body = "change"
+`
+
+func startInventory(t *testing.T) (*grpcinventory.Server, *gatewaytest.Harness) {
+	t.Helper()
+	inv, err := grpcinventory.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(inv.Stop)
+	h := gatewaytest.Start(t, inventoryRoutes, map[string]string{"inventory": "http://" + inv.Addr, "proto": grpcinventory.Proto()})
+	return inv, h
+}
+
+// TestGRPCUnaryAsJSON: a GET with a path parameter and a query parameter
+// becomes the request message; the response message comes back as JSON
+// with every field (zero values too), enums by name, 64-bit integers as
+// strings and timestamps in RFC 3339, as protojson writes them.
+func TestGRPCUnaryAsJSON(t *testing.T) {
+	inv, h := startInventory(t)
+	resp, body := h.Do("GET", "/stock/123?include_reserved=true", nil, "Authorization", "Bearer t")
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("%d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(body), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"id": "123", "name": "Laptop", "stock": float64(7), "reserved": "2", "availability": "IN_STOCK",
+		"updated": "2026-11-30T12:00:00Z", "tags": []any{"computers", "14-inch"}}
+	for k, v := range want {
+		if b, _ := json.Marshal(got[k]); string(b) != mustJSON(v) {
+			t.Errorf("%s = %s, want %s (body %s)", k, b, mustJSON(v), body)
+		}
+	}
+	if resp.Header.Get("X-Served-By") != "inventory-grpc" || resp.Header.Get("X-Saw-Authorization") != "yes" {
+		t.Errorf("response metadata not passed as headers, or Authorization not forwarded: %v", resp.Header)
+	}
+	if md := inv.LastMetadata(); len(md.Get("x-request-id")) != 1 || md.Get("x-request-id")[0] != resp.Header.Get("X-Request-Id") {
+		t.Errorf("the request id did not reach the service as metadata: %v", md)
+	}
+	if md := inv.LastMetadata(); len(md.Get("grpc-timeout")) != 0 {
+		// grpc-go reads grpc-timeout into the context's deadline.
+		t.Errorf("grpc-timeout leaked into metadata: %v", md)
+	}
+	resp, body = h.Do("GET", "/stock/123", nil)
+	if !strings.Contains(body, `"reserved":"0"`) {
+		t.Errorf("an unset field is missing from the JSON: %s", body)
+	}
+}
+
+// TestGRPCBodyField: the JSON body fills the field the route names.
+func TestGRPCBodyField(t *testing.T) {
+	_, h := startInventory(t)
+	resp, body := h.Do("POST", "/stock/123/adjust", strings.NewReader(`{"delta": -3, "reason": "sold"}`))
+	if resp.StatusCode != 200 || !strings.Contains(body, `"stock":4`) {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+}
+
+// TestGRPCStatusAsProblem: a gRPC status becomes its standard HTTP status
+// and a problem body with the status, its message and its details.
+func TestGRPCStatusAsProblem(t *testing.T) {
+	_, h := startInventory(t)
+	for _, c := range []struct {
+		method, path, body string
+		status             int
+		grpc, detail       string
+	}{
+		{"GET", "/stock/999", "", 404, "NOT_FOUND", "no product 999"},
+		{"POST", "/stock/123/adjust", `{"delta": -100}`, 400, "FAILED_PRECONDITION", "only 7 in stock"},
+	} {
+		var r io.Reader
+		if c.body != "" {
+			r = strings.NewReader(c.body)
+		}
+		resp, body := h.Do(c.method, c.path, r)
+		p := gatewaytest.ProblemBody(t, resp, body)
+		if resp.StatusCode != c.status || p["grpc_status"] != c.grpc || p["detail"] != c.detail {
+			t.Errorf("%s %s: %d %s", c.method, c.path, resp.StatusCode, body)
+		}
+	}
+	_, body := h.Do("GET", "/stock/999", nil)
+	if !strings.Contains(body, `"grpc_details":[{"@type":"type.googleapis.com/google.rpc.ResourceInfo","resourceType":"product","resourceName":"999"}]`) {
+		t.Errorf("status details missing: %s", body)
+	}
+}
+
+// TestGRPCBadInputIsA400: an unknown JSON field, a value of the wrong
+// type and an unknown query parameter are the client's fault, named in
+// the problem, and never reach the service.
+func TestGRPCBadInputIsA400(t *testing.T) {
+	inv, h := startInventory(t)
+	for _, c := range []struct{ method, path, body, names string }{
+		{"POST", "/stock/123/adjust", `{"delta": 1, "colour": "red"}`, `colour`},
+		{"POST", "/stock/123/adjust", `{"delta": "many"}`, `delta`},
+		{"GET", "/stock/123?colour=red", "", `colour`},
+		{"GET", "/stock/123?include_reserved=perhaps", "", `include_reserved`},
+	} {
+		var r io.Reader
+		if c.body != "" {
+			r = strings.NewReader(c.body)
+		}
+		resp, body := h.Do(c.method, c.path, r)
+		p := gatewaytest.ProblemBody(t, resp, body)
+		if detail, _ := p["detail"].(string); resp.StatusCode != 400 || !strings.Contains(detail, c.names) {
+			t.Errorf("%s %s %s: %d %s, want 400 naming %s", c.method, c.path, c.body, resp.StatusCode, body, c.names)
+		}
+	}
+	if n := len(inv.Calls()); n != 0 {
+		t.Errorf("%d calls reached the service", n)
+	}
+}
+
+// TestGRPCServiceDown: a service that cannot be reached is a 502.
+func TestGRPCServiceDown(t *testing.T) {
+	h := gatewaytest.Start(t, inventoryRoutes, map[string]string{"inventory": gatewaytest.DeadAddr(t), "proto": grpcinventory.Proto()})
+	resp, body := h.Do("GET", "/stock/123", nil)
+	gatewaytest.ProblemBody(t, resp, body)
+	if resp.StatusCode != 502 {
+		t.Errorf("%d %s", resp.StatusCode, body)
+	}
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}

@@ -1,0 +1,517 @@
+package transcode
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/code"
+	_ "google.golang.org/genproto/googleapis/rpc/errdetails" // the standard error details, for problem bodies
+	"google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/dynamicpb"
+
+	"github.com/lintelhq/lintel/core/config"
+	"github.com/lintelhq/lintel/core/exchange"
+	"github.com/lintelhq/lintel/core/problem"
+	"github.com/lintelhq/lintel/core/router"
+)
+
+// Upstream is where a Method's calls go: proxy.Service.
+type Upstream interface {
+	Do(x *exchange.Exchange, req *http.Request) (*http.Response, error)
+	Timeout() time.Duration
+}
+
+// Limits on what a call reads.
+const (
+	maxRequestBody = 4 << 20 // the client's JSON body
+	maxMessage     = 4 << 20 // the service's response message (gRPC's default)
+)
+
+// Method serves one route with one unary gRPC method.
+type Method struct {
+	up      Upstream
+	path    string // "/package.Service/Method"
+	desc    protoreflect.MethodDescriptor
+	body    *string // nil: "*" for POST, PUT and PATCH, else none
+	forward []string
+	types   *types
+}
+
+// NewMethod prepares a route's method: it checks that the method exists
+// in d, that the body field is a message field of its request, and that
+// each parameter of the route's path names a field.
+func NewMethod(d *Descriptors, up Upstream, rc *config.RouteGRPC, routePath string) (*Method, error) {
+	md, err := d.Method(rc.Method)
+	if err != nil {
+		return nil, err
+	}
+	m := &Method{up: up, path: "/" + rc.Method, desc: md, body: rc.Body, forward: rc.ForwardHeaders, types: newTypes(d.files)}
+	in := md.Input()
+	if b := rc.Body; b != nil && *b != "" && *b != "*" {
+		fd := fieldByName(in, *b)
+		if fd == nil || fd.Kind() != protoreflect.MessageKind || fd.IsList() || fd.IsMap() {
+			return nil, fmt.Errorf("body %q is not a message field of %s", *b, in.FullName())
+		}
+	}
+	for _, seg := range strings.Split(routePath, "/") {
+		if len(seg) > 1 && (seg[0] == ':' || seg[0] == '*') {
+			if _, err := fieldPath(in, seg[1:]); err != nil {
+				return nil, fmt.Errorf("path parameter %q: %v", seg[1:], err)
+			}
+		}
+	}
+	return m, nil
+}
+
+// Serve answers one request: its parameters and body become the request
+// message, and the method's answer becomes JSON, or a problem.
+func (m *Method) Serve(x *exchange.Exchange, w http.ResponseWriter, ps router.Params) {
+	req := dynamicpb.NewMessage(m.desc.Input())
+	if err := m.fill(req, x.Request, ps); err != nil {
+		m.refuse(x, w, http.StatusBadRequest, err.Error())
+		return
+	}
+	payload, err := proto.Marshal(req)
+	if err != nil {
+		m.refuse(x, w, http.StatusBadRequest, err.Error())
+		return
+	}
+	ctx := x.Request.Context()
+	if d := m.up.Timeout(); d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	res, err := m.call(ctx, x, payload)
+	if err != nil {
+		x.AnsweredBy = exchange.ForFailedTarget
+		status := http.StatusBadGateway
+		if errors.Is(err, context.DeadlineExceeded) {
+			status = http.StatusGatewayTimeout
+		}
+		problem.Error(w, status, "the gRPC service "+err.Error())
+		return
+	}
+	h := w.Header()
+	for name, values := range res.metadata {
+		h[name] = values
+	}
+	if res.code != code.Code_OK {
+		p := problem.Details{Status: httpStatus(res.code), Detail: res.message, GRPCStatus: code.Code_name[int32(res.code)]}
+		if len(res.details) > 0 {
+			p.GRPCDetails = m.details(res.details)
+		}
+		problem.Write(w, p)
+		return
+	}
+	out := dynamicpb.NewMessage(m.desc.Output())
+	if err := proto.Unmarshal(res.message1, out); err != nil {
+		x.AnsweredBy = exchange.ForFailedTarget
+		problem.Error(w, http.StatusBadGateway, "the gRPC service's answer does not decode as "+string(m.desc.Output().FullName())+": "+err.Error())
+		return
+	}
+	body, err := protojson.MarshalOptions{EmitUnpopulated: true, Resolver: m.types}.Marshal(out)
+	if err != nil {
+		problem.Error(w, http.StatusBadGateway, err.Error())
+		return
+	}
+	body = append(body, '\n')
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
+
+func (m *Method) refuse(x *exchange.Exchange, w http.ResponseWriter, status int, detail string) {
+	x.AnsweredBy = exchange.ByGateway
+	problem.Error(w, status, detail)
+}
+
+// fill sets the request message from the JSON body, then the path's
+// parameters, then the query's: a parameter wins over the body.
+func (m *Method) fill(msg *dynamicpb.Message, r *http.Request, ps router.Params) error {
+	body := ""
+	switch {
+	case m.body != nil:
+		body = *m.body
+	case r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch:
+		body = "*"
+	}
+	if body != "" && r.Body != nil {
+		b, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxRequestBody))
+		if err != nil {
+			return fmt.Errorf("the request body could not be read: %v", err)
+		}
+		if len(strings.TrimSpace(string(b))) > 0 {
+			target := protoreflect.Message(msg)
+			if body != "*" {
+				target = msg.Mutable(fieldByName(msg.Descriptor(), body)).Message()
+			}
+			if err := (protojson.UnmarshalOptions{Resolver: m.types}).Unmarshal(b, target.Interface()); err != nil {
+				return fmt.Errorf("the JSON body does not fit %s: %v", target.Descriptor().FullName(), cleanJSONError(err))
+			}
+		}
+	}
+	for _, p := range ps {
+		v := p.Value
+		if strings.HasPrefix(v, "/") { // a catch-all keeps its slash
+			v = v[1:]
+		}
+		if err := setField(msg, p.Key, []string{v}); err != nil {
+			return fmt.Errorf("path parameter %q: %v", p.Key, err)
+		}
+	}
+	for key, values := range r.URL.Query() {
+		if err := setField(msg, key, values); err != nil {
+			return fmt.Errorf("query parameter %q: %v", key, err)
+		}
+	}
+	return nil
+}
+
+// cleanJSONError drops protojson's "proto: " prefix.
+func cleanJSONError(err error) string {
+	s := err.Error()
+	s = strings.TrimPrefix(s, "proto:")
+	return strings.TrimSpace(strings.ReplaceAll(s, "\u00a0", " "))
+}
+
+// fieldByName finds a field by its proto name or its JSON name.
+func fieldByName(md protoreflect.MessageDescriptor, name string) protoreflect.FieldDescriptor {
+	if fd := md.Fields().ByName(protoreflect.Name(name)); fd != nil {
+		return fd
+	}
+	return md.Fields().ByJSONName(name)
+}
+
+// fieldPath resolves a dotted name ("change.delta") to its fields; every
+// field but the last must be a singular message.
+func fieldPath(md protoreflect.MessageDescriptor, name string) ([]protoreflect.FieldDescriptor, error) {
+	var path []protoreflect.FieldDescriptor
+	parts := strings.Split(name, ".")
+	for i, part := range parts {
+		fd := fieldByName(md, part)
+		if fd == nil {
+			return nil, fmt.Errorf("%s has no field %q", md.FullName(), part)
+		}
+		path = append(path, fd)
+		if i < len(parts)-1 {
+			if fd.Kind() != protoreflect.MessageKind || fd.IsList() || fd.IsMap() {
+				return nil, fmt.Errorf("field %q of %s is not a message", part, md.FullName())
+			}
+			md = fd.Message()
+		}
+	}
+	if last := path[len(path)-1]; last.IsMap() {
+		return nil, fmt.Errorf("field %q is a map; give it in the JSON body", last.Name())
+	}
+	return path, nil
+}
+
+// setField sets the field a dotted name names from parameter values:
+// one for a singular field, any number for a repeated one.
+func setField(msg *dynamicpb.Message, name string, values []string) error {
+	path, err := fieldPath(msg.Descriptor(), name)
+	if err != nil {
+		return err
+	}
+	m := protoreflect.Message(msg)
+	for _, fd := range path[:len(path)-1] {
+		m = m.Mutable(fd).Message()
+	}
+	fd := path[len(path)-1]
+	if !fd.IsList() && len(values) != 1 {
+		return fmt.Errorf("field %q takes one value, got %d", fd.Name(), len(values))
+	}
+	for _, s := range values {
+		v, err := parseValue(m, fd, s)
+		if err != nil {
+			return fmt.Errorf("field %q: %v", fd.Name(), err)
+		}
+		if fd.IsList() {
+			m.Mutable(fd).List().Append(v)
+		} else {
+			m.Set(fd, v)
+		}
+	}
+	return nil
+}
+
+// parseValue reads one parameter as a field's value: numbers, booleans,
+// enums by name or number, bytes as base64, and messages as their JSON
+// string form (Timestamp, Duration, FieldMask, wrappers).
+func parseValue(m protoreflect.Message, fd protoreflect.FieldDescriptor, s string) (protoreflect.Value, error) {
+	switch fd.Kind() {
+	case protoreflect.StringKind:
+		return protoreflect.ValueOfString(s), nil
+	case protoreflect.BoolKind:
+		b, err := strconv.ParseBool(s)
+		return protoreflect.ValueOfBool(b), err
+	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
+		n, err := strconv.ParseInt(s, 10, 32)
+		return protoreflect.ValueOfInt32(int32(n)), err
+	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
+		n, err := strconv.ParseInt(s, 10, 64)
+		return protoreflect.ValueOfInt64(n), err
+	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
+		n, err := strconv.ParseUint(s, 10, 32)
+		return protoreflect.ValueOfUint32(uint32(n)), err
+	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+		n, err := strconv.ParseUint(s, 10, 64)
+		return protoreflect.ValueOfUint64(n), err
+	case protoreflect.FloatKind:
+		f, err := strconv.ParseFloat(s, 32)
+		return protoreflect.ValueOfFloat32(float32(f)), err
+	case protoreflect.DoubleKind:
+		f, err := strconv.ParseFloat(s, 64)
+		return protoreflect.ValueOfFloat64(f), err
+	case protoreflect.BytesKind:
+		b, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			b, err = base64.URLEncoding.DecodeString(s)
+		}
+		return protoreflect.ValueOfBytes(b), err
+	case protoreflect.EnumKind:
+		if ev := fd.Enum().Values().ByName(protoreflect.Name(s)); ev != nil {
+			return protoreflect.ValueOfEnum(ev.Number()), nil
+		}
+		n, err := strconv.ParseInt(s, 10, 32)
+		if err != nil || fd.Enum().Values().ByNumber(protoreflect.EnumNumber(n)) == nil {
+			return protoreflect.Value{}, fmt.Errorf("%q is not a value of %s", s, fd.Enum().FullName())
+		}
+		return protoreflect.ValueOfEnum(protoreflect.EnumNumber(n)), nil
+	case protoreflect.MessageKind:
+		var sub protoreflect.Message
+		if fd.IsList() {
+			sub = m.Mutable(fd).List().NewElement().Message()
+		} else {
+			sub = m.NewField(fd).Message()
+		}
+		quoted, _ := json.Marshal(s)
+		if err := protojson.Unmarshal(quoted, sub.Interface()); err != nil {
+			if err2 := protojson.Unmarshal([]byte(s), sub.Interface()); err2 != nil {
+				return protoreflect.Value{}, errors.New(cleanJSONError(err))
+			}
+		}
+		return protoreflect.ValueOfMessage(sub), nil
+	}
+	return protoreflect.Value{}, fmt.Errorf("a %s field cannot be set from a parameter", fd.Kind())
+}
+
+// result is what a call's response held.
+type result struct {
+	code     code.Code
+	message  string // the status message
+	details  []byte // google.rpc.Status, when the service sent one
+	message1 []byte // the response message (unary: exactly one)
+	metadata http.Header
+}
+
+// call makes one unary gRPC call over HTTP/2: a length-prefixed message
+// (gRPC's framing; the message is proto.Marshal's), the status from the
+// trailers, or from the head when the service answered with trailers
+// only.
+func (m *Method) call(ctx context.Context, x *exchange.Exchange, payload []byte) (*result, error) {
+	frame := make([]byte, 5+len(payload))
+	binary.BigEndian.PutUint32(frame[1:5], uint32(len(payload)))
+	copy(frame[5:], payload)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://grpc"+m.path, strings.NewReader(string(frame)))
+	if err != nil {
+		return nil, err
+	}
+	req.ContentLength = int64(len(frame))
+	req.Header.Set("Content-Type", "application/grpc")
+	req.Header.Set("Te", "trailers")
+	req.Header.Set("User-Agent", "lintel")
+	if deadline, ok := ctx.Deadline(); ok {
+		req.Header.Set("Grpc-Timeout", grpcTimeout(time.Until(deadline)))
+	}
+	if x.RequestID != "" {
+		req.Header.Set("X-Request-Id", x.RequestID)
+	}
+	for _, name := range m.forward {
+		for _, v := range x.Request.Header.Values(name) {
+			req.Header.Add(name, v)
+		}
+	}
+	resp, err := m.up.Do(x, req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("did not answer in time: %w", context.DeadlineExceeded)
+		}
+		return nil, errors.New("could not be reached")
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("answered HTTP %d, not gRPC", resp.StatusCode)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/grpc") {
+		return nil, fmt.Errorf("answered %q, not gRPC", ct)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 5+maxMessage+1))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("did not answer in time: %w", context.DeadlineExceeded)
+		}
+		return nil, fmt.Errorf("broke off its answer: %v", err)
+	}
+	trailer := resp.Trailer
+	if resp.Header.Get("Grpc-Status") != "" { // trailers only
+		trailer = resp.Header
+	}
+	res := &result{metadata: metadata(resp.Header, resp.Trailer)}
+	n, err := strconv.Atoi(trailer.Get("Grpc-Status"))
+	if err != nil {
+		return nil, errors.New("answered without a grpc-status")
+	}
+	res.code = code.Code(n)
+	res.message, _ = url.PathUnescape(trailer.Get("Grpc-Message"))
+	if d := trailer.Get("Grpc-Status-Details-Bin"); d != "" {
+		res.details, _ = base64.RawStdEncoding.DecodeString(strings.TrimRight(d, "="))
+	}
+	if res.code != code.Code_OK {
+		return res, nil
+	}
+	switch {
+	case len(body) < 5:
+		return nil, errors.New("answered OK without a message")
+	case body[0] != 0:
+		return nil, errors.New("answered with a compressed message, which was not asked for")
+	}
+	size := binary.BigEndian.Uint32(body[1:5])
+	if size > maxMessage || int(size) != len(body)-5 {
+		return nil, fmt.Errorf("answered a message of %d bytes (at most %d, and one message)", size, maxMessage)
+	}
+	res.message1 = body[5:]
+	return res, nil
+}
+
+// metadata is the service's response metadata, as response headers:
+// everything but gRPC's own fields and binary values.
+func metadata(heads ...http.Header) http.Header {
+	out := http.Header{}
+	for _, h := range heads {
+		for name, values := range h {
+			lower := strings.ToLower(name)
+			if strings.HasPrefix(lower, "grpc-") || strings.HasSuffix(lower, "-bin") ||
+				lower == "content-type" || lower == "content-length" || lower == "trailer" || lower == "date" {
+				continue
+			}
+			out[name] = append(out[name], values...)
+		}
+	}
+	return out
+}
+
+// grpcTimeout writes d as gRPC's timeout header: at most eight digits and
+// a unit.
+func grpcTimeout(d time.Duration) string {
+	d = max(d, time.Microsecond)
+	if us := d.Microseconds(); us < 1e8 {
+		return strconv.FormatInt(us, 10) + "u"
+	}
+	if ms := d.Milliseconds(); ms < 1e8 {
+		return strconv.FormatInt(ms, 10) + "m"
+	}
+	return strconv.FormatInt(min(int64(d.Seconds()), 1e8-1), 10) + "S"
+}
+
+// httpStatus is the standard mapping of a gRPC status to HTTP
+// (google.rpc.Code's documentation, as grpc-gateway and Envoy use it).
+func httpStatus(c code.Code) int {
+	switch c {
+	case code.Code_OK:
+		return http.StatusOK
+	case code.Code_CANCELLED:
+		return exchange.StatusClientClosed
+	case code.Code_INVALID_ARGUMENT, code.Code_FAILED_PRECONDITION, code.Code_OUT_OF_RANGE:
+		return http.StatusBadRequest
+	case code.Code_DEADLINE_EXCEEDED:
+		return http.StatusGatewayTimeout
+	case code.Code_NOT_FOUND:
+		return http.StatusNotFound
+	case code.Code_ALREADY_EXISTS, code.Code_ABORTED:
+		return http.StatusConflict
+	case code.Code_PERMISSION_DENIED:
+		return http.StatusForbidden
+	case code.Code_UNAUTHENTICATED:
+		return http.StatusUnauthorized
+	case code.Code_RESOURCE_EXHAUSTED:
+		return http.StatusTooManyRequests
+	case code.Code_UNIMPLEMENTED:
+		return http.StatusNotImplemented
+	case code.Code_UNAVAILABLE:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError // UNKNOWN, INTERNAL, DATA_LOSS, any other
+}
+
+// details renders google.rpc.Status details as a JSON array, with the
+// types the service's protos and the standard error details define.
+func (m *Method) details(b []byte) json.RawMessage {
+	var st status.Status
+	if err := proto.Unmarshal(b, &st); err != nil || len(st.Details) == 0 {
+		return nil
+	}
+	out := []byte{'['}
+	for i, d := range st.Details {
+		j, err := protojson.MarshalOptions{Resolver: m.types}.Marshal(d)
+		if err != nil {
+			j, _ = json.Marshal(map[string]string{"@type": d.TypeUrl})
+		}
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, j...)
+	}
+	return append(out, ']')
+}
+
+// types resolves message types by URL and extensions by name for
+// protojson: the service's own protos first, then those linked into the
+// gateway (well-known types, the standard error details).
+type types struct{ own *dynamicpb.Types }
+
+func newTypes(f *protoregistry.Files) *types { return &types{own: dynamicpb.NewTypes(f)} }
+
+func (t *types) FindMessageByName(name protoreflect.FullName) (protoreflect.MessageType, error) {
+	if mt, err := t.own.FindMessageByName(name); err == nil {
+		return mt, nil
+	}
+	return protoregistry.GlobalTypes.FindMessageByName(name)
+}
+
+func (t *types) FindMessageByURL(url string) (protoreflect.MessageType, error) {
+	if mt, err := t.own.FindMessageByURL(url); err == nil {
+		return mt, nil
+	}
+	return protoregistry.GlobalTypes.FindMessageByURL(url)
+}
+
+func (t *types) FindExtensionByName(name protoreflect.FullName) (protoreflect.ExtensionType, error) {
+	if et, err := t.own.FindExtensionByName(name); err == nil {
+		return et, nil
+	}
+	return protoregistry.GlobalTypes.FindExtensionByName(name)
+}
+
+func (t *types) FindExtensionByNumber(message protoreflect.FullName, field protoreflect.FieldNumber) (protoreflect.ExtensionType, error) {
+	if et, err := t.own.FindExtensionByNumber(message, field); err == nil {
+		return et, nil
+	}
+	return protoregistry.GlobalTypes.FindExtensionByNumber(message, field)
+}

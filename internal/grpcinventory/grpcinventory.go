@@ -1,0 +1,145 @@
+// Package grpcinventory is a real gRPC server for tests and the demo: the
+// inventory service of testdata/grpc/inventory.proto, served with
+// google.golang.org/grpc from the descriptors the gateway compiles (no
+// generated code).
+//
+// Products: "123" (a laptop, 7 in stock, 2 reserved). GetProduct answers
+// NOT_FOUND with a ResourceInfo detail for any other id; AdjustStock
+// answers FAILED_PRECONDITION when stock would go below zero; WatchStock
+// (streaming) is not served. Every answer carries the header
+// metadata x-served-by: inventory-grpc, and x-saw-authorization: yes when
+// the call carried an authorization value.
+package grpcinventory
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/lintelhq/lintel/core/transcode"
+)
+
+// Proto is the path of the service's .proto file.
+func Proto() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "../../testdata/grpc/inventory.proto")
+}
+
+// Server is a running inventory service.
+type Server struct {
+	Addr string
+	srv  *grpc.Server
+
+	mu    sync.Mutex
+	stock int32
+	calls []string // full method names, in order
+	last  metadata.MD
+}
+
+// Start serves the inventory on a loopback port (HTTP/2 without TLS).
+func Start() (*Server, error) {
+	d, err := transcode.Compile(context.Background(), []string{Proto()}, nil)
+	if err != nil {
+		return nil, err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Addr: l.Addr().String(), stock: 7}
+	s.srv = grpc.NewServer(grpc.UnknownServiceHandler(func(_ any, stream grpc.ServerStream) error {
+		full, _ := grpc.MethodFromServerStream(stream)
+		md, err := d.Method(strings.TrimPrefix(full, "/"))
+		if err != nil { // WatchStock (streaming) is not served
+			return status.Error(codes.Unimplemented, err.Error())
+		}
+		return s.serve(stream, full, md, d)
+	}))
+	go s.srv.Serve(l)
+	return s, nil
+}
+
+// Stop stops the server.
+func (s *Server) Stop() { s.srv.Stop() }
+
+// Calls returns the methods called so far.
+func (s *Server) Calls() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.calls...)
+}
+
+// LastMetadata is the metadata of the last call.
+func (s *Server) LastMetadata() metadata.MD {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last.Copy()
+}
+
+func (s *Server) serve(stream grpc.ServerStream, full string, md protoreflect.MethodDescriptor, d *transcode.Descriptors) error {
+	in := dynamicpb.NewMessage(md.Input())
+	if err := stream.RecvMsg(in); err != nil {
+		return err
+	}
+	meta, _ := metadata.FromIncomingContext(stream.Context())
+	s.mu.Lock()
+	s.calls = append(s.calls, full)
+	s.last = meta
+	s.mu.Unlock()
+	header := metadata.Pairs("x-served-by", "inventory-grpc")
+	if len(meta.Get("authorization")) > 0 {
+		header.Append("x-saw-authorization", "yes")
+	}
+	if err := stream.SetHeader(header); err != nil {
+		return err
+	}
+	field := func(m protoreflect.Message, name string) protoreflect.FieldDescriptor {
+		return m.Descriptor().Fields().ByName(protoreflect.Name(name))
+	}
+	id := in.Get(field(in, "id")).String()
+	if id != "123" {
+		st, _ := status.New(codes.NotFound, "no product "+id).WithDetails(&errdetails.ResourceInfo{ResourceType: "product", ResourceName: id})
+		return st.Err()
+	}
+	s.mu.Lock()
+	if strings.HasSuffix(full, "/AdjustStock") {
+		change := in.Get(field(in, "change")).Message()
+		delta := int32(change.Get(field(change, "delta")).Int())
+		if s.stock+delta < 0 {
+			s.mu.Unlock()
+			return status.Errorf(codes.FailedPrecondition, "only %d in stock", s.stock)
+		}
+		s.stock += delta
+	}
+	stock := s.stock
+	s.mu.Unlock()
+
+	out := dynamicpb.NewMessage(md.Output())
+	out.Set(field(out, "id"), protoreflect.ValueOfString(id))
+	out.Set(field(out, "name"), protoreflect.ValueOfString("Laptop"))
+	out.Set(field(out, "stock"), protoreflect.ValueOfInt32(stock))
+	if fd := field(in, "include_reserved"); fd != nil && in.Get(fd).Bool() {
+		out.Set(field(out, "reserved"), protoreflect.ValueOfInt64(2))
+	}
+	out.Set(field(out, "availability"), protoreflect.ValueOfEnum(1))
+	ts := timestamppb.New(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
+	updated := out.Mutable(field(out, "updated")).Message()
+	updated.Set(updated.Descriptor().Fields().ByName("seconds"), protoreflect.ValueOfInt64(ts.Seconds))
+	tags := out.Mutable(field(out, "tags")).List()
+	tags.Append(protoreflect.ValueOfString("computers"))
+	tags.Append(protoreflect.ValueOfString("14-inch"))
+	return stream.SendMsg(out)
+}
