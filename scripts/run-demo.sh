@@ -20,7 +20,8 @@ done
 cat <<'MSG'
 
   Lintel is starting. Try, in another terminal:
-    curl -s localhost:8080/products/123        # catalog + inventory + reviews, merged
+    curl -s localhost:8080/products/123        # catalog + inventory (gRPC) + reviews, merged
+    curl -s localhost:8080/api/v1/inventory/123  # the gRPC inventory as REST and JSON
     curl -s localhost:8081/products/123        # the mobile gateway's smaller answer
     curl -si localhost:8080/api/v1/orders/42   # 401: the orders API wants a token
     curl -s -H "Authorization: Bearer $(bin/demo-token)" localhost:8080/api/v1/orders/42

@@ -1,7 +1,7 @@
 // Command demo-services runs the small upstream services the default
-// gateway.toml fronts: catalog (two instances), inventory, reviews and
-// orders, each on its own loopback port. They exist for the demo and the
-// benchmarks; they are not part of the gateway.
+// gateway.toml fronts: catalog (two instances), inventory (REST, and gRPC
+// on 9105), reviews and orders, each on its own loopback port. They exist
+// for the demo and the benchmarks; they are not part of the gateway.
 package main
 
 import (
@@ -15,12 +15,25 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/lintelhq/lintel/internal/grpcinventory"
 )
 
 func main() {
 	host := flag.String("host", "127.0.0.1", "address to listen on")
 	offset := flag.Int("port-offset", 0, "added to every port (9101-9111), to run beside another copy")
+	proto := flag.String("proto", "testdata/grpc/inventory.proto", "the gRPC inventory's .proto file")
 	flag.Parse()
+
+	// The inventory also speaks gRPC (gateway.toml reaches it so, through
+	// REST-to-gRPC translation): every product has 42 in stock.
+	grpcAddr := net.JoinHostPort(*host, fmt.Sprint(9105+*offset))
+	inv, err := grpcinventory.Start(grpcinventory.Options{Addr: grpcAddr, Proto: *proto, Stock: 42, AnyProduct: true})
+	if err != nil {
+		log.Fatalf("demo-services: inventory (gRPC): %v", err)
+	}
+	defer inv.Stop()
+	log.Printf("demo-services: inventory (gRPC) on %s", grpcAddr)
 
 	services := []struct {
 		name string

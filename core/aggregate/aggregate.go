@@ -46,9 +46,12 @@ type Aggregate struct {
 
 // Part is one upstream call of an aggregate.
 type Part struct {
-	Key      string
-	Backend  http.RoundTripper
-	Path     *router.Template
+	Key     string
+	Backend http.RoundTripper
+	Path    *router.Template
+	// Call, when set, produces the part's JSON instead of a GET of Path
+	// on Backend (a gRPC method).
+	Call     func(ctx context.Context, x *exchange.Exchange, ps router.Params) ([]byte, error)
 	Timeout  time.Duration
 	Optional bool
 	Shape    Shape
@@ -156,6 +159,17 @@ func merge(parts []*Part, results []result) []byte {
 func (a *Aggregate) fetch(ctx context.Context, x *exchange.Exchange, p *Part, ps router.Params) result {
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
+	if p.Call != nil {
+		body, err := p.Call(ctx, x, ps)
+		if err != nil {
+			return failure(ctx, err)
+		}
+		shaped, err := p.Shape.Apply(body)
+		if err != nil {
+			return result{err: err}
+		}
+		return result{body: shaped}
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://upstream", nil)
 	if err != nil {
 		return result{err: err}

@@ -436,6 +436,10 @@ type Part struct {
 	Service string `toml:"service"`
 	// Path is the upstream path, with {param} from the route's Path.
 	Path string `toml:"path"`
+	// Method, instead of Path, calls a unary method of a grpc service
+	// ("package.Service/Method"), its request filled from the route's
+	// parameters; the part is its response as JSON.
+	Method string `toml:"method"`
 	// Timeout bounds this part; default: the aggregate's timeout.
 	Timeout Duration `toml:"timeout"`
 	// Take lifts one field (dotted for nested objects) out of the body.

@@ -390,7 +390,17 @@ func (c *Config) validateAggregate(e *errs, key string, a *Aggregate) {
 		} else {
 			c.checkService(e, joinKey(pk, "service"), p.Service)
 		}
-		if !strings.HasPrefix(p.Path, "/") {
+		switch {
+		case p.Method != "" && p.Path != "":
+			e.add(joinKey(pk, "method"), "path and method are exclusive: a part either GETs a path or calls a gRPC method")
+		case p.Method != "":
+			if s := c.Services[p.Service]; s != nil && s.Protocol != "grpc" {
+				e.add(joinKey(pk, "method"), "service %q is not a grpc service (protocol = \"grpc\")", p.Service)
+			}
+			if svc, m, ok := strings.Cut(p.Method, "/"); !ok || svc == "" || m == "" {
+				e.add(joinKey(pk, "method"), "write it as \"package.Service/Method\", found %q", p.Method)
+			}
+		case !strings.HasPrefix(p.Path, "/"):
 			e.add(joinKey(pk, "path"), "must begin with '/'")
 		}
 		if p.Take != "" && (len(p.Allow) > 0 || len(p.Deny) > 0 || len(p.Rename) > 0) {

@@ -240,18 +240,33 @@ func (g *Gateway) aggregate(rc *config.Route, key string) (*aggregate.Aggregate,
 		MaxPartBody:    int64(ac.MaxPartBody),
 	}
 	for i, pc := range ac.Parts {
-		tpl, err := router.ParseTemplate(pc.Path, rc.Path)
-		if err != nil {
-			return nil, g.cfg.Errorf(fmt.Sprintf("%s.aggregate.parts[%d].path", key, i), "%v", err)
-		}
-		agg.Parts = append(agg.Parts, &aggregate.Part{
+		part := &aggregate.Part{
 			Key:      pc.Key,
 			Backend:  g.services[pc.Service],
-			Path:     tpl,
 			Timeout:  pc.Timeout.D(),
 			Optional: pc.Optional,
 			Shape:    aggregate.NewShape(pc.Take, pc.Allow, pc.Deny, pc.Rename),
-		})
+		}
+		pk := fmt.Sprintf("%s.aggregate.parts[%d]", key, i)
+		if pc.Method != "" {
+			d := g.protos[pc.Service]
+			if d == nil {
+				return nil, g.cfg.Errorf(pk+".service", "service %q has no protos", pc.Service)
+			}
+			none := ""
+			m, err := transcode.NewMethod(d, g.services[pc.Service], &config.RouteGRPC{Method: pc.Method, Body: &none}, rc.Path)
+			if err != nil {
+				return nil, g.cfg.Errorf(pk+".method", "%v", err)
+			}
+			part.Call = m.JSON
+		} else {
+			tpl, err := router.ParseTemplate(pc.Path, rc.Path)
+			if err != nil {
+				return nil, g.cfg.Errorf(pk+".path", "%v", err)
+			}
+			part.Path = tpl
+		}
+		agg.Parts = append(agg.Parts, part)
 	}
 	return agg, nil
 }

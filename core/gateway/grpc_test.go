@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"encoding/json"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -36,7 +37,7 @@ body = "change"
 
 func startInventory(t *testing.T) (*grpcinventory.Server, *gatewaytest.Harness) {
 	t.Helper()
-	inv, err := grpcinventory.Start()
+	inv, err := grpcinventory.Start(grpcinventory.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,4 +159,39 @@ func TestGRPCServiceDown(t *testing.T) {
 func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// TestGRPCPartInAggregation: an aggregation part can call a gRPC method;
+// the merged JSON looks as it would with a REST part, and a failing gRPC
+// part is an optional part's null.
+func TestGRPCPartInAggregation(t *testing.T) {
+	inv, err := grpcinventory.Start(grpcinventory.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(inv.Stop)
+	up := gatewaytest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"name":"Laptop"}`) })
+	h := gatewaytest.Start(t, `
+[services.inventory]
+protocol = "grpc"
+targets = ["{{inventory}}"]
+protos = ["{{proto}}"]
+[services.catalog]
+targets = ["{{catalog}}"]
+[[routes]]
+path = "/products/:id"
+[routes.aggregate]
+parts = [
+  { key = "product", service = "catalog", path = "/catalog/{id}" },
+  { key = "stock", service = "inventory", method = "lintel.demo.inventory.v1.Inventory/GetProduct", take = "stock", optional = true },
+]
+`, map[string]string{"inventory": "http://" + inv.Addr, "proto": grpcinventory.Proto(), "catalog": up.URL})
+	resp, body := h.Do("GET", "/products/123", nil)
+	if resp.StatusCode != 200 || strings.TrimSpace(body) != `{"product":{"name":"Laptop"},"stock":7}` {
+		t.Errorf("%d %s", resp.StatusCode, body)
+	}
+	resp, body = h.Do("GET", "/products/999", nil)
+	if resp.StatusCode != 200 || !strings.Contains(body, `"stock":null`) || resp.Header.Get("X-Lintel-Missing") != "stock" {
+		t.Errorf("a NOT_FOUND gRPC part: %d %s %v", resp.StatusCode, body, resp.Header)
+	}
 }

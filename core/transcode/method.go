@@ -77,6 +77,39 @@ func NewMethod(d *Descriptors, up Upstream, rc *config.RouteGRPC, routePath stri
 	return m, nil
 }
 
+// JSON calls the method with a request message filled from ps alone (an
+// aggregation part), within ctx, and returns the answer as JSON; a gRPC
+// status other than OK is an error that names it.
+func (m *Method) JSON(ctx context.Context, x *exchange.Exchange, ps router.Params) ([]byte, error) {
+	req := dynamicpb.NewMessage(m.desc.Input())
+	for _, p := range ps {
+		if err := setField(req, p.Key, []string{strings.TrimPrefix(p.Value, "/")}); err != nil {
+			return nil, fmt.Errorf("path parameter %q: %v", p.Key, err)
+		}
+	}
+	payload, err := proto.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	res, err := m.call(ctx, x, payload)
+	if err != nil {
+		return nil, fmt.Errorf("the gRPC service %w", err)
+	}
+	if res.code != code.Code_OK {
+		return nil, fmt.Errorf("the gRPC service answered %s: %s", code.Code_name[int32(res.code)], res.message)
+	}
+	return m.marshal(res.message1)
+}
+
+// marshal decodes a response message and writes it as JSON.
+func (m *Method) marshal(b []byte) ([]byte, error) {
+	out := dynamicpb.NewMessage(m.desc.Output())
+	if err := proto.Unmarshal(b, out); err != nil {
+		return nil, fmt.Errorf("the gRPC service's answer does not decode as %s: %v", m.desc.Output().FullName(), err)
+	}
+	return protojson.MarshalOptions{EmitUnpopulated: true, Resolver: m.types}.Marshal(out)
+}
+
 // Serve answers one request: its parameters and body become the request
 // message, and the method's answer becomes JSON, or a problem.
 func (m *Method) Serve(x *exchange.Exchange, w http.ResponseWriter, ps router.Params) {
@@ -118,14 +151,9 @@ func (m *Method) Serve(x *exchange.Exchange, w http.ResponseWriter, ps router.Pa
 		problem.Write(w, p)
 		return
 	}
-	out := dynamicpb.NewMessage(m.desc.Output())
-	if err := proto.Unmarshal(res.message1, out); err != nil {
-		x.AnsweredBy = exchange.ForFailedTarget
-		problem.Error(w, http.StatusBadGateway, "the gRPC service's answer does not decode as "+string(m.desc.Output().FullName())+": "+err.Error())
-		return
-	}
-	body, err := protojson.MarshalOptions{EmitUnpopulated: true, Resolver: m.types}.Marshal(out)
+	body, err := m.marshal(res.message1)
 	if err != nil {
+		x.AnsweredBy = exchange.ForFailedTarget
 		problem.Error(w, http.StatusBadGateway, err.Error())
 		return
 	}

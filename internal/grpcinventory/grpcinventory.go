@@ -43,23 +43,47 @@ type Server struct {
 	Addr string
 	srv  *grpc.Server
 
+	any bool
+
 	mu    sync.Mutex
 	stock int32
 	calls []string // full method names, in order
 	last  metadata.MD
 }
 
-// Start serves the inventory on a loopback port (HTTP/2 without TLS).
-func Start() (*Server, error) {
-	d, err := transcode.Compile(context.Background(), []string{Proto()}, nil)
+// Options shape a Server.
+type Options struct {
+	// Addr to listen on; default a free loopback port.
+	Addr string
+	// Proto is the service's .proto file; default Proto().
+	Proto string
+	// Stock is the stock a product starts with; default 7.
+	Stock int32
+	// AnyProduct answers every id as a product (the demo); by default
+	// only "123" exists.
+	AnyProduct bool
+}
+
+// Start serves the inventory (HTTP/2 without TLS).
+func Start(o Options) (*Server, error) {
+	if o.Addr == "" {
+		o.Addr = "127.0.0.1:0"
+	}
+	if o.Proto == "" {
+		o.Proto = Proto()
+	}
+	if o.Stock == 0 {
+		o.Stock = 7
+	}
+	d, err := transcode.Compile(context.Background(), []string{o.Proto}, nil)
 	if err != nil {
 		return nil, err
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", o.Addr)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Addr: l.Addr().String(), stock: 7}
+	s := &Server{Addr: l.Addr().String(), stock: o.Stock, any: o.AnyProduct}
 	s.srv = grpc.NewServer(grpc.UnknownServiceHandler(func(_ any, stream grpc.ServerStream) error {
 		full, _ := grpc.MethodFromServerStream(stream)
 		md, err := d.Method(strings.TrimPrefix(full, "/"))
@@ -110,7 +134,7 @@ func (s *Server) serve(stream grpc.ServerStream, full string, md protoreflect.Me
 		return m.Descriptor().Fields().ByName(protoreflect.Name(name))
 	}
 	id := in.Get(field(in, "id")).String()
-	if id != "123" {
+	if id != "123" && !s.any {
 		st, _ := status.New(codes.NotFound, "no product "+id).WithDetails(&errdetails.ResourceInfo{ResourceType: "product", ResourceName: id})
 		return st.Err()
 	}
