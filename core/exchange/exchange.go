@@ -73,6 +73,9 @@ type Outcome struct {
 	AnsweredBy Answerer
 	// ResponseHeader is the response's header as sent.
 	ResponseHeader http.Header
+	// GRPCStatus is a gRPC call's status code ("0", "5"), from its
+	// trailers or its head; "" for other requests.
+	GRPCStatus string
 }
 
 // Answerer is who wrote a response.

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/lintelhq/lintel/internal/gatewaytest"
 	"github.com/lintelhq/lintel/internal/grpcinventory"
 )
@@ -193,5 +196,79 @@ parts = [
 	resp, body = h.Do("GET", "/products/999", nil)
 	if resp.StatusCode != 200 || !strings.Contains(body, `"stock":null`) || resp.Header.Get("X-Lintel-Missing") != "stock" {
 		t.Errorf("a NOT_FOUND gRPC part: %d %s %v", resp.StatusCode, body, resp.Header)
+	}
+}
+
+// TestGRPCPassthrough: a gRPC client reaches a grpc service through
+// gatewayd, HTTP/2 end to end (h2c), trailers and status included, and
+// the route's filters see the call.
+func TestGRPCPassthrough(t *testing.T) {
+	inv, err := grpcinventory.Start(grpcinventory.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(inv.Stop)
+	h := gatewaytest.Start(t, `
+[listeners.default]
+listen = "127.0.0.1:0"
+h2c = true
+[services.inventory]
+protocol = "grpc"
+targets = ["{{inventory}}"]
+protos = ["{{proto}}"]
+[[routes]]
+path = "/lintel.demo.inventory.v1.Inventory/:method"
+methods = ["POST"]
+service = "inventory"
+`, map[string]string{"inventory": "http://" + inv.Addr, "proto": grpcinventory.Proto()})
+	c := grpcinventory.Dial(t, h.Addr("default"))
+	p, md, err := c.GetProduct("123")
+	if err != nil || p["stock"] != float64(7) || md.Get("x-served-by")[0] != "inventory-grpc" {
+		t.Fatalf("through the gateway: %v %v %v", p, md, err)
+	}
+	if _, _, err := c.GetProduct("999"); status.Code(err) != codes.NotFound {
+		t.Errorf("a NOT_FOUND status through the gateway: %v", err)
+	}
+}
+
+// TestGRPCGatewayAnswersAreGRPC: on a gRPC call the gateway's own answers
+// (no route: 404; a filter's refusal: 403) reach the client as gRPC
+// statuses, not as HTTP errors a gRPC client reads as transport failures,
+// and the call's status is recorded from its trailers.
+func TestGRPCGatewayAnswersAreGRPC(t *testing.T) {
+	inv, err := grpcinventory.Start(grpcinventory.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(inv.Stop)
+	h := gatewaytest.Start(t, `
+[listeners.default]
+listen = "127.0.0.1:0"
+h2c = true
+[filters.deny]
+config = { answer = 403 }
+[services.inventory]
+protocol = "grpc"
+targets = ["{{inventory}}"]
+protos = ["{{proto}}"]
+[[routes]]
+path = "/lintel.demo.inventory.v1.Inventory/GetProduct"
+methods = ["POST"]
+service = "inventory"
+[[routes]]
+path = "/lintel.demo.inventory.v1.Inventory/AdjustStock"
+methods = ["POST"]
+service = "inventory"
+filters = ["deny"]
+`, map[string]string{"inventory": "http://" + inv.Addr, "proto": grpcinventory.Proto()})
+	c := grpcinventory.Dial(t, h.Addr("default"))
+	if _, _, err := c.Call("WatchStock", "123"); status.Code(err) != codes.Unimplemented {
+		t.Errorf("no route: %v, want Unimplemented", err)
+	}
+	if _, _, err := c.Call("AdjustStock", "123"); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("a filter's 403: %v, want PermissionDenied", err)
+	}
+	if _, _, err := c.Call("GetProduct", "999"); status.Code(err) != codes.NotFound {
+		t.Errorf("the service's NOT_FOUND: %v", err)
 	}
 }

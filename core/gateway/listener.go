@@ -70,6 +70,12 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := &exchange.Exchange{Request: r, Listener: l.cfg.Name, Start: time.Now(), BaseLog: l.log}
 	rec := &recorder{w: w}
 	defer l.finish(x, rec)
+	var out http.ResponseWriter = rec
+	if isGRPC(r) {
+		g := &grpcAnswer{rec: rec}
+		defer g.finish() // before finish: the answer is complete when it is logged
+		out = g
+	}
 
 	if r.ProtoMajor == 1 && len(r.TransferEncoding) > 0 {
 		// net/http has already dropped any Content-Length sent beside
@@ -77,10 +83,10 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// cannot be told apart: close the connection after every chunked
 		// request, and bytes a front proxy saw as a second request are
 		// never read as one (RFC 9112 6.1).
-		rec.Header().Set("Connection", "close")
+		out.Header().Set("Connection", "close")
 	}
 	stripHopByHop(r.Header)
-	if !l.screenHeaders(rec, x) {
+	if !l.screenHeaders(out, x) {
 		return
 	}
 	x.ClientIP, x.ForwardedFor, x.Scheme, x.Host = l.trusted.identity(r)
@@ -89,22 +95,22 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		x.RequestID = l.g.ids.next()
 		r.Header.Set("X-Request-Id", x.RequestID)
 	}
-	rec.Header().Set("X-Request-Id", x.RequestID)
+	out.Header().Set("X-Request-Id", x.RequestID)
 
 	if max := int64(l.cfg.MaxBody); max > 0 {
 		if r.ContentLength > max {
-			problem.Error(rec, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", max))
+			problem.Error(out, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", max))
 			return
 		}
-		r.Body = http.MaxBytesReader(rec, r.Body, max)
+		r.Body = http.MaxBytesReader(out, r.Body, max)
 	}
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = countingBody{r.Body, &x.BytesIn}
 	}
-	if !l.normalize(rec, r) {
+	if !l.normalize(out, r) {
 		return
 	}
-	l.chain.Serve(x, rec, l.route)
+	l.chain.Serve(x, out, l.route)
 }
 
 // screenHeaders answers 431 to a request with more header fields than
@@ -205,6 +211,15 @@ func (l *listener) finish(x *exchange.Exchange, rec *recorder) {
 		}
 	}
 	x.Status, x.BytesOut, x.Duration, x.ResponseHeader = rec.status, rec.bytes, time.Since(x.Start), rec.Header()
+	if isGRPC(x.Request) {
+		// The call's outcome is in its trailers (or its head, when it had
+		// no message), not in HTTP's 200.
+		h := rec.Header()
+		x.GRPCStatus = h.Get("Grpc-Status")
+		if x.GRPCStatus == "" {
+			x.GRPCStatus = h.Get(http.TrailerPrefix + "Grpc-Status")
+		}
+	}
 	if x.AnsweredBy == "" {
 		x.AnsweredBy = exchange.ByTarget
 		if x.Route == "" { // refused before any route matched (404, 400, 431, ...)

@@ -2,9 +2,14 @@ package gateway
 
 import (
 	"bufio"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
+
+	"google.golang.org/grpc/codes"
 
 	"github.com/lintelhq/lintel/core/exchange"
 )
@@ -75,4 +80,117 @@ func (c countingBody) Read(p []byte) (int, error) {
 		err = &exchange.ClientBodyError{Err: err}
 	}
 	return n, err
+}
+
+// grpcAnswer makes every answer to a gRPC request a gRPC answer. A
+// gRPC client reads only HTTP 200 with a grpc-status; a refusal of the
+// gateway's own (404, 413, 431), a filter's (401, 429, a failure's 500)
+// or a proxy's (502, 504) would reach it as a transport error. Such an
+// answer is held back and sent as HTTP 200 with no message and the
+// status in its head (trailers-only): the HTTP status mapped as gRPC's
+// spec maps it, and the problem's detail as grpc-message. Answers that
+// are gRPC already (an upstream's) pass untouched.
+type grpcAnswer struct {
+	rec     *recorder
+	convert bool
+	status  int
+	body    []byte
+}
+
+// isGRPC reports whether r is a gRPC call (not gRPC-Web).
+func isGRPC(r *http.Request) bool {
+	ct := r.Header.Get("Content-Type")
+	return r.ProtoMajor == 2 && strings.HasPrefix(ct, "application/grpc") && !strings.HasPrefix(ct, "application/grpc-web")
+}
+
+func (g *grpcAnswer) Header() http.Header { return g.rec.Header() }
+
+func (g *grpcAnswer) WriteHeader(code int) {
+	if !g.convert && !g.rec.written() && code >= 200 && !strings.HasPrefix(g.rec.Header().Get("Content-Type"), "application/grpc") {
+		g.convert, g.status = true, code
+		return
+	}
+	if !g.convert {
+		g.rec.WriteHeader(code)
+	}
+}
+
+func (g *grpcAnswer) Write(b []byte) (int, error) {
+	if !g.convert && !g.rec.written() {
+		g.WriteHeader(http.StatusOK)
+	}
+	if g.convert {
+		g.body = append(g.body, b[:min(len(b), 4<<10-len(g.body))]...)
+		return len(b), nil
+	}
+	return g.rec.Write(b)
+}
+
+func (g *grpcAnswer) Flush() {
+	if !g.convert {
+		g.rec.Flush()
+	}
+}
+
+func (g *grpcAnswer) Unwrap() http.ResponseWriter { return g.rec }
+
+// finish sends a held answer as gRPC.
+func (g *grpcAnswer) finish() {
+	if !g.convert {
+		return
+	}
+	detail := http.StatusText(g.status)
+	var p struct{ Detail string }
+	if json.Unmarshal(g.body, &p) == nil && p.Detail != "" {
+		detail = p.Detail
+	}
+	h := g.rec.Header()
+	for _, name := range []string{"Content-Length", "Content-Type", "X-Content-Type-Options", "Cache-Control"} {
+		h.Del(name)
+	}
+	h.Set("Content-Type", "application/grpc")
+	h.Set("Grpc-Status", strconv.Itoa(int(grpcCode(g.status))))
+	h.Set("Grpc-Message", grpcMessage(detail))
+	g.rec.WriteHeader(http.StatusOK)
+}
+
+// grpcCode maps an HTTP status to a gRPC status code: gRPC's own mapping
+// ("HTTP to gRPC Status Code Mapping"), except that 429 and 413 say
+// RESOURCE_EXHAUSTED and 504 DEADLINE_EXCEEDED, which tell a client more.
+func grpcCode(status int) codes.Code {
+	switch status {
+	case http.StatusBadRequest:
+		return codes.Internal
+	case http.StatusUnauthorized:
+		return codes.Unauthenticated
+	case http.StatusForbidden:
+		return codes.PermissionDenied
+	case http.StatusNotFound, http.StatusMethodNotAllowed:
+		return codes.Unimplemented
+	case http.StatusTooManyRequests, http.StatusRequestEntityTooLarge:
+		return codes.ResourceExhausted
+	case http.StatusGatewayTimeout:
+		return codes.DeadlineExceeded
+	case http.StatusBadGateway, http.StatusServiceUnavailable:
+		return codes.Unavailable
+	}
+	return codes.Unknown
+}
+
+// grpcMessage percent-encodes a grpc-message value (gRPC over HTTP/2:
+// bytes outside printable ASCII, and '%').
+func grpcMessage(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c > 0x7E || c == '%' {
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
 }

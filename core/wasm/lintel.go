@@ -119,6 +119,7 @@ var hostProperties = map[string]func(s *callState) string{
 	},
 	"upstream":     func(s *callState) string { return s.x.Upstream },
 	"failed_parts": func(s *callState) string { return strings.Join(s.x.FailedParts, ",") },
+	"grpc_status":  func(s *callState) string { return s.x.GRPCStatus },
 }
 
 // completed returns v once the response is complete, else "".

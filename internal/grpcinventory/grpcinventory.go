@@ -13,18 +13,22 @@ package grpcinventory
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -166,4 +170,59 @@ func (s *Server) serve(stream grpc.ServerStream, full string, md protoreflect.Me
 	tags.Append(protoreflect.ValueOfString("computers"))
 	tags.Append(protoreflect.ValueOfString("14-inch"))
 	return stream.SendMsg(out)
+}
+
+// Client calls the inventory with grpc-go, as a gRPC client of the
+// gateway would.
+type Client struct {
+	conn *grpc.ClientConn
+	d    *transcode.Descriptors
+}
+
+// Dial connects to addr (HTTP/2 without TLS); the connection closes when
+// the test ends.
+func Dial(tb testing.TB, addr string) *Client {
+	tb.Helper()
+	d, err := transcode.Compile(context.Background(), []string{Proto()}, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	conn, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { conn.Close() })
+	return &Client{conn: conn, d: d}
+}
+
+// GetProduct calls GetProduct and returns the product as protojson's
+// map, with the header metadata.
+func (c *Client) GetProduct(id string) (map[string]any, metadata.MD, error) {
+	return c.Call("GetProduct", id)
+}
+
+// Call calls a method of the inventory with a request that has id set
+// (WatchStock, a streaming method, is called as if unary).
+func (c *Client) Call(method, id string) (map[string]any, metadata.MD, error) {
+	sd, err := c.d.Method("lintel.demo.inventory.v1.Inventory/GetProduct")
+	if err != nil {
+		return nil, nil, err
+	}
+	md := sd.Parent().(protoreflect.ServiceDescriptor).Methods().ByName(protoreflect.Name(method))
+	in := dynamicpb.NewMessage(md.Input())
+	in.Set(md.Input().Fields().ByName("id"), protoreflect.ValueOfString(id))
+	out := dynamicpb.NewMessage(md.Output())
+	var header metadata.MD
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.conn.Invoke(ctx, "/lintel.demo.inventory.v1.Inventory/"+method, in, out, grpc.Header(&header)); err != nil {
+		return nil, header, err
+	}
+	b, err := protojson.Marshal(out)
+	if err != nil {
+		return nil, header, err
+	}
+	var m map[string]any
+	err = json.Unmarshal(b, &m)
+	return m, header, err
 }

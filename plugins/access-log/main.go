@@ -140,6 +140,9 @@ func jsonLine(req lintel.Request, id string) []byte {
 	str("listener", prop("listener"))
 	str("upstream", prop("upstream"))
 	str("user", prop("user"))
+	if gs := prop("grpc_status"); gs != "" {
+		num("grpc_status", gs)
+	}
 	if failed := prop("failed_parts"); failed != "" {
 		b = append(b, `,"failed_parts":[`...)
 		for i, p := range strings.Split(failed, ",") {

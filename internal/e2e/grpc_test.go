@@ -1,0 +1,74 @@
+package e2e
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/lintelhq/lintel/internal/gatewaytest"
+	"github.com/lintelhq/lintel/internal/grpcinventory"
+)
+
+// TestGRPCCallsAreLoggedWithTheirStatus: a gRPC call's HTTP status is
+// always 200; the access log records the status from its trailers, and
+// the gateway's own refusal (jwt-auth's 401) reaches the client as
+// UNAUTHENTICATED.
+func TestGRPCCallsAreLoggedWithTheirStatus(t *testing.T) {
+	inv, err := grpcinventory.Start(grpcinventory.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(inv.Stop)
+	logFile := filepath.Join(t.TempDir(), "access.log")
+	h := gatewaytest.StartBundled(t, `
+[listeners.default]
+listen = "127.0.0.1:0"
+h2c = true
+filters = ["log"]
+[filters.log]
+plugin = "access-log"
+output = "{{log}}"
+[filters.auth]
+plugin = "jwt-auth"
+config_files = { jwks = "{{jwks}}" }
+config = { algorithms = ["RS256"] }
+[services.inventory]
+protocol = "grpc"
+targets = ["{{inventory}}"]
+protos = ["{{proto}}"]
+[[routes]]
+path = "/lintel.demo.inventory.v1.Inventory/GetProduct"
+methods = ["POST"]
+service = "inventory"
+[[routes]]
+path = "/lintel.demo.inventory.v1.Inventory/AdjustStock"
+methods = ["POST"]
+service = "inventory"
+filters = ["auth"]
+`, map[string]string{"inventory": "http://" + inv.Addr, "proto": grpcinventory.Proto(), "log": logFile})
+	c := grpcinventory.Dial(t, h.Addr("default"))
+	if _, _, err := c.GetProduct("123"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.GetProduct("999"); status.Code(err) != codes.NotFound {
+		t.Fatalf("NOT_FOUND through the gateway: %v", err)
+	}
+	if _, _, err := c.Call("AdjustStock", "123"); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("jwt-auth's 401 on a gRPC call: %v, want Unauthenticated", err)
+	}
+	var lines []map[string]any
+	for deadline := time.Now().Add(5 * time.Second); len(lines) < 3 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		lines = readJSONLines(t, logFile)
+	}
+	if len(lines) != 3 {
+		t.Fatalf("%d access log lines, want 3", len(lines))
+	}
+	for i, want := range []float64{0, 5, 16} {
+		if lines[i]["status"] != float64(200) || lines[i]["grpc_status"] != want {
+			t.Errorf("line %d: status %v grpc_status %v, want 200 and %v", i, lines[i]["status"], lines[i]["grpc_status"], want)
+		}
+	}
+}
