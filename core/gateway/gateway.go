@@ -255,6 +255,9 @@ func (g *Gateway) aggregate(rc *config.Route, key string) (*aggregate.Aggregate,
 			}
 			none := ""
 			m, err := transcode.NewMethod(d, g.services[pc.Service], &config.RouteGRPC{Method: pc.Method, Body: &none}, rc.Path)
+			if err == nil && m.Streaming() {
+				err = errors.New("a part takes one answer; this method streams")
+			}
 			if err != nil {
 				return nil, g.cfg.Errorf(pk+".method", "%v", err)
 			}

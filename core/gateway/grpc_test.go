@@ -272,3 +272,44 @@ filters = ["deny"]
 		t.Errorf("the service's NOT_FOUND: %v", err)
 	}
 }
+
+// TestGRPCServerStreaming: a server-streaming method answers each
+// message as it comes, as JSON lines or as Server-Sent Events, and ends
+// with the status when it is not OK.
+func TestGRPCServerStreaming(t *testing.T) {
+	inv, err := grpcinventory.Start(grpcinventory.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(inv.Stop)
+	h := gatewaytest.Start(t, `
+[services.inventory]
+protocol = "grpc"
+targets = ["{{inventory}}"]
+protos = ["{{proto}}"]
+[[routes]]
+path = "/watch/:id"
+methods = ["GET"]
+service = "inventory"
+grpc = { method = "lintel.demo.inventory.v1.Inventory/WatchStock" }
+`, map[string]string{"inventory": "http://" + inv.Addr, "proto": grpcinventory.Proto()})
+	resp, body := h.Do("GET", "/watch/123", nil)
+	lines := strings.Split(strings.TrimSpace(body), "\n")
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/x-ndjson" || len(lines) != 3 ||
+		!strings.Contains(lines[0], `"stock":7`) || !strings.Contains(lines[2], `"stock":5`) {
+		t.Errorf("NDJSON: %d %s\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	resp, body = h.Do("GET", "/watch/123", nil, "Accept", "text/event-stream")
+	if resp.Header.Get("Content-Type") != "text/event-stream" || strings.Count(body, "data: {") != 3 {
+		t.Errorf("SSE: %s\n%s", resp.Header.Get("Content-Type"), body)
+	}
+	resp, body = h.Do("GET", "/watch/124", nil)
+	lines = strings.Split(strings.TrimSpace(body), "\n")
+	if resp.StatusCode != 200 || len(lines) != 2 || lines[1] != `{"error":{"grpc_status":"ABORTED","message":"the stock feed was interrupted"}}` {
+		t.Errorf("a stream ended by an error: %d\n%s", resp.StatusCode, body)
+	}
+	resp, body = h.Do("GET", "/watch/999", nil)
+	if p := gatewaytest.ProblemBody(t, resp, body); resp.StatusCode != 404 || p["grpc_status"] != "NOT_FOUND" {
+		t.Errorf("an error before any message: %d %s", resp.StatusCode, body)
+	}
+}

@@ -119,8 +119,5 @@ func (d *Descriptors) Method(full string) (protoreflect.MethodDescriptor, error)
 		}
 		return nil, fmt.Errorf("service %q has no method %q (it has %s)", svc, name, strings.Join(known, ", "))
 	}
-	if md.IsStreamingClient() || md.IsStreamingServer() {
-		return nil, fmt.Errorf("%s is a streaming method; only unary methods can be served as REST so far", name)
-	}
 	return md, nil
 }

@@ -1,6 +1,7 @@
 package transcode
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
@@ -16,7 +17,7 @@ import (
 
 	"google.golang.org/genproto/googleapis/rpc/code"
 	_ "google.golang.org/genproto/googleapis/rpc/errdetails" // the standard error details, for problem bodies
-	"google.golang.org/genproto/googleapis/rpc/status"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -59,6 +60,9 @@ func NewMethod(d *Descriptors, up Upstream, rc *config.RouteGRPC, routePath stri
 	if err != nil {
 		return nil, err
 	}
+	if md.IsStreamingClient() {
+		return nil, fmt.Errorf("%s streams from the client; a REST request is one message (unary and server-streaming methods can be served)", md.Name())
+	}
 	m := &Method{up: up, path: "/" + rc.Method, desc: md, body: rc.Body, forward: rc.ForwardHeaders, types: newTypes(d.files)}
 	in := md.Input()
 	if b := rc.Body; b != nil && *b != "" && *b != "*" {
@@ -76,6 +80,9 @@ func NewMethod(d *Descriptors, up Upstream, rc *config.RouteGRPC, routePath stri
 	}
 	return m, nil
 }
+
+// Streaming reports whether the method streams its answer.
+func (m *Method) Streaming() bool { return m.desc.IsStreamingServer() }
 
 // JSON calls the method with a request message filled from ps alone (an
 // aggregation part), within ctx, and returns the answer as JSON; a gRPC
@@ -129,14 +136,13 @@ func (m *Method) Serve(x *exchange.Exchange, w http.ResponseWriter, ps router.Pa
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 	}
+	if m.desc.IsStreamingServer() {
+		m.serveStream(ctx, x, w, payload)
+		return
+	}
 	res, err := m.call(ctx, x, payload)
 	if err != nil {
-		x.AnsweredBy = exchange.ForFailedTarget
-		status := http.StatusBadGateway
-		if errors.Is(err, context.DeadlineExceeded) {
-			status = http.StatusGatewayTimeout
-		}
-		problem.Error(w, status, "the gRPC service "+err.Error())
+		m.failed(x, w, err)
 		return
 	}
 	h := w.Header()
@@ -144,11 +150,7 @@ func (m *Method) Serve(x *exchange.Exchange, w http.ResponseWriter, ps router.Pa
 		h[name] = values
 	}
 	if res.code != code.Code_OK {
-		p := problem.Details{Status: httpStatus(res.code), Detail: res.message, GRPCStatus: code.Code_name[int32(res.code)]}
-		if len(res.details) > 0 {
-			p.GRPCDetails = m.details(res.details)
-		}
-		problem.Write(w, p)
+		m.statusProblem(w, res)
 		return
 	}
 	body, err := m.marshal(res.message1)
@@ -162,6 +164,122 @@ func (m *Method) Serve(x *exchange.Exchange, w http.ResponseWriter, ps router.Pa
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
+}
+
+// failed answers for a call that got no status: 502, or 504 when the
+// service did not answer in time.
+func (m *Method) failed(x *exchange.Exchange, w http.ResponseWriter, err error) {
+	x.AnsweredBy = exchange.ForFailedTarget
+	status := http.StatusBadGateway
+	if errors.Is(err, context.DeadlineExceeded) {
+		status = http.StatusGatewayTimeout
+	}
+	problem.Error(w, status, "the gRPC service "+err.Error())
+}
+
+// statusProblem answers a status other than OK as a problem.
+func (m *Method) statusProblem(w http.ResponseWriter, res *result) {
+	p := problem.Details{Status: httpStatus(res.code), Detail: res.message, GRPCStatus: code.Code_name[int32(res.code)]}
+	if len(res.details) > 0 {
+		p.GRPCDetails = m.details(res.details)
+	}
+	problem.Write(w, p)
+}
+
+// serveStream answers a server-streaming method: each message as it
+// comes, as a line of JSON (application/x-ndjson), or as a Server-Sent
+// Event when the client accepts text/event-stream, flushed one by one. A
+// status other than OK before the first message is a problem answer;
+// after it, a last line (or an "error" event) holding the status. The
+// client leaving cancels the call.
+func (m *Method) serveStream(ctx context.Context, x *exchange.Exchange, w http.ResponseWriter, payload []byte) {
+	resp, err := m.send(ctx, x, payload)
+	if err != nil {
+		m.failed(x, w, err)
+		return
+	}
+	defer resp.Body.Close()
+	sse := strings.Contains(x.Request.Header.Get("Accept"), "text/event-stream")
+	started := false
+	rc := http.NewResponseController(w)
+	for {
+		msg, err := readFrame(resp.Body)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			err = brokeOff(ctx, err)
+			if !started {
+				m.failed(x, w, err)
+				return
+			}
+			m.streamError(w, sse, map[string]any{"message": "the gRPC service " + err.Error()})
+			return
+		}
+		line, err := m.marshal(msg)
+		if err != nil {
+			err = fmt.Errorf("the gRPC service %w", err)
+			if !started {
+				m.failed(x, w, err)
+				return
+			}
+			m.streamError(w, sse, map[string]any{"message": err.Error()})
+			return
+		}
+		if !started {
+			started = true
+			h := w.Header()
+			for name, values := range metadata(resp.Header) {
+				h[name] = values
+			}
+			h.Set("Content-Type", "application/x-ndjson")
+			if sse {
+				h.Set("Content-Type", "text/event-stream")
+				h.Set("Cache-Control", "no-cache")
+			}
+			w.WriteHeader(http.StatusOK)
+		}
+		if sse {
+			_, _ = fmt.Fprintf(w, "data: %s\n\n", line)
+		} else {
+			_, _ = w.Write(append(line, '\n'))
+		}
+		if err := rc.Flush(); err != nil {
+			return // the client left; ctx ends the call
+		}
+	}
+	res, err := status(resp)
+	switch {
+	case err != nil && !started:
+		m.failed(x, w, err)
+	case err != nil:
+		m.streamError(w, sse, map[string]any{"message": "the gRPC service " + err.Error()})
+	case res.code != code.Code_OK && !started:
+		for name, values := range res.metadata {
+			w.Header()[name] = values
+		}
+		m.statusProblem(w, res)
+	case res.code != code.Code_OK:
+		e := map[string]any{"grpc_status": code.Code_name[int32(res.code)], "message": res.message}
+		if d := m.details(res.details); d != nil {
+			e["grpc_details"] = d
+		}
+		m.streamError(w, sse, e)
+	case !started:
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.WriteHeader(http.StatusOK)
+	}
+}
+
+// streamError ends a stream whose head was sent with the error that
+// ended it: a last line {"error": ...}, or an "error" event.
+func (m *Method) streamError(w http.ResponseWriter, sse bool, e map[string]any) {
+	b, _ := json.Marshal(map[string]any{"error": e})
+	if sse {
+		_, _ = fmt.Fprintf(w, "event: error\ndata: %s\n\n", b)
+		return
+	}
+	_, _ = w.Write(append(b, '\n'))
 }
 
 func (m *Method) refuse(x *exchange.Exchange, w http.ResponseWriter, status int, detail string) {
@@ -349,19 +467,49 @@ type result struct {
 	metadata http.Header
 }
 
-// call makes one unary gRPC call over HTTP/2: a length-prefixed message
-// (gRPC's framing; the message is proto.Marshal's), the status from the
-// trailers, or from the head when the service answered with trailers
-// only.
+// call makes one unary gRPC call: one message sent, one received, and
+// the status.
 func (m *Method) call(ctx context.Context, x *exchange.Exchange, payload []byte) (*result, error) {
-	frame := make([]byte, 5+len(payload))
-	binary.BigEndian.PutUint32(frame[1:5], uint32(len(payload)))
-	copy(frame[5:], payload)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://grpc"+m.path, strings.NewReader(string(frame)))
+	resp, err := m.send(ctx, x, payload)
 	if err != nil {
 		return nil, err
 	}
-	req.ContentLength = int64(len(frame))
+	defer resp.Body.Close()
+	msg, err := readFrame(resp.Body)
+	if err != nil && err != io.EOF {
+		return nil, brokeOff(ctx, err)
+	}
+	if err == nil {
+		if _, err := readFrame(resp.Body); err != io.EOF {
+			if err == nil {
+				err = errors.New("a second message for a unary call")
+			}
+			return nil, brokeOff(ctx, err)
+		}
+	}
+	res, err := status(resp)
+	if err != nil {
+		return nil, err
+	}
+	if res.code == code.Code_OK && msg == nil {
+		return nil, errors.New("answered OK without a message")
+	}
+	res.message1 = msg
+	return res, nil
+}
+
+// send starts a call over HTTP/2: a length-prefixed message (gRPC's
+// framing; the message is proto.Marshal's). The response's body holds
+// the answer's messages, its trailers (or its head, when the service
+// answered with trailers only) the status.
+func (m *Method) send(ctx context.Context, x *exchange.Exchange, payload []byte) (*http.Response, error) {
+	frame := make([]byte, 5+len(payload))
+	binary.BigEndian.PutUint32(frame[1:5], uint32(len(payload)))
+	copy(frame[5:], payload)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://grpc"+m.path, bytes.NewReader(frame))
+	if err != nil {
+		return nil, err
+	}
 	req.Header.Set("Content-Type", "application/grpc")
 	req.Header.Set("Te", "trailers")
 	req.Header.Set("User-Agent", "lintel")
@@ -383,20 +531,50 @@ func (m *Method) call(ctx context.Context, x *exchange.Exchange, payload []byte)
 		}
 		return nil, errors.New("could not be reached")
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
 		return nil, fmt.Errorf("answered HTTP %d, not gRPC", resp.StatusCode)
 	}
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/grpc") {
+		resp.Body.Close()
 		return nil, fmt.Errorf("answered %q, not gRPC", ct)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 5+maxMessage+1))
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("did not answer in time: %w", context.DeadlineExceeded)
+	return resp, nil
+}
+
+// readFrame reads one length-prefixed message; io.EOF at the clean end
+// of the messages.
+func readFrame(r io.Reader) ([]byte, error) {
+	var head [5]byte
+	if _, err := io.ReadFull(r, head[:]); err != nil {
+		if err == io.ErrUnexpectedEOF {
+			return nil, errors.New("a message cut short")
 		}
-		return nil, fmt.Errorf("broke off its answer: %v", err)
+		return nil, err // io.EOF: no more messages
 	}
+	if head[0] != 0 {
+		return nil, errors.New("a compressed message, which was not asked for")
+	}
+	size := binary.BigEndian.Uint32(head[1:])
+	if size > maxMessage {
+		return nil, fmt.Errorf("a message of %d bytes (at most %d)", size, maxMessage)
+	}
+	msg := make([]byte, size)
+	if _, err := io.ReadFull(r, msg); err != nil {
+		return nil, errors.New("a message cut short")
+	}
+	return msg, nil
+}
+
+func brokeOff(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("did not answer in time: %w", context.DeadlineExceeded)
+	}
+	return fmt.Errorf("broke off its answer: %v", err)
+}
+
+// status reads a finished call's status, once its body has been read.
+func status(resp *http.Response) (*result, error) {
 	trailer := resp.Trailer
 	if resp.Header.Get("Grpc-Status") != "" { // trailers only
 		trailer = resp.Header
@@ -411,20 +589,6 @@ func (m *Method) call(ctx context.Context, x *exchange.Exchange, payload []byte)
 	if d := trailer.Get("Grpc-Status-Details-Bin"); d != "" {
 		res.details, _ = base64.RawStdEncoding.DecodeString(strings.TrimRight(d, "="))
 	}
-	if res.code != code.Code_OK {
-		return res, nil
-	}
-	switch {
-	case len(body) < 5:
-		return nil, errors.New("answered OK without a message")
-	case body[0] != 0:
-		return nil, errors.New("answered with a compressed message, which was not asked for")
-	}
-	size := binary.BigEndian.Uint32(body[1:5])
-	if size > maxMessage || int(size) != len(body)-5 {
-		return nil, fmt.Errorf("answered a message of %d bytes (at most %d, and one message)", size, maxMessage)
-	}
-	res.message1 = body[5:]
 	return res, nil
 }
 
@@ -491,7 +655,7 @@ func httpStatus(c code.Code) int {
 // details renders google.rpc.Status details as a JSON array, with the
 // types the service's protos and the standard error details define.
 func (m *Method) details(b []byte) json.RawMessage {
-	var st status.Status
+	var st rpcstatus.Status
 	if err := proto.Unmarshal(b, &st); err != nil || len(st.Details) == 0 {
 		return nil
 	}

@@ -6,7 +6,8 @@
 // Products: "123" (a laptop, 7 in stock, 2 reserved). GetProduct answers
 // NOT_FOUND with a ResourceInfo detail for any other id; AdjustStock
 // answers FAILED_PRECONDITION when stock would go below zero; WatchStock
-// (streaming) is not served. Every answer carries the header
+// streams the product three times, stock counting down, and for id "124"
+// once, then ABORTED. Every answer carries the header
 // metadata x-served-by: inventory-grpc, and x-saw-authorization: yes when
 // the call carried an authorization value.
 package grpcinventory
@@ -91,7 +92,7 @@ func Start(o Options) (*Server, error) {
 	s.srv = grpc.NewServer(grpc.UnknownServiceHandler(func(_ any, stream grpc.ServerStream) error {
 		full, _ := grpc.MethodFromServerStream(stream)
 		md, err := d.Method(strings.TrimPrefix(full, "/"))
-		if err != nil { // WatchStock (streaming) is not served
+		if err != nil {
 			return status.Error(codes.Unimplemented, err.Error())
 		}
 		return s.serve(stream, full, md, d)
@@ -138,7 +139,8 @@ func (s *Server) serve(stream grpc.ServerStream, full string, md protoreflect.Me
 		return m.Descriptor().Fields().ByName(protoreflect.Name(name))
 	}
 	id := in.Get(field(in, "id")).String()
-	if id != "123" && !s.any {
+	interrupted := md.IsStreamingServer() && id == "124"
+	if id != "123" && !s.any && !interrupted {
 		st, _ := status.New(codes.NotFound, "no product "+id).WithDetails(&errdetails.ResourceInfo{ResourceType: "product", ResourceName: id})
 		return st.Err()
 	}
@@ -169,7 +171,19 @@ func (s *Server) serve(stream grpc.ServerStream, full string, md protoreflect.Me
 	tags := out.Mutable(field(out, "tags")).List()
 	tags.Append(protoreflect.ValueOfString("computers"))
 	tags.Append(protoreflect.ValueOfString("14-inch"))
-	return stream.SendMsg(out)
+	if !md.IsStreamingServer() {
+		return stream.SendMsg(out)
+	}
+	for i := range int32(3) {
+		out.Set(field(out, "stock"), protoreflect.ValueOfInt32(stock-i))
+		if err := stream.SendMsg(out); err != nil {
+			return err
+		}
+		if interrupted {
+			return status.Error(codes.Aborted, "the stock feed was interrupted")
+		}
+	}
+	return nil
 }
 
 // Client calls the inventory with grpc-go, as a gRPC client of the
