@@ -1,5 +1,5 @@
 // Package admin serves the operator's API on its own listener: /healthz,
-// /readyz, /metrics (Prometheus), /plugins, /config and /reload. It
+// /readyz, /metrics (Prometheus), /plugins, /routes, /config and /reload. It
 // answers only requests whose Host is allowed, so a browser on the same
 // machine cannot be turned against it by DNS rebinding, and the one
 // endpoint that changes anything (POST /reload) needs a bearer token.
@@ -31,6 +31,19 @@ type Plugin struct {
 	Idle      int    `json:"idle"`
 }
 
+// Route is what /routes reports of one route: those of gateway.toml, and
+// those made from gRPC annotations.
+type Route struct {
+	Listener string   `json:"listener"`
+	Name     string   `json:"name"`
+	Host     string   `json:"host,omitempty"`
+	Methods  []string `json:"methods"`
+	Path     string   `json:"path"`
+	// Target is "service NAME", "aggregate", or "grpc SERVICE
+	// package.Service/Method".
+	Target string `json:"target"`
+}
+
 // ReloadStatus is what GET /reload reports.
 type ReloadStatus struct {
 	// Generation counts the configurations served, from 1.
@@ -49,6 +62,7 @@ type Source interface {
 	// it is ready.
 	NotReady() []string
 	Plugins() []Plugin
+	Routes() []Route
 	// Config is the effective configuration, secrets redacted (TOML).
 	Config() ([]byte, error)
 	// Reload builds the configuration anew and swaps it in; an error
@@ -75,6 +89,9 @@ func Handler(cfg config.Admin, src Source, reg *prometheus.Registry) http.Handle
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /plugins", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, src.Plugins())
+	})
+	mux.HandleFunc("GET /routes", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, src.Routes())
 	})
 	mux.HandleFunc("GET /config", func(w http.ResponseWriter, r *http.Request) {
 		b, err := src.Config()

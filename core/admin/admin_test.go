@@ -42,6 +42,10 @@ func (s *source) NotReady() []string {
 	}
 	return []string{`service "orders" has no target up`}
 }
+func (s *source) Routes() []Route {
+	return []Route{{Listener: "web", Name: "GET /v1/stock/:id", Methods: []string{"GET"}, Path: "/v1/stock/:id", Target: "grpc inventory pkg.Inventory/GetProduct"}}
+}
+
 func (s *source) Plugins() []Plugin {
 	return []Plugin{{Filter: "auth", Plugin: "jwt-auth", Size: 10, SHA256: "ab", ABI: "http-wasm + lintel v1", Instances: 3, Idle: 2}}
 }
@@ -81,6 +85,10 @@ func TestAdmin(t *testing.T) {
 	var ps []Plugin
 	if json.Unmarshal([]byte(body), &ps); code != 200 || len(ps) != 1 || ps[0].Instances != 3 || ps[0].ABI != "http-wasm + lintel v1" {
 		t.Errorf("plugins %d %s", code, body)
+	}
+	code, body = get("/routes", "")
+	if !strings.Contains(body, `"target":"grpc inventory pkg.Inventory/GetProduct"`) || code != 200 {
+		t.Errorf("routes %d %s", code, body)
 	}
 	if code, _ := get("/healthz", "attacker.example"); code != 403 {
 		t.Errorf("foreign Host: %d, want 403", code)

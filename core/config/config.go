@@ -405,6 +405,11 @@ type Route struct {
 type RouteGRPC struct {
 	// Method is the method's full name, "package.Service/Method".
 	Method string `toml:"method"`
+	// Annotations, instead of Method, makes one route of every binding
+	// the service's methods declare with google.api.http (path, HTTP
+	// method and body from the annotation); the route's path and methods
+	// are then left out.
+	Annotations bool `toml:"annotations"`
 	// Body says where the JSON request body goes: "*" the whole request
 	// message, a field's name that field (a message), "" nowhere (path
 	// and query parameters only). Default: "*" for a POST, PUT or PATCH

@@ -43,7 +43,7 @@ func (c *Config) fillNames() {
 	}
 	for i, r := range c.Routes {
 		r.Index = i
-		if len(r.Methods) == 0 {
+		if len(r.Methods) == 0 && (r.GRPC == nil || !r.GRPC.Annotations) {
 			r.Methods = append([]string(nil), DefaultMethods...)
 		}
 		for j, m := range r.Methods {
@@ -55,7 +55,7 @@ func (c *Config) fillNames() {
 				r.Listener = name
 			}
 		}
-		if r.Name == "" {
+		if r.Name == "" && (r.GRPC == nil || !r.GRPC.Annotations) { // else each generated route is named
 			r.Name = strings.Join(r.Methods, ",") + " " + r.Host + r.Path
 		}
 		if a := r.Aggregate; a != nil {
@@ -302,9 +302,10 @@ func (c *Config) validateRoute(e *errs, key string, r *Route) {
 	case c.Listeners[r.Listener] == nil:
 		e.add(joinKey(key, "listener"), "unknown listener %q (known: %s)", r.Listener, strings.Join(sortedKeys(c.Listeners), ", "))
 	}
-	if r.Path == "" {
+	annotated := r.GRPC != nil && r.GRPC.Annotations
+	if r.Path == "" && !annotated {
 		e.add(joinKey(key, "path"), "required")
-	} else if !strings.HasPrefix(r.Path, "/") {
+	} else if r.Path != "" && !strings.HasPrefix(r.Path, "/") {
 		e.add(joinKey(key, "path"), "must begin with '/'")
 	}
 	if strings.ContainsAny(r.Host, "/:@ ") {
@@ -354,8 +355,18 @@ func (c *Config) validateRouteGRPC(e *errs, key string, r *Route) {
 	if s := c.Services[r.Service]; s != nil && s.Protocol != "grpc" {
 		e.add(gk, "service %q is not a grpc service (protocol = \"grpc\")", r.Service)
 	}
-	svc, method, ok := strings.Cut(r.GRPC.Method, "/")
-	if !ok || svc == "" || method == "" || strings.ContainsAny(method, "/.") {
+	if r.GRPC.Annotations {
+		switch {
+		case r.GRPC.Method != "":
+			e.add(joinKey(gk, "method"), "has no meaning with annotations = true (every annotated method gets a route)")
+		case r.Path != "":
+			e.add(joinKey(key, "path"), "comes from each method's google.api.http annotation with annotations = true")
+		case len(r.Methods) > 0:
+			e.add(joinKey(key, "methods"), "come from each method's google.api.http annotation with annotations = true")
+		case r.GRPC.Body != nil:
+			e.add(joinKey(gk, "body"), "comes from each method's google.api.http annotation with annotations = true")
+		}
+	} else if svc, method, ok := strings.Cut(r.GRPC.Method, "/"); !ok || svc == "" || method == "" || strings.ContainsAny(method, "/.") {
 		e.add(joinKey(gk, "method"), "write it as \"package.Service/Method\", found %q", r.GRPC.Method)
 	}
 	if r.Rewrite != "" {

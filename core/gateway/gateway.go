@@ -49,6 +49,7 @@ type Gateway struct {
 	protos    map[string]*transcode.Descriptors // of the grpc services
 	filters   map[string]filter.Filter
 	listeners []*listener
+	routes    []RouteInfo
 	ids       *requestIDs
 	metrics   *requestMetrics
 
@@ -184,6 +185,8 @@ func (g *Gateway) addRoute(l *listener, rc *config.Route) *config.Error {
 			return err
 		}
 		rt.target = agg.Serve
+	case rc.GRPC != nil && rc.GRPC.Annotations:
+		return g.addAnnotatedRoutes(l, rc)
 	case rc.GRPC != nil:
 		d := g.protos[rc.Service]
 		if d == nil {
@@ -193,7 +196,7 @@ func (g *Gateway) addRoute(l *listener, rc *config.Route) *config.Error {
 		if err != nil {
 			return g.cfg.Errorf(key+".grpc", "%v", err)
 		}
-		rt.target = m.Serve
+		rt.target, rt.grpcMethod = m.Serve, rc.GRPC.Method
 	default:
 		svc := g.services[rc.Service]
 		if rc.Rewrite != "" {
@@ -218,16 +221,77 @@ func (g *Gateway) addRoute(l *listener, rc *config.Route) *config.Error {
 			}
 		}
 	}
+	return g.add(l, rc, router.Spec{ID: rc.Index, Host: rc.Host, Path: rc.Path, Methods: rc.Methods}, rt)
+}
+
+// addAnnotatedRoutes adds a route for every google.api.http binding of
+// the service's methods, each with the entry's listener, host and
+// filters.
+func (g *Gateway) addAnnotatedRoutes(l *listener, rc *config.Route) *config.Error {
+	key := config.RouteKey(rc.Index)
+	d := g.protos[rc.Service]
+	if d == nil {
+		return nil // the service's protos failed, and said so
+	}
+	rules, err := d.Rules()
+	if err == nil && len(rules) == 0 {
+		err = errors.New("no method of the service's protos has a google.api.http annotation")
+	}
+	if err != nil {
+		return g.cfg.Errorf(key+".grpc.annotations", "%v", err)
+	}
+	for _, rule := range rules {
+		body := rule.Body
+		m, err := transcode.NewMethod(d, g.services[rc.Service], &config.RouteGRPC{Method: rule.Method, Body: &body, ForwardHeaders: rc.GRPC.ForwardHeaders}, rule.Path)
+		if err != nil {
+			return g.cfg.Errorf(key+".grpc.annotations", "%s: %v", rule.Method, err)
+		}
+		name := rc.Name
+		if name == "" {
+			name = rule.HTTPMethod + " " + rc.Host + rule.Path
+		}
+		rt := &route{name: name, chain: g.chain(rc.Filters), upgrades: rc.Upgrades, target: m.Serve, grpcMethod: rule.Method}
+		spec := router.Spec{ID: rc.Index, Host: rc.Host, Path: rule.Path, Methods: []string{rule.HTTPMethod}}
+		if err := g.add(l, rc, spec, rt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RouteInfo describes one route as served.
+type RouteInfo struct {
+	Listener, Name, Host string
+	Methods              []string
+	Path                 string
+	// Target is "service NAME", "aggregate" or "grpc SERVICE METHOD".
+	Target string
+}
+
+// Routes lists the routes served, in the order they were added.
+func (g *Gateway) Routes() []RouteInfo { return slices.Clone(g.routes) }
+
+// add puts a compiled route into its listener's router.
+func (g *Gateway) add(l *listener, rc *config.Route, spec router.Spec, rt *route) *config.Error {
+	key := config.RouteKey(rc.Index)
+	target := "service " + rc.Service
+	switch {
+	case rc.Aggregate != nil:
+		target = "aggregate"
+	case rc.GRPC != nil:
+		target = "grpc " + rc.Service + " " + rt.grpcMethod
+	}
+	g.routes = append(g.routes, RouteInfo{Listener: l.cfg.Name, Name: rt.name, Host: spec.Host, Methods: spec.Methods, Path: spec.Path, Target: target})
 	l.routes++
-	err := l.router.Add(router.Spec{ID: rc.Index, Host: rc.Host, Path: rc.Path, Methods: rc.Methods}, rt)
+	err := l.router.Add(spec, rt)
 	var ce *router.ConflictError
 	if errors.As(err, &ce) {
 		if ce.Other < 0 {
-			return g.cfg.Errorf(key+".path", "invalid path %q: %s", rc.Path, ce.Reason)
+			return g.cfg.Errorf(key+".path", "invalid path %q: %s", spec.Path, ce.Reason)
 		}
 		other := g.cfg.Routes[ce.Other]
 		return g.cfg.Errorf(key+".path", "path %q conflicts with routes[%d] path %q (%s:%d): %s",
-			rc.Path, ce.Other, other.Path, g.cfg.File, g.cfg.Line(config.RouteKey(ce.Other)+".path"), ce.Reason)
+			spec.Path, ce.Other, other.Path, g.cfg.File, g.cfg.Line(config.RouteKey(ce.Other)+".path"), ce.Reason)
 	}
 	return nil
 }

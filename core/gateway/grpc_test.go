@@ -313,3 +313,46 @@ grpc = { method = "lintel.demo.inventory.v1.Inventory/WatchStock" }
 		t.Errorf("an error before any message: %d %s", resp.StatusCode, body)
 	}
 }
+
+// TestGRPCRoutesFromAnnotations: annotations = true makes a route of
+// every google.api.http binding (additional ones too), with the
+// annotation's path, HTTP method and body.
+func TestGRPCRoutesFromAnnotations(t *testing.T) {
+	inv, err := grpcinventory.Start(grpcinventory.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(inv.Stop)
+	h := gatewaytest.Start(t, `
+[services.inventory]
+protocol = "grpc"
+targets = ["{{inventory}}"]
+protos = ["{{proto}}"]
+[[routes]]
+service = "inventory"
+grpc = { annotations = true }
+`, map[string]string{"inventory": "http://" + inv.Addr, "proto": grpcinventory.Proto()})
+	for _, path := range []string{"/v1/products/123", "/v1/stock/123"} {
+		if resp, body := h.Do("GET", path, nil); resp.StatusCode != 200 || !strings.Contains(body, `"stock":7`) {
+			t.Errorf("GET %s: %d %s", path, resp.StatusCode, body)
+		}
+	}
+	if resp, body := h.Do("POST", "/v1/products/123/adjust", strings.NewReader(`{"delta": 1}`)); resp.StatusCode != 200 || !strings.Contains(body, `"stock":8`) {
+		t.Errorf("POST adjust: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := h.Do("POST", "/v1/products/123", nil); resp.StatusCode != 405 {
+		t.Errorf("a method the annotation does not bind: %d, want 405", resp.StatusCode)
+	}
+	var reported []string
+	for _, r := range h.G.Routes() {
+		reported = append(reported, strings.Join(r.Methods, ",")+" "+r.Path+" -> "+r.Target)
+	}
+	want := []string{
+		"GET /v1/products/:id -> grpc inventory lintel.demo.inventory.v1.Inventory/GetProduct",
+		"GET /v1/stock/:id -> grpc inventory lintel.demo.inventory.v1.Inventory/GetProduct",
+		"POST /v1/products/:id/adjust -> grpc inventory lintel.demo.inventory.v1.Inventory/AdjustStock",
+	}
+	if strings.Join(reported, "\n") != strings.Join(want, "\n") {
+		t.Errorf("routes reported (admin /routes):\n%s\nwant\n%s", strings.Join(reported, "\n"), strings.Join(want, "\n"))
+	}
+}

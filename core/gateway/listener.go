@@ -42,6 +42,8 @@ type route struct {
 	chain    filter.Chain
 	target   func(x *exchange.Exchange, w http.ResponseWriter, ps router.Params)
 	upgrades []string // Upgrade tokens the route tunnels
+	// grpcMethod is the gRPC method the route calls, if it calls one.
+	grpcMethod string
 }
 
 func newListener(g *Gateway, cfg *config.Listener) *listener {

@@ -347,6 +347,15 @@ func (s *Supervisor) Plugins() []admin.Plugin {
 	return out
 }
 
+// Routes implements admin.Source.
+func (s *Supervisor) Routes() []admin.Route {
+	var out []admin.Route
+	for _, r := range s.cur.Load().gw.Routes() {
+		out = append(out, admin.Route{Listener: r.Listener, Name: r.Name, Host: r.Host, Methods: r.Methods, Path: r.Path, Target: r.Target})
+	}
+	return out
+}
+
 // Config implements admin.Source.
 func (s *Supervisor) Config() ([]byte, error) {
 	g := s.cur.Load()
