@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -354,5 +355,27 @@ grpc = { annotations = true }
 	}
 	if strings.Join(reported, "\n") != strings.Join(want, "\n") {
 		t.Errorf("routes reported (admin /routes):\n%s\nwant\n%s", strings.Join(reported, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestGRPCDeadline: the service's timeout reaches the gRPC service as its
+// deadline (grpc-timeout), and a call that outlives it is a 504.
+func TestGRPCDeadline(t *testing.T) {
+	inv, err := grpcinventory.Start(grpcinventory.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(inv.Stop)
+	h := gatewaytest.Start(t, strings.Replace(inventoryRoutes, `timeout = "2s"`, `timeout = "300ms"`, 1),
+		map[string]string{"inventory": "http://" + inv.Addr, "proto": grpcinventory.Proto()})
+	start := time.Now()
+	resp, body := h.Do("GET", "/stock/slow", nil)
+	took := time.Since(start)
+	gatewaytest.ProblemBody(t, resp, body)
+	if resp.StatusCode != 504 || took > 3*time.Second {
+		t.Errorf("%d after %v: %s; want 504 near 300ms", resp.StatusCode, took, body)
+	}
+	if d := inv.SlowDeadline(); d <= 0 || d > 300*time.Millisecond {
+		t.Errorf("the service saw a deadline %v away, want within the route's 300ms", d)
 	}
 }

@@ -114,7 +114,17 @@ func (m *Method) marshal(b []byte) ([]byte, error) {
 	if err := proto.Unmarshal(b, out); err != nil {
 		return nil, fmt.Errorf("the gRPC service's answer does not decode as %s: %v", m.desc.Output().FullName(), err)
 	}
-	return protojson.MarshalOptions{EmitUnpopulated: true, Resolver: m.types}.Marshal(out)
+	j, err := protojson.MarshalOptions{EmitUnpopulated: true, Resolver: m.types}.Marshal(out)
+	if err != nil {
+		return nil, err
+	}
+	// protojson varies its whitespace from build to build on purpose;
+	// clients get one stable, compact form.
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, j); err != nil {
+		return nil, err
+	}
+	return compact.Bytes(), nil
 }
 
 // Serve answers one request: its parameters and body become the request

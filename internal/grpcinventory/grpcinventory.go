@@ -7,7 +7,7 @@
 // NOT_FOUND with a ResourceInfo detail for any other id; AdjustStock
 // answers FAILED_PRECONDITION when stock would go below zero; WatchStock
 // streams the product three times, stock counting down, and for id "124"
-// once, then ABORTED. Every answer carries the header
+// once, then ABORTED. Id "slow" waits for the call's deadline. Every answer carries the header
 // metadata x-served-by: inventory-grpc, and x-saw-authorization: yes when
 // the call carried an authorization value.
 package grpcinventory
@@ -50,10 +50,11 @@ type Server struct {
 
 	any bool
 
-	mu    sync.Mutex
-	stock int32
-	calls []string // full method names, in order
-	last  metadata.MD
+	mu       sync.Mutex
+	stock    int32
+	calls    []string // full method names, in order
+	last     metadata.MD
+	deadline time.Duration // what the last "slow" call had left; -1 none
 }
 
 // Options shape a Server.
@@ -111,6 +112,14 @@ func (s *Server) Calls() []string {
 	return append([]string(nil), s.calls...)
 }
 
+// SlowDeadline is the time the last call for id "slow" had left when it
+// arrived (from its grpc-timeout); -1 when it had no deadline.
+func (s *Server) SlowDeadline() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.deadline
+}
+
 // LastMetadata is the metadata of the last call.
 func (s *Server) LastMetadata() metadata.MD {
 	s.mu.Lock()
@@ -139,6 +148,21 @@ func (s *Server) serve(stream grpc.ServerStream, full string, md protoreflect.Me
 		return m.Descriptor().Fields().ByName(protoreflect.Name(name))
 	}
 	id := in.Get(field(in, "id")).String()
+	if id == "slow" { // answers only when the call's deadline has passed
+		deadline, ok := stream.Context().Deadline()
+		s.mu.Lock()
+		s.deadline = time.Until(deadline)
+		if !ok {
+			s.deadline = -1
+		}
+		s.mu.Unlock()
+		select {
+		case <-stream.Context().Done():
+			return status.FromContextError(stream.Context().Err()).Err()
+		case <-time.After(5 * time.Second):
+			return status.Error(codes.Internal, "no deadline came")
+		}
+	}
 	interrupted := md.IsStreamingServer() && id == "124"
 	if id != "123" && !s.any && !interrupted {
 		st, _ := status.New(codes.NotFound, "no product "+id).WithDetails(&errdetails.ResourceInfo{ResourceType: "product", ResourceName: id})

@@ -1,0 +1,67 @@
+package supervisor
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lintelhq/lintel/internal/grpcinventory"
+)
+
+// TestProtoChangeIsReloaded: a grpc service's .proto files are watched
+// like the config: when the file the gateway compiled changes, the next
+// generation serves with the new descriptors. Here the gateway's copy of
+// the proto first lacks Product.tags, so the JSON answer has none; once
+// the file gains the field, the tags appear.
+func TestProtoChangeIsReloaded(t *testing.T) {
+	inv, err := grpcinventory.Start(grpcinventory.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(inv.Stop)
+	full, err := os.ReadFile(grpcinventory.Proto())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	proto := filepath.Join(dir, "inventory.proto")
+	without := strings.Replace(string(full), "  repeated string tags = 7;\n", "", 1)
+	if without == string(full) {
+		t.Fatal("the test proto no longer declares tags = 7")
+	}
+	if err := os.WriteFile(proto, []byte(without), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := newRig(t, `
+[server]
+watch_interval = "100ms"
+[services.inventory]
+protocol = "grpc"
+targets = ["http://`+inv.Addr+`"]
+protos = ["`+proto+`"]
+[[routes]]
+path = "/stock/:id"
+methods = ["GET"]
+service = "inventory"
+grpc = { method = "lintel.demo.inventory.v1.Inventory/GetProduct" }
+`)
+	if resp, body := r.get("/stock/123"); resp.StatusCode != 200 || strings.Contains(body, "tags") {
+		t.Fatalf("before the change: %d %s", resp.StatusCode, body)
+	}
+	if err := os.WriteFile(proto, full, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, body := r.get("/stock/123")
+		if resp.StatusCode == 200 && strings.Contains(body, `"tags":["computers","14-inch"]`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the changed proto did not take effect: %d %s", resp.StatusCode, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
