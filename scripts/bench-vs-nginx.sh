@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Plain proxying through gatewayd versus nginx (Debian's package, set up
 # equivalently: upstream keep-alive, HTTP/1.1 to the upstream), against the
-# same upstream in the same run, plus the aggregation route's throughput.
+# same upstream in the same run, plus the aggregation route's throughput,
+# and REST-to-gRPC translation against REST proxying of the same
+# inventory lookup (the demo inventory answers both).
 #
 #   scripts/bench-vs-nginx.sh            # 3 rounds of 10 s per target
 #   DURATION=2 ROUNDS=1 scripts/bench-vs-nginx.sh   # the short CI version
@@ -77,6 +79,10 @@ targets = ["http://127.0.0.1:$orders"]
 targets = ["http://127.0.0.1:$catalog", "http://127.0.0.1:$catalog2"]
 [services.inventory]
 targets = ["http://127.0.0.1:$inventory"]
+[services.inventory-grpc]
+protocol = "grpc"
+targets = ["http://127.0.0.1:$((9105 + OFFSET))"]
+protos = ["$PWD/testdata/grpc/inventory.proto"]
 [services.reviews]
 targets = ["http://127.0.0.1:$reviews"]
 [[routes]]
@@ -84,6 +90,16 @@ path = "/api/v1/orders/*rest"
 methods = ["GET"]
 service = "orders"
 rewrite = "/orders/{rest}"
+[[routes]]
+path = "/rest/inventory/:id"
+methods = ["GET"]
+service = "inventory"
+rewrite = "/internal/inventory/{id}"
+[[routes]]
+path = "/grpc/inventory/:id"
+methods = ["GET"]
+service = "inventory-grpc"
+grpc = { method = "lintel.demo.inventory.v1.Inventory/GetProduct" }
 [[routes]]
 path = "/products/:id"
 methods = ["GET"]
@@ -127,3 +143,24 @@ done
 n=$(median <"$work/n"); l=$(median <"$work/l"); a=$(median <"$work/a")
 printf 'median   nginx %s req/s, gatewayd %s req/s: gatewayd/nginx = %s\n' "$n" "$l" "$(awk -v l="$l" -v n="$n" 'BEGIN {printf "%.2f", l/n}')"
 printf 'aggregate (3 parts per request): %s req/s = %s upstream calls/s\n' "$a" "$((a * 3))"
+
+# REST to gRPC against REST proxying, interleaved: req/s and p99 (ms).
+rps_p99() {
+  local out
+  out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency "$1")
+  if grep -q "Non-2xx" <<<"$out"; then echo "bench: non-2xx answers from $1:" >&2; echo "$out" >&2; exit 1; fi
+  awk 'function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+    / 99%/ {p99 = ms($2)} /^Requests\/sec/ {rps = $2} END {printf "%d %.2f\n", rps, p99}' <<<"$out"
+}
+curl -fsS "http://127.0.0.1:$LINTEL_PORT/grpc/inventory/1" >/dev/null
+: >"$work/rest"; : >"$work/grpc"
+for r in $(seq "$ROUNDS"); do
+  rps_p99 "http://127.0.0.1:$LINTEL_PORT/rest/inventory/1" >>"$work/rest"
+  rps_p99 "http://127.0.0.1:$LINTEL_PORT/grpc/inventory/1" >>"$work/grpc"
+done
+paste "$work/rest" "$work/grpc" | awk '
+  {rest[NR] = $1; rp[NR] = $2; grpc[NR] = $3; gp[NR] = $4; ratio[NR] = $3 / $1}
+  function median(a, n,   i, j, t) { for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t } return a[int((n + 1) / 2)] }
+  END {
+    printf "REST to gRPC vs REST proxying (the inventory lookup), median of %d: %d vs %d req/s = %.2fx; p99 %.2f vs %.2f ms\n", NR, median(grpc, NR), median(rest, NR), median(ratio, NR), median(gp, NR), median(rp, NR)
+  }'

@@ -379,3 +379,29 @@ func TestGRPCDeadline(t *testing.T) {
 		t.Errorf("the service saw a deadline %v away, want within the route's 300ms", d)
 	}
 }
+
+// BenchmarkGRPC is a GET served by REST-to-gRPC translation, over
+// loopback, with the gRPC inventory as the service.
+func BenchmarkGRPC(b *testing.B) {
+	inv, err := grpcinventory.Start(grpcinventory.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer inv.Stop()
+	h := gatewaytest.Start(b, inventoryRoutes, map[string]string{"inventory": "http://" + inv.Addr, "proto": grpcinventory.Proto()})
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := client.Get(h.URL() + "/stock/123")
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				b.Fatalf("status %d", resp.StatusCode)
+			}
+		}
+	})
+}
