@@ -231,6 +231,10 @@ type Service struct {
 	Protos []string `toml:"protos"`
 	// ProtoPaths are the directories .proto imports resolve against.
 	ProtoPaths []string `toml:"proto_paths"`
+	// Reflection, instead of Protos, asks the service's first target for
+	// its descriptors through the gRPC server reflection API at every
+	// load; when it cannot answer, the last descriptors it gave are kept.
+	Reflection bool `toml:"reflection"`
 	// TLS configures connections to https targets. Default: the
 	// system's roots, the target's host name.
 	TLS *UpstreamTLS `toml:"tls"`

@@ -209,10 +209,12 @@ func (c *Config) validate(e *errs) {
 		switch {
 		case s.Protocol != "http1" && s.Protocol != "http2" && s.Protocol != "grpc":
 			e.add(joinKey(key, "protocol"), "must be \"http1\", \"http2\" or \"grpc\", found %q", s.Protocol)
-		case s.Protocol == "grpc" && len(s.Protos) == 0:
-			e.add(joinKey(key, "protos"), "a grpc service needs the .proto files that describe it")
-		case s.Protocol != "grpc" && len(s.Protos) > 0:
-			e.add(joinKey(key, "protos"), "only a grpc service (protocol = \"grpc\") has protos")
+		case s.Protocol == "grpc" && len(s.Protos) == 0 && !s.Reflection:
+			e.add(joinKey(key, "protos"), "a grpc service needs the .proto files that describe it, or reflection = true")
+		case s.Protocol == "grpc" && len(s.Protos) > 0 && s.Reflection:
+			e.add(joinKey(key, "reflection"), "protos and reflection are exclusive: the descriptors come from one or the other")
+		case s.Protocol != "grpc" && (len(s.Protos) > 0 || s.Reflection):
+			e.add(joinKey(key, "protos"), "only a grpc service (protocol = \"grpc\") has protos or reflection")
 		}
 		if s.MaxIdleConns == 0 {
 			e.add(joinKey(key, "max_idle_conns"), "must be at least 1")

@@ -5,6 +5,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -95,7 +97,29 @@ func New(cfg *config.Config, opt Options) (*Gateway, error) {
 			g.log.Warn("upstream certificates are not verified (tls.insecure_skip_verify)", "service", name)
 		}
 		g.services[name] = proxy.NewService(sc, tc, upstreamMetrics, g.log)
-		if sc.Protocol == "grpc" {
+		switch {
+		case sc.Protocol == "grpc" && sc.Reflection:
+			// The first target answers for all: they serve one API.
+			ctx, cancel := context.WithTimeout(context.Background(), 2*sc.ConnectTimeout.D()+time.Second)
+			t := sc.TargetURLs[0]
+			var rtc *tls.Config
+			if t.Scheme == "https" {
+				rtc = tc
+				if rtc == nil {
+					rtc = &tls.Config{ServerName: t.Hostname()}
+				}
+			}
+			d, err := transcode.Reflect(ctx, name+" "+strings.Join(sc.Targets, " "), t.Host, rtc)
+			cancel()
+			switch {
+			case d == nil:
+				fail("services."+name+".reflection", "%v", err)
+				continue
+			case err != nil:
+				g.log.Warn("gRPC reflection failed; the descriptors it last gave are kept", "service", name, "error", err)
+			}
+			g.protos[name] = d
+		case sc.Protocol == "grpc":
 			d, err := transcode.Compile(context.Background(), sc.Protos, sc.ProtoPaths)
 			if err != nil {
 				fail("services."+name+".protos", "%v", err)

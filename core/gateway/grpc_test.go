@@ -405,3 +405,42 @@ func BenchmarkGRPC(b *testing.B) {
 		}
 	})
 }
+
+// TestGRPCReflection: a service's descriptors can come from its server
+// reflection API (v1, or v1alpha from an older server), and a gateway
+// built again while the service is down keeps the descriptors it last
+// got.
+func TestGRPCReflection(t *testing.T) {
+	for _, version := range []string{"v1", "v1alpha"} {
+		t.Run(version, func(t *testing.T) {
+			inv, err := grpcinventory.Start(grpcinventory.Options{Reflection: version})
+			if err != nil {
+				t.Fatal(err)
+			}
+			src := `
+[services.inventory]
+protocol = "grpc"
+targets = ["{{inventory}}"]
+reflection = true
+[[routes]]
+path = "/stock/:id"
+methods = ["GET"]
+service = "inventory"
+grpc = { method = "lintel.demo.inventory.v1.Inventory/GetProduct" }
+`
+			vars := map[string]string{"inventory": "http://" + inv.Addr}
+			h := gatewaytest.Start(t, src, vars)
+			if resp, body := h.Do("GET", "/stock/123", nil); resp.StatusCode != 200 || !strings.Contains(body, `"updated":"2026-11-30T12:00:00Z"`) {
+				t.Fatalf("%d %s", resp.StatusCode, body)
+			}
+			inv.Stop()
+			h2 := gatewaytest.Start(t, src, vars) // the service is down
+			if !strings.Contains(h2.Logs.String(), "descriptors it last gave are kept") {
+				t.Errorf("no warning that reflection failed:\n%s", h2.Logs.String())
+			}
+			if resp, _ := h2.Do("GET", "/stock/123", nil); resp.StatusCode != 502 {
+				t.Errorf("the service down: %d, want 502", resp.StatusCode)
+			}
+		})
+	}
+}

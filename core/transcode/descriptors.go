@@ -97,6 +97,9 @@ func Compile(ctx context.Context, protos, importPaths []string) (*Descriptors, e
 	return &Descriptors{files: files}, nil
 }
 
+// Files are the compiled files, for a reflection server, say.
+func (d *Descriptors) Files() *protoregistry.Files { return d.files }
+
 // Method finds a method by its full name, "package.Service/Method".
 func (d *Descriptors) Method(full string) (protoreflect.MethodDescriptor, error) {
 	svc, name, ok := strings.Cut(full, "/")

@@ -258,7 +258,7 @@ func (m *Method) serveStream(ctx context.Context, x *exchange.Exchange, w http.R
 			return // the client left; ctx ends the call
 		}
 	}
-	res, err := status(resp)
+	res, err := callStatus(resp)
 	switch {
 	case err != nil && !started:
 		m.failed(x, w, err)
@@ -497,7 +497,7 @@ func (m *Method) call(ctx context.Context, x *exchange.Exchange, payload []byte)
 			return nil, brokeOff(ctx, err)
 		}
 	}
-	res, err := status(resp)
+	res, err := callStatus(resp)
 	if err != nil {
 		return nil, err
 	}
@@ -583,8 +583,8 @@ func brokeOff(ctx context.Context, err error) error {
 	return fmt.Errorf("broke off its answer: %v", err)
 }
 
-// status reads a finished call's status, once its body has been read.
-func status(resp *http.Response) (*result, error) {
+// callStatus reads a finished call's status, once its body has been read.
+func callStatus(resp *http.Response) (*result, error) {
 	trailer := resp.Trailer
 	if resp.Header.Get("Grpc-Status") != "" { // trailers only
 		trailer = resp.Header

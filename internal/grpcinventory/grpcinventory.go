@@ -28,6 +28,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/reflection"
+	reflectionv1 "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	reflectionv1alpha "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -68,6 +71,16 @@ type Options struct {
 	// AnyProduct answers every id as a product (the demo); by default
 	// only "123" exists.
 	AnyProduct bool
+	// Reflection serves the reflection API: "v1" (with v1alpha too),
+	// "v1alpha" (only the older one), or "" (none).
+	Reflection string
+}
+
+// services is what reflection lists: the inventory.
+type services struct{}
+
+func (services) GetServiceInfo() map[string]grpc.ServiceInfo {
+	return map[string]grpc.ServiceInfo{"lintel.demo.inventory.v1.Inventory": {}}
 }
 
 // Start serves the inventory (HTTP/2 without TLS).
@@ -98,6 +111,14 @@ func Start(o Options) (*Server, error) {
 		}
 		return s.serve(stream, full, md, d)
 	}))
+	ro := reflection.ServerOptions{Services: services{}, DescriptorResolver: d.Files()}
+	switch o.Reflection {
+	case "v1":
+		reflectionv1.RegisterServerReflectionServer(s.srv, reflection.NewServerV1(ro))
+		fallthrough
+	case "v1alpha":
+		reflectionv1alpha.RegisterServerReflectionServer(s.srv, reflection.NewServer(ro))
+	}
 	go s.srv.Serve(l)
 	return s, nil
 }
