@@ -223,26 +223,33 @@ func (g *Gateway) addRoute(l *listener, rc *config.Route) *config.Error {
 		rt.target, rt.grpcMethod = m.Serve, rc.GRPC.Method
 	default:
 		svc := g.services[rc.Service]
+		// path is the upstream path of a request.
+		path := func(x *exchange.Exchange, _ router.Params) (string, error) {
+			// Route filters may have changed the path since routing:
+			// what is forwarded is normalised like what was routed.
+			return router.Normalize(x.Request.URL)
+		}
 		if rc.Rewrite != "" {
 			tpl, err := router.ParseTemplate(rc.Rewrite, rc.Path)
 			if err != nil {
 				return g.cfg.Errorf(key+".rewrite", "%v", err)
 			}
-			rt.target = func(x *exchange.Exchange, w http.ResponseWriter, ps router.Params) {
-				svc.Forward(x, w, tpl.Expand(ps))
+			path = func(_ *exchange.Exchange, ps router.Params) (string, error) { return tpl.Expand(ps), nil }
+		}
+		grpcWeb := g.cfg.Services[rc.Service].Protocol == "grpc"
+		rt.target = func(x *exchange.Exchange, w http.ResponseWriter, ps router.Params) {
+			p, err := path(x, ps)
+			if err != nil {
+				x.AnsweredBy = exchange.ByGateway
+				problem.Error(w, http.StatusInternalServerError, "a filter set an invalid path: "+err.Error())
+				return
 			}
-		} else {
-			rt.target = func(x *exchange.Exchange, w http.ResponseWriter, _ router.Params) {
-				// Route filters may have changed the path since routing:
-				// what is forwarded is normalised like what was routed.
-				p, err := router.Normalize(x.Request.URL)
-				if err != nil {
-					x.AnsweredBy = exchange.ByGateway
-					problem.Error(w, http.StatusInternalServerError, "a filter set an invalid path: "+err.Error())
-					return
-				}
-				svc.Forward(x, w, p)
+			if grpcWeb && transcode.IsWeb(x.Request) {
+				// A browser's gRPC-Web call, made as gRPC.
+				transcode.ServeWeb(svc, x, w, p)
+				return
 			}
+			svc.Forward(x, w, p)
 		}
 	}
 	return g.add(l, rc, router.Spec{ID: rc.Index, Host: rc.Host, Path: rc.Path, Methods: rc.Methods}, rt)

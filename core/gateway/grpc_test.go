@@ -1,6 +1,9 @@
 package gateway_test
 
 import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -442,5 +445,64 @@ grpc = { method = "lintel.demo.inventory.v1.Inventory/GetProduct" }
 				t.Errorf("the service down: %d, want 502", resp.StatusCode)
 			}
 		})
+	}
+}
+
+// TestGRPCWeb: a browser's gRPC-Web call (HTTP/1.1, binary or base64
+// text) reaches a grpc service as gRPC, and its answer comes back as
+// gRPC-Web: the message frames, then the trailer frame with the status.
+func TestGRPCWeb(t *testing.T) {
+	inv, err := grpcinventory.Start(grpcinventory.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(inv.Stop)
+	h := gatewaytest.Start(t, `
+[services.inventory]
+protocol = "grpc"
+targets = ["{{inventory}}"]
+protos = ["{{proto}}"]
+[[routes]]
+path = "/lintel.demo.inventory.v1.Inventory/:method"
+methods = ["POST"]
+service = "inventory"
+`, map[string]string{"inventory": "http://" + inv.Addr, "proto": grpcinventory.Proto()})
+	request := func(id string) []byte {
+		// GetProductRequest{id}: field 1, wire type 2.
+		msg := append([]byte{0x0a, byte(len(id))}, id...)
+		frame := []byte{0, 0, 0, 0, byte(len(msg))}
+		return append(frame, msg...)
+	}
+	for _, text := range []bool{false, true} {
+		for _, c := range []struct {
+			id, status string
+			messages   int
+		}{{"123", "0", 1}, {"999", "5", 0}} {
+			body, ctype := request(c.id), "application/grpc-web+proto"
+			if text {
+				body, ctype = []byte(base64.StdEncoding.EncodeToString(body)), "application/grpc-web-text"
+			}
+			resp, out := h.Do("POST", "/lintel.demo.inventory.v1.Inventory/GetProduct", bytes.NewReader(body), "Content-Type", ctype, "X-Grpc-Web", "1")
+			raw := []byte(out)
+			if text {
+				if raw, err = base64.StdEncoding.DecodeString(out); err != nil {
+					t.Fatalf("text answer not base64: %q", out)
+				}
+			}
+			messages, trailer := 0, ""
+			for len(raw) >= 5 {
+				n := int(binary.BigEndian.Uint32(raw[1:5]))
+				if raw[0]&0x80 != 0 {
+					trailer = string(raw[5 : 5+n])
+				} else {
+					messages++
+				}
+				raw = raw[5+n:]
+			}
+			if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/grpc-web") ||
+				messages != c.messages || !strings.Contains(trailer, "grpc-status: "+c.status+"\r\n") {
+				t.Errorf("text %v, id %s: %d %s, %d messages, trailer %q", text, c.id, resp.StatusCode, resp.Header.Get("Content-Type"), messages, trailer)
+			}
+		}
 	}
 }
