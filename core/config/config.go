@@ -231,6 +231,11 @@ type Service struct {
 	Protos []string `toml:"protos"`
 	// ProtoPaths are the directories .proto imports resolve against.
 	ProtoPaths []string `toml:"proto_paths"`
+	// DescriptorSet, instead of Protos, is a FileDescriptorSet file
+	// (protoc --descriptor_set_out --include_imports, buf build -o).
+	DescriptorSet string `toml:"descriptor_set"`
+	// JSON shapes the JSON a grpc service's answers become.
+	JSON GRPCJSON `toml:"json"`
 	// Reflection, instead of Protos, asks the service's first target for
 	// its descriptors through the gRPC server reflection API at every
 	// load; when it cannot answer, the last descriptors it gave are kept.
@@ -403,6 +408,18 @@ type Route struct {
 	// turned into the method's request message, and answers its response
 	// as JSON, instead of proxying the request.
 	GRPC *RouteGRPC `toml:"grpc"`
+}
+
+// GRPCJSON are the choices of the proto3 JSON mapping that users differ
+// on. The defaults are protojson's, except that every field is written.
+type GRPCJSON struct {
+	// ProtoNames writes fields by their .proto names (product_id), not
+	// lowerCamelCase (productId). Requests accept both always.
+	ProtoNames bool `toml:"proto_names"`
+	// EnumNumbers writes enums as numbers, not names.
+	EnumNumbers bool `toml:"enum_numbers"`
+	// OmitUnpopulated leaves out fields at their zero value.
+	OmitUnpopulated bool `toml:"omit_unpopulated"`
 }
 
 // RouteGRPC is a route's gRPC method: REST and JSON outside, gRPC inside.

@@ -95,6 +95,7 @@ func (c *Config) resolvePaths() {
 		for i := range s.Protos {
 			abs(&s.Protos[i])
 		}
+		abs(&s.DescriptorSet)
 		for i := range s.ProtoPaths {
 			abs(&s.ProtoPaths[i])
 		}
@@ -206,15 +207,22 @@ func (c *Config) validate(e *errs) {
 			}
 			s.TargetURLs = append(s.TargetURLs, u)
 		}
-		switch {
-		case s.Protocol != "http1" && s.Protocol != "http2" && s.Protocol != "grpc":
+		if s.Protocol != "http1" && s.Protocol != "http2" && s.Protocol != "grpc" {
 			e.add(joinKey(key, "protocol"), "must be \"http1\", \"http2\" or \"grpc\", found %q", s.Protocol)
-		case s.Protocol == "grpc" && len(s.Protos) == 0 && !s.Reflection:
-			e.add(joinKey(key, "protos"), "a grpc service needs the .proto files that describe it, or reflection = true")
-		case s.Protocol == "grpc" && len(s.Protos) > 0 && s.Reflection:
-			e.add(joinKey(key, "reflection"), "protos and reflection are exclusive: the descriptors come from one or the other")
-		case s.Protocol != "grpc" && (len(s.Protos) > 0 || s.Reflection):
-			e.add(joinKey(key, "protos"), "only a grpc service (protocol = \"grpc\") has protos or reflection")
+		}
+		sources := 0
+		for _, given := range []bool{len(s.Protos) > 0, s.DescriptorSet != "", s.Reflection} {
+			if given {
+				sources++
+			}
+		}
+		switch {
+		case s.Protocol == "grpc" && sources == 0:
+			e.add(joinKey(key, "protos"), "a grpc service needs its descriptors: protos (.proto files), descriptor_set, or reflection = true")
+		case s.Protocol == "grpc" && sources > 1:
+			e.add(key, "protos, descriptor_set and reflection are exclusive: the descriptors come from one of them")
+		case s.Protocol != "grpc" && sources > 0:
+			e.add(joinKey(key, "protos"), "only a grpc service (protocol = \"grpc\") has protos, a descriptor_set or reflection")
 		}
 		if s.MaxIdleConns == 0 {
 			e.add(joinKey(key, "max_idle_conns"), "must be at least 1")

@@ -119,6 +119,13 @@ func New(cfg *config.Config, opt Options) (*Gateway, error) {
 				g.log.Warn("gRPC reflection failed; the descriptors it last gave are kept", "service", name, "error", err)
 			}
 			g.protos[name] = d
+		case sc.Protocol == "grpc" && sc.DescriptorSet != "":
+			d, err := transcode.LoadSet(sc.DescriptorSet)
+			if err != nil {
+				fail("services."+name+".descriptor_set", "%v", err)
+				continue
+			}
+			g.protos[name] = d
 		case sc.Protocol == "grpc":
 			d, err := transcode.Compile(context.Background(), sc.Protos, sc.ProtoPaths)
 			if err != nil {
@@ -216,7 +223,7 @@ func (g *Gateway) addRoute(l *listener, rc *config.Route) *config.Error {
 		if d == nil {
 			return nil // the service's protos failed, and said so
 		}
-		m, err := transcode.NewMethod(d, g.services[rc.Service], rc.GRPC, rc.Path)
+		m, err := transcode.NewMethod(d, g.services[rc.Service], rc.GRPC, rc.Path, g.cfg.Services[rc.Service].JSON)
 		if err != nil {
 			return g.cfg.Errorf(key+".grpc", "%v", err)
 		}
@@ -273,7 +280,7 @@ func (g *Gateway) addAnnotatedRoutes(l *listener, rc *config.Route) *config.Erro
 	}
 	for _, rule := range rules {
 		body := rule.Body
-		m, err := transcode.NewMethod(d, g.services[rc.Service], &config.RouteGRPC{Method: rule.Method, Body: &body, ForwardHeaders: rc.GRPC.ForwardHeaders}, rule.Path)
+		m, err := transcode.NewMethod(d, g.services[rc.Service], &config.RouteGRPC{Method: rule.Method, Body: &body, ForwardHeaders: rc.GRPC.ForwardHeaders}, rule.Path, g.cfg.Services[rc.Service].JSON)
 		if err != nil {
 			return g.cfg.Errorf(key+".grpc.annotations", "%s: %v", rule.Method, err)
 		}
@@ -349,7 +356,7 @@ func (g *Gateway) aggregate(rc *config.Route, key string) (*aggregate.Aggregate,
 				return nil, g.cfg.Errorf(pk+".service", "service %q has no protos", pc.Service)
 			}
 			none := ""
-			m, err := transcode.NewMethod(d, g.services[pc.Service], &config.RouteGRPC{Method: pc.Method, Body: &none}, rc.Path)
+			m, err := transcode.NewMethod(d, g.services[pc.Service], &config.RouteGRPC{Method: pc.Method, Body: &none}, rc.Path, g.cfg.Services[pc.Service].JSON)
 			if err == nil && m.Streaming() {
 				err = errors.New("a part takes one answer; this method streams")
 			}

@@ -2,17 +2,26 @@ package gateway_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/descriptorpb"
+
+	"github.com/lintelhq/lintel/core/transcode"
 
 	"github.com/lintelhq/lintel/internal/gatewaytest"
 	"github.com/lintelhq/lintel/internal/grpcinventory"
@@ -504,5 +513,48 @@ service = "inventory"
 				t.Errorf("text %v, id %s: %d %s, %d messages, trailer %q", text, c.id, resp.StatusCode, resp.Header.Get("Content-Type"), messages, trailer)
 			}
 		}
+	}
+}
+
+// TestGRPCDescriptorSetAndJSONChoices: descriptors can come from a
+// FileDescriptorSet file, and the JSON choices users differ on are the
+// service's: .proto field names, enum numbers, zero values left out.
+func TestGRPCDescriptorSetAndJSONChoices(t *testing.T) {
+	inv, err := grpcinventory.Start(grpcinventory.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(inv.Stop)
+	d, err := transcode.Compile(context.Background(), []string{grpcinventory.Proto()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := &descriptorpb.FileDescriptorSet{}
+	d.Files().RangeFiles(func(fd protoreflect.FileDescriptor) bool {
+		if !strings.HasPrefix(fd.Path(), "google/") { // as protoc without --include_imports would
+			set.File = append(set.File, protodesc.ToFileDescriptorProto(fd))
+		}
+		return true
+	})
+	b, _ := proto.Marshal(set)
+	file := filepath.Join(t.TempDir(), "inventory.pb")
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := gatewaytest.Start(t, `
+[services.inventory]
+protocol = "grpc"
+targets = ["{{inventory}}"]
+descriptor_set = "{{set}}"
+json = { proto_names = true, enum_numbers = true, omit_unpopulated = true }
+[[routes]]
+path = "/stock/:id"
+methods = ["GET"]
+service = "inventory"
+grpc = { method = "lintel.demo.inventory.v1.Inventory/GetProduct" }
+`, map[string]string{"inventory": "http://" + inv.Addr, "set": file})
+	resp, body := h.Do("GET", "/stock/123", nil)
+	if resp.StatusCode != 200 || !strings.Contains(body, `"warehouse_id":"eu-west"`) || !strings.Contains(body, `"availability":1`) || strings.Contains(body, `"reserved"`) {
+		t.Errorf("%d %s", resp.StatusCode, body)
 	}
 }

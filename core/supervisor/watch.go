@@ -89,6 +89,9 @@ func watched(cfg *config.Config) []string {
 			files = append(files, svc.TLS.CAFile)
 		}
 		files = append(files, svc.Protos...)
+		if svc.DescriptorSet != "" {
+			files = append(files, svc.DescriptorSet)
+		}
 	}
 	for _, f := range cfg.Filters {
 		for _, p := range f.ConfigFiles {

@@ -19,8 +19,11 @@ import (
 	"strings"
 
 	"github.com/bufbuild/protocompile"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
 
 	// The google.api and google.rpc files a .proto may import
 	// (annotations, http, status), found in protoregistry.GlobalFiles.
@@ -93,6 +96,45 @@ func Compile(ctx context.Context, protos, importPaths []string) (*Descriptors, e
 		if err := register(f); err != nil {
 			return nil, err
 		}
+	}
+	return &Descriptors{files: files}, nil
+}
+
+// LoadSet reads a FileDescriptorSet (protoc --descriptor_set_out, buf
+// build -o). Imports missing from the set are taken from those linked
+// into the gateway (well-known types, google/api, google/rpc).
+func LoadSet(path string) (*Descriptors, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s not found", path)
+		}
+		return nil, err
+	}
+	set := &descriptorpb.FileDescriptorSet{}
+	if err := proto.Unmarshal(b, set); err != nil {
+		return nil, fmt.Errorf("%s is not a FileDescriptorSet: %v", path, err)
+	}
+	have := map[string]bool{}
+	for _, f := range set.File {
+		have[f.GetName()] = true
+	}
+	for i := 0; i < len(set.File); i++ {
+		for _, dep := range set.File[i].GetDependency() {
+			if have[dep] {
+				continue
+			}
+			fd, err := protoregistry.GlobalFiles.FindFileByPath(dep)
+			if err != nil {
+				return nil, fmt.Errorf("%s: import %s is not in the set (build it with --include_imports)", path, dep)
+			}
+			have[dep] = true
+			set.File = append(set.File, protodesc.ToFileDescriptorProto(fd))
+		}
+	}
+	files, err := protodesc.NewFiles(set)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
 	}
 	return &Descriptors{files: files}, nil
 }

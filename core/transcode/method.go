@@ -50,12 +50,14 @@ type Method struct {
 	body    *string // nil: "*" for POST, PUT and PATCH, else none
 	forward []string
 	types   *types
+	json    protojson.MarshalOptions
 }
 
 // NewMethod prepares a route's method: it checks that the method exists
 // in d, that the body field is a message field of its request, and that
-// each parameter of the route's path names a field.
-func NewMethod(d *Descriptors, up Upstream, rc *config.RouteGRPC, routePath string) (*Method, error) {
+// each parameter of the route's path names a field. js shapes its
+// answers' JSON.
+func NewMethod(d *Descriptors, up Upstream, rc *config.RouteGRPC, routePath string, js config.GRPCJSON) (*Method, error) {
 	md, err := d.Method(rc.Method)
 	if err != nil {
 		return nil, err
@@ -64,6 +66,7 @@ func NewMethod(d *Descriptors, up Upstream, rc *config.RouteGRPC, routePath stri
 		return nil, fmt.Errorf("%s streams from the client; a REST request is one message (unary and server-streaming methods can be served)", md.Name())
 	}
 	m := &Method{up: up, path: "/" + rc.Method, desc: md, body: rc.Body, forward: rc.ForwardHeaders, types: newTypes(d.files)}
+	m.json = protojson.MarshalOptions{EmitUnpopulated: !js.OmitUnpopulated, UseProtoNames: js.ProtoNames, UseEnumNumbers: js.EnumNumbers, Resolver: m.types}
 	in := md.Input()
 	if b := rc.Body; b != nil && *b != "" && *b != "*" {
 		fd := fieldByName(in, *b)
@@ -114,7 +117,7 @@ func (m *Method) marshal(b []byte) ([]byte, error) {
 	if err := proto.Unmarshal(b, out); err != nil {
 		return nil, fmt.Errorf("the gRPC service's answer does not decode as %s: %v", m.desc.Output().FullName(), err)
 	}
-	j, err := protojson.MarshalOptions{EmitUnpopulated: true, Resolver: m.types}.Marshal(out)
+	j, err := m.json.Marshal(out)
 	if err != nil {
 		return nil, err
 	}

@@ -210,6 +210,7 @@ func (s *Server) serve(stream grpc.ServerStream, full string, md protoreflect.Me
 		out.Set(field(out, "reserved"), protoreflect.ValueOfInt64(2))
 	}
 	out.Set(field(out, "availability"), protoreflect.ValueOfEnum(1))
+	out.Set(field(out, "warehouse_id"), protoreflect.ValueOfString("eu-west"))
 	ts := timestamppb.New(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
 	updated := out.Mutable(field(out, "updated")).Message()
 	updated.Set(updated.Descriptor().Fields().ByName("seconds"), protoreflect.ValueOfInt64(ts.Seconds))
