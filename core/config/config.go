@@ -439,6 +439,9 @@ type RouteGRPC struct {
 	// ForwardHeaders are request headers sent as gRPC metadata
 	// (X-Request-Id always is). Default: none.
 	ForwardHeaders []string `toml:"forward_headers"`
+	// Timeout bounds a call on this route, a whole stream for a
+	// streaming method; "0s" means none. Default: the service's timeout.
+	Timeout *Duration `toml:"timeout"`
 }
 
 // Aggregate merges several upstream JSON responses into one object.

@@ -388,7 +388,16 @@ func TestGRPCDeadline(t *testing.T) {
 		t.Errorf("%d after %v: %s; want 504 near 300ms", resp.StatusCode, took, body)
 	}
 	if d := inv.SlowDeadline(); d <= 0 || d > 300*time.Millisecond {
-		t.Errorf("the service saw a deadline %v away, want within the route's 300ms", d)
+		t.Errorf("the service saw a deadline %v away, want within the service's 300ms", d)
+	}
+	// A route's own timeout wins over the service's.
+	h = gatewaytest.Start(t, strings.Replace(inventoryRoutes, `forward_headers = ["Authorization"]`, `forward_headers = ["Authorization"]`+"\ntimeout = \"200ms\"", 1),
+		map[string]string{"inventory": "http://" + inv.Addr, "proto": grpcinventory.Proto()})
+	if resp, _ := h.Do("GET", "/stock/slow", nil); resp.StatusCode != 504 {
+		t.Errorf("with the route's timeout: %d, want 504", resp.StatusCode)
+	}
+	if d := inv.SlowDeadline(); d <= 0 || d > 200*time.Millisecond {
+		t.Errorf("the service saw a deadline %v away, want within the route's 200ms", d)
 	}
 }
 

@@ -51,6 +51,7 @@ type Method struct {
 	forward []string
 	types   *types
 	json    protojson.MarshalOptions
+	timeout time.Duration // of a call, a whole stream included; 0 none
 }
 
 // NewMethod prepares a route's method: it checks that the method exists
@@ -65,7 +66,10 @@ func NewMethod(d *Descriptors, up Upstream, rc *config.RouteGRPC, routePath stri
 	if md.IsStreamingClient() {
 		return nil, fmt.Errorf("%s streams from the client; a REST request is one message (unary and server-streaming methods can be served)", md.Name())
 	}
-	m := &Method{up: up, path: "/" + rc.Method, desc: md, body: rc.Body, forward: rc.ForwardHeaders, types: newTypes(d.files)}
+	m := &Method{up: up, path: "/" + rc.Method, desc: md, body: rc.Body, forward: rc.ForwardHeaders, types: newTypes(d.files), timeout: up.Timeout()}
+	if rc.Timeout != nil {
+		m.timeout = rc.Timeout.D()
+	}
 	m.json = protojson.MarshalOptions{EmitUnpopulated: !js.OmitUnpopulated, UseProtoNames: js.ProtoNames, UseEnumNumbers: js.EnumNumbers, Resolver: m.types}
 	in := md.Input()
 	if b := rc.Body; b != nil && *b != "" && *b != "*" {
@@ -144,7 +148,7 @@ func (m *Method) Serve(x *exchange.Exchange, w http.ResponseWriter, ps router.Pa
 		return
 	}
 	ctx := x.Request.Context()
-	if d := m.up.Timeout(); d > 0 {
+	if d := m.timeout; d > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
