@@ -65,3 +65,59 @@ grpc = { method = "lintel.demo.inventory.v1.Inventory/GetProduct" }
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestImportedProtoChangeIsReloaded: a change to a .proto that a listed
+// one imports (beside it, or under proto_paths) reloads too.
+func TestImportedProtoChangeIsReloaded(t *testing.T) {
+	inv, err := grpcinventory.Start(grpcinventory.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(inv.Stop)
+	dir := t.TempDir()
+	// service.proto imports messages.proto, which first lacks tags.
+	full, err := os.ReadFile(grpcinventory.Proto())
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := string(full)
+	i := strings.Index(src, "message GetProductRequest")
+	head, messages := src[:i], src[i:]
+	service := strings.Replace(head, `import "google/protobuf/timestamp.proto";`, `import "messages.proto";`, 1)
+	header := "syntax = \"proto3\";\npackage lintel.demo.inventory.v1;\nimport \"google/protobuf/timestamp.proto\";\n"
+	write := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("service.proto", service)
+	write("messages.proto", header+strings.Replace(messages, "  repeated string tags = 7;\n", "", 1))
+	r := newRig(t, `
+[server]
+watch_interval = "100ms"
+[services.inventory]
+protocol = "grpc"
+targets = ["http://`+inv.Addr+`"]
+protos = ["`+filepath.Join(dir, "service.proto")+`"]
+[[routes]]
+path = "/stock/:id"
+methods = ["GET"]
+service = "inventory"
+grpc = { method = "lintel.demo.inventory.v1.Inventory/GetProduct" }
+`)
+	if resp, body := r.get("/stock/123"); resp.StatusCode != 200 || strings.Contains(body, "tags") {
+		t.Fatalf("before the change: %d %s", resp.StatusCode, body)
+	}
+	write("messages.proto", header+messages)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, body := r.get("/stock/123")
+		if resp.StatusCode == 200 && strings.Contains(body, `"tags":["computers","14-inch"]`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the changed import did not take effect: %d %s", resp.StatusCode, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -66,7 +67,8 @@ func (s *Supervisor) setFailedFiles(fp string) {
 
 // watched lists the files a config depends on: the config file, every
 // .wasm in the plugins directory, and the files it names (certificates,
-// CA bundles, config_files).
+// CA bundles, config_files, a grpc service's .proto files and the files
+// they may import, a descriptor set).
 func watched(cfg *config.Config) []string {
 	files := []string{cfg.File}
 	dir := cfg.Plugins.Dir
@@ -88,7 +90,7 @@ func watched(cfg *config.Config) []string {
 		if svc.TLS != nil && svc.TLS.CAFile != "" {
 			files = append(files, svc.TLS.CAFile)
 		}
-		files = append(files, svc.Protos...)
+		files = append(files, protoFiles(svc)...)
 		if svc.DescriptorSet != "" {
 			files = append(files, svc.DescriptorSet)
 		}
@@ -170,4 +172,41 @@ func (d *digests) file(path string) string {
 	sum := fmt.Sprintf("%x", h.Sum(nil))
 	d.cache[path] = digestEntry{key, sum}
 	return sum
+}
+
+// maxProtoFiles bounds the .proto files watched for one service: a
+// proto_path pointed at a large tree must not make each poll read it all.
+const maxProtoFiles = 1000
+
+// protoFiles are a grpc service's listed .proto files and the ones they
+// may import: every .proto beside them and under its proto_paths.
+func protoFiles(svc *config.Service) []string {
+	files := append([]string(nil), svc.Protos...)
+	seen := map[string]bool{}
+	for _, p := range svc.Protos {
+		dir := filepath.Dir(p)
+		if seen[dir] {
+			continue
+		}
+		seen[dir] = true
+		if entries, err := os.ReadDir(dir); err == nil {
+			for _, e := range entries {
+				if strings.HasSuffix(e.Name(), ".proto") && len(files) < maxProtoFiles {
+					files = append(files, filepath.Join(dir, e.Name()))
+				}
+			}
+		}
+	}
+	for _, root := range svc.ProtoPaths {
+		_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || len(files) >= maxProtoFiles {
+				return filepath.SkipDir
+			}
+			if !d.IsDir() && strings.HasSuffix(path, ".proto") {
+				files = append(files, path)
+			}
+			return nil
+		})
+	}
+	return files
 }
