@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -90,6 +91,12 @@ func Handler(cfg config.Admin, src Source, reg *prometheus.Registry) http.Handle
 	mux.HandleFunc("GET /plugins", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, src.Plugins())
 	})
+	if cfg.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("GET /routes", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, src.Routes())
 	})

@@ -134,3 +134,20 @@ func TestAdminReloadNeedsToken(t *testing.T) {
 		t.Errorf("failing reload: %d %s, want 422 with the error", code, body)
 	}
 }
+
+// TestAdminPprofIsOptIn: Go's profiles are served only when admin.pprof
+// is set.
+func TestAdminPprofIsOptIn(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		srv := httptest.NewServer(Handler(config.Admin{AllowedHosts: []string{"127.0.0.1"}, Pprof: on}, &source{}, prometheus.NewRegistry()))
+		resp, err := http.Get(srv.URL + "/debug/pprof/goroutine?debug=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if want := map[bool]int{false: 404, true: 200}[on]; resp.StatusCode != want {
+			t.Errorf("pprof %v: %d, want %d", on, resp.StatusCode, want)
+		}
+		srv.Close()
+	}
+}

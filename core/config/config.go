@@ -102,6 +102,10 @@ type Admin struct {
 	// shares the same upstreams, so one dead service does not take every
 	// replica out of the load balancer. Default true.
 	ReadyRequiresUpstreams bool `toml:"ready_requires_upstreams"`
+	// Pprof serves Go's profiles under /debug/pprof/ (CPU, heap,
+	// goroutines), for finding where gatewayd spends its time. They
+	// show internals: keep the admin listener private. Default false.
+	Pprof bool `toml:"pprof"`
 }
 
 // State is where plugins' shared state lives.
