@@ -1,5 +1,5 @@
 # The two commands of the README's Quick start are `make run` and `make test`.
-.PHONY: run test build plugins examples bench clean
+.PHONY: run test build dist plugins examples bench clean
 
 # Build gatewayd, the bundled plugins and the demo services, start the
 # services, and serve gateway.toml on :8080 (web) and :8081 (mobile).
@@ -12,8 +12,20 @@ run:
 test:
 	@scripts/test.sh
 
+# The version and commit gatewayd reports (gatewayd version, its first
+# log line), from git when there is a checkout.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+
 build:
-	go build -o bin/ ./cmd/...
+	go build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
+
+# Release archives: gatewayd for linux and darwin on amd64 and arm64, each
+# with the bundled plugins, the demo gateway.toml, README and LICENSE, and
+# a SHA256SUMS file, in build/dist.
+dist:
+	@VERSION="$(VERSION)" LDFLAGS="$(LDFLAGS)" scripts/dist.sh
 
 # The bundled plugins, plugins/NAME/ -> plugins/NAME.wasm.
 plugins:

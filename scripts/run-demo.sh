@@ -4,10 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-go build -o bin/ ./cmd/gatewayd ./cmd/demo-services ./cmd/demo-token
-echo "building the bundled plugins..."
+echo "building gatewayd, the demo services and demo-token (bin/)..."
+go build -ldflags "-X main.version=$(git describe --tags --always --dirty 2>/dev/null || echo devel) -X main.commit=$(git rev-parse HEAD 2>/dev/null)" \
+  -o bin/ ./cmd/gatewayd ./cmd/demo-services ./cmd/demo-token
+echo "building the bundled plugins (plugins/*.wasm)..."
 scripts/build-plugins.sh
 
+echo "starting the demo services on 127.0.0.1:9101-9111..."
 bin/demo-services &
 demo=$!
 trap 'kill $demo 2>/dev/null || true; wait $demo 2>/dev/null || true' EXIT

@@ -49,6 +49,16 @@ fi
 echo "== bundled plugins (their own module): vet for both targets, tests against the fake host"
 (cd plugins && go vet ./... && GOOS=wasip1 GOARCH=wasm go vet ./... && go test -count=1 ./...)
 
+if command -v systemd-analyze >/dev/null; then
+  echo "== deploy/gatewayd.service (systemd-analyze verify)"
+  unit=$(mktemp -d)
+  go build -o "$unit/gatewayd" ./cmd/gatewayd
+  sed "s|/usr/local/bin/gatewayd|$unit/gatewayd|g" deploy/gatewayd.service >"$unit/gatewayd.service"
+  out=$(systemd-analyze verify "$unit/gatewayd.service" 2>&1) || { echo "$out" >&2; exit 1; }
+  [ -z "$out" ] || { echo "$out" >&2; exit 1; }
+  rm -rf "$unit"
+fi
+
 echo "== benchmarks (short)"
 go test -run '^$' -bench . -benchtime 100x ./... >/dev/null
 

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,8 +26,10 @@ import (
 	"github.com/lintelhq/lintel/core/wasm"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = ""
+// version and commit are set at build time with -ldflags "-X
+// main.version=... -X main.commit=..." (make build, make dist); without
+// them, the Go toolchain's record of the build is used.
+var version, commit = "", ""
 
 const usage = `gatewayd is the Lintel API gateway.
 
@@ -187,14 +190,44 @@ func durationsInMilliseconds(_ []string, a slog.Attr) slog.Attr {
 	return a
 }
 
+// versionString is the version (from -ldflags, else the module's
+// version, else "devel") and the commit it was built from, as the Go
+// toolchain records it when building in a git checkout: "v1.2.0 (commit
+// 0123abcd4567, 2026-12-01)", "+dirty" when the tree had changes.
 func versionString() string {
-	if version != "" {
-		return version
+	v := version
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		bi = &debug.BuildInfo{}
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
+	if v == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		v = bi.Main.Version
 	}
-	return "devel"
+	if v == "" {
+		v = "devel"
+	}
+	rev, at, dirty := commit, "", ""
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			if rev == "" {
+				rev = s.Value
+			}
+		case "vcs.time":
+			at, _, _ = strings.Cut(s.Value, "T")
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "+dirty"
+			}
+		}
+	}
+	if rev == "" {
+		return v
+	}
+	if at == "" {
+		return fmt.Sprintf("%s (commit %.12s%s)", v, rev, dirty)
+	}
+	return fmt.Sprintf("%s (commit %.12s%s, %s)", v, rev, dirty, at)
 }
 
 const pluginUsage = `usage:
