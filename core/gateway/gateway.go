@@ -373,6 +373,11 @@ func (g *Gateway) aggregate(rc *config.Route, key string) (*aggregate.Aggregate,
 		}
 		agg.Parts = append(agg.Parts, part)
 	}
+	var keys []string
+	for _, p := range agg.Parts {
+		keys = append(keys, p.Key)
+	}
+	g.metrics.startParts(rc.Name, keys)
 	return agg, nil
 }
 

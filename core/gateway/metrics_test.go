@@ -72,6 +72,14 @@ parts = [{ key = "a", service = "pair", path = "/a" }, { key = "b", service = "g
 		`lintel_plugin_failures_total{filter="trap",kind="trap"} 2`,
 		`lintel_plugin_failures_total{filter="loop",kind="fuel"} 2`,
 		`lintel_plugin_call_duration_seconds_count{filter="trap"}`,
+		// Series users look for: per target latency, sizes, and counters
+		// that exist at zero before their first event.
+		`lintel_upstream_duration_seconds_count{service="pair",target="` + strings.TrimPrefix(up.URL, "http://") + `"}`,
+		`lintel_request_size_bytes_count{listener="default",route="agg"} 1`,
+		`lintel_response_size_bytes_count{listener="default",route="pair"} 2`,
+		`lintel_upstream_retries_total{service="gone"} 0`,
+		`lintel_upstream_errors_total{kind="timeout",service="pair"} 0`,
+		`lintel_aggregate_part_failures_total{part="a",route="agg"} 0`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("metrics lack %s", want)

@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lintelhq/lintel/core/metrics"
@@ -9,8 +11,9 @@ import (
 // Metrics count upstream failures and retries. A nil *Metrics counts
 // nothing.
 type Metrics struct {
-	errors  *prometheus.CounterVec
-	retries *prometheus.CounterVec
+	errors   *prometheus.CounterVec
+	retries  *prometheus.CounterVec
+	duration *prometheus.HistogramVec
 }
 
 // NewMetrics registers the upstream metrics in reg (nil: none kept).
@@ -27,6 +30,29 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 			Name: "lintel_upstream_retries_total",
 			Help: "Requests sent again to another target after a failed connection, by service.",
 		}, []string{"service"})),
+		duration: metrics.Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "lintel_upstream_duration_seconds",
+			Help:    "Time from sending a request to a target to its response head (or failure), by service and target.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"service", "target"})),
+	}
+}
+
+// start makes a service's counters exist, at zero, before their first
+// event, so a dashboard's rate() sees the first one.
+func (m *Metrics) start(service string) {
+	if m == nil {
+		return
+	}
+	for _, kind := range []string{"connect", "timeout", "other"} {
+		m.errors.WithLabelValues(service, kind)
+	}
+	m.retries.WithLabelValues(service)
+}
+
+func (m *Metrics) observe(service, target string, d time.Duration) {
+	if m != nil {
+		m.duration.WithLabelValues(service, target).Observe(d.Seconds())
 	}
 }
 

@@ -76,6 +76,7 @@ func NewService(cfg *config.Service, tlsConfig *tls.Config, m *Metrics, log *slo
 		s.transport.Protocols.SetHTTP1(true)
 	}
 	s.rp = newReverseProxy(s)
+	m.start(s.Name)
 	return s
 }
 
@@ -131,7 +132,9 @@ func (s *Service) send(req *http.Request, t *target) (*http.Response, error) {
 	u.Scheme, u.Host = t.url.Scheme, t.url.Host
 	out.URL, out.Host = &u, ""
 	setTarget(req.Context(), t.url.String())
+	start := time.Now()
 	resp, err := s.transport.RoundTrip(&out)
+	s.metrics.observe(s.Name, t.url.Host, time.Since(start))
 	switch {
 	case err == nil:
 		if t.down.Load() && t.down.CompareAndSwap(true, false) {
