@@ -470,9 +470,10 @@ func TestWASMCommandModuleStart(t *testing.T) {
 // TestWASMDeadlineExpiringAsCallEndsIsNotARace pins a data race: a call's
 // deadline timer that fired as the call returned read the instance's
 // reusable context while the next request on that instance rewrote it.
-// Deadlines this short expire during some calls, before others, and as
-// some end; every request must still get a whole answer (200, or 500
-// from a stopped guest), and -race must stay quiet.
+// Calls are now bounded by fuel and no timer watches them; the timeout
+// this short still ends waits, and instances are still reused by
+// concurrent requests: every request must get a whole answer (200, or
+// 500 from a stopped guest), and -race must stay quiet.
 func TestWASMDeadlineExpiringAsCallEndsIsNotARace(t *testing.T) {
 	up := gatewaytest.NewUpstream(t, nil)
 	h := gatewaytest.StartWASM(t, wasmRoute(`"g"`, "[filters.g]\nplugin = \"gostateless\"\ntimeout = \"300us\"\nmax_instances = 4\n"), map[string]string{"echo": up.URL})
