@@ -22,19 +22,13 @@ import (
 	"google.golang.org/protobuf/types/descriptorpb"
 
 	"github.com/lintelhq/lintel/core/transcode"
-
 	"github.com/lintelhq/lintel/internal/gatewaytest"
 	"github.com/lintelhq/lintel/internal/grpcinventory"
 )
 
 // inventoryRoutes serve the gRPC inventory (internal/grpcinventory) as
 // REST: GET /stock/:id and POST /stock/:id/adjust (body: the change).
-const inventoryRoutes = `
-[services.inventory]
-protocol = "grpc"
-targets = ["{{inventory}}"]
-protos = ["{{proto}}"]
-timeout = "2s"
+const inventoryRoutes = inventoryService + `timeout = "2s"
 [[routes]]
 path = "/stock/:id"
 methods = ["GET"]
@@ -51,14 +45,23 @@ method = "lintel.demo.inventory.v1.Inventory/AdjustStock"
 body = "change"
 `
 
+// inventoryService is the grpc service of internal/grpcinventory, its
+// target and proto filled in by inventoryVars.
+const inventoryService = `
+[services.inventory]
+protocol = "grpc"
+targets = ["{{inventory}}"]
+protos = ["{{proto}}"]
+`
+
+func inventoryVars(inv *grpcinventory.Server) map[string]string {
+	return map[string]string{"inventory": "http://" + inv.Addr, "proto": grpcinventory.Proto()}
+}
+
 func startInventory(t *testing.T) (*grpcinventory.Server, *gatewaytest.Harness) {
 	t.Helper()
-	inv, err := grpcinventory.Start(grpcinventory.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(inv.Stop)
-	h := gatewaytest.Start(t, inventoryRoutes, map[string]string{"inventory": "http://" + inv.Addr, "proto": grpcinventory.Proto()})
+	inv := grpcinventory.Serve(t, grpcinventory.Options{})
+	h := gatewaytest.Start(t, inventoryRoutes, inventoryVars(inv))
 	return inv, h
 }
 
@@ -181,17 +184,9 @@ func mustJSON(v any) string {
 // the merged JSON looks as it would with a REST part, and a failing gRPC
 // part is an optional part's null.
 func TestGRPCPartInAggregation(t *testing.T) {
-	inv, err := grpcinventory.Start(grpcinventory.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(inv.Stop)
+	inv := grpcinventory.Serve(t, grpcinventory.Options{})
 	up := gatewaytest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"name":"Laptop"}`) })
-	h := gatewaytest.Start(t, `
-[services.inventory]
-protocol = "grpc"
-targets = ["{{inventory}}"]
-protos = ["{{proto}}"]
+	h := gatewaytest.Start(t, inventoryService+`
 [services.catalog]
 targets = ["{{catalog}}"]
 [[routes]]
@@ -216,11 +211,7 @@ parts = [
 // gatewayd, HTTP/2 end to end (h2c), trailers and status included, and
 // the route's filters see the call.
 func TestGRPCPassthrough(t *testing.T) {
-	inv, err := grpcinventory.Start(grpcinventory.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(inv.Stop)
+	inv := grpcinventory.Serve(t, grpcinventory.Options{})
 	h := gatewaytest.Start(t, `
 [listeners.default]
 listen = "127.0.0.1:0"
@@ -233,7 +224,7 @@ protos = ["{{proto}}"]
 path = "/lintel.demo.inventory.v1.Inventory/:method"
 methods = ["POST"]
 service = "inventory"
-`, map[string]string{"inventory": "http://" + inv.Addr, "proto": grpcinventory.Proto()})
+`, inventoryVars(inv))
 	c := grpcinventory.Dial(t, h.Addr("default"))
 	p, md, err := c.GetProduct("123")
 	if err != nil || p["stock"] != float64(7) || md.Get("x-served-by")[0] != "inventory-grpc" {
@@ -249,11 +240,7 @@ service = "inventory"
 // statuses, not as HTTP errors a gRPC client reads as transport failures,
 // and the call's status is recorded from its trailers.
 func TestGRPCGatewayAnswersAreGRPC(t *testing.T) {
-	inv, err := grpcinventory.Start(grpcinventory.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(inv.Stop)
+	inv := grpcinventory.Serve(t, grpcinventory.Options{})
 	h := gatewaytest.Start(t, `
 [listeners.default]
 listen = "127.0.0.1:0"
@@ -273,7 +260,7 @@ path = "/lintel.demo.inventory.v1.Inventory/AdjustStock"
 methods = ["POST"]
 service = "inventory"
 filters = ["deny"]
-`, map[string]string{"inventory": "http://" + inv.Addr, "proto": grpcinventory.Proto()})
+`, inventoryVars(inv))
 	c := grpcinventory.Dial(t, h.Addr("default"))
 	if _, _, err := c.Call("WatchStock", "123"); status.Code(err) != codes.Unimplemented {
 		t.Errorf("no route: %v, want Unimplemented", err)
@@ -290,22 +277,14 @@ filters = ["deny"]
 // message as it comes, as JSON lines or as Server-Sent Events, and ends
 // with the status when it is not OK.
 func TestGRPCServerStreaming(t *testing.T) {
-	inv, err := grpcinventory.Start(grpcinventory.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(inv.Stop)
-	h := gatewaytest.Start(t, `
-[services.inventory]
-protocol = "grpc"
-targets = ["{{inventory}}"]
-protos = ["{{proto}}"]
+	inv := grpcinventory.Serve(t, grpcinventory.Options{})
+	h := gatewaytest.Start(t, inventoryService+`
 [[routes]]
 path = "/watch/:id"
 methods = ["GET"]
 service = "inventory"
 grpc = { method = "lintel.demo.inventory.v1.Inventory/WatchStock" }
-`, map[string]string{"inventory": "http://" + inv.Addr, "proto": grpcinventory.Proto()})
+`, inventoryVars(inv))
 	resp, body := h.Do("GET", "/watch/123", nil)
 	lines := strings.Split(strings.TrimSpace(body), "\n")
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/x-ndjson" || len(lines) != 3 ||
@@ -331,20 +310,12 @@ grpc = { method = "lintel.demo.inventory.v1.Inventory/WatchStock" }
 // every google.api.http binding (additional ones too), with the
 // annotation's path, HTTP method and body.
 func TestGRPCRoutesFromAnnotations(t *testing.T) {
-	inv, err := grpcinventory.Start(grpcinventory.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(inv.Stop)
-	h := gatewaytest.Start(t, `
-[services.inventory]
-protocol = "grpc"
-targets = ["{{inventory}}"]
-protos = ["{{proto}}"]
+	inv := grpcinventory.Serve(t, grpcinventory.Options{})
+	h := gatewaytest.Start(t, inventoryService+`
 [[routes]]
 service = "inventory"
 grpc = { annotations = true }
-`, map[string]string{"inventory": "http://" + inv.Addr, "proto": grpcinventory.Proto()})
+`, inventoryVars(inv))
 	for _, path := range []string{"/v1/products/123", "/v1/stock/123"} {
 		if resp, body := h.Do("GET", path, nil); resp.StatusCode != 200 || !strings.Contains(body, `"stock":7`) {
 			t.Errorf("GET %s: %d %s", path, resp.StatusCode, body)
@@ -373,13 +344,9 @@ grpc = { annotations = true }
 // TestGRPCDeadline: the service's timeout reaches the gRPC service as its
 // deadline (grpc-timeout), and a call that outlives it is a 504.
 func TestGRPCDeadline(t *testing.T) {
-	inv, err := grpcinventory.Start(grpcinventory.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(inv.Stop)
+	inv := grpcinventory.Serve(t, grpcinventory.Options{})
 	h := gatewaytest.Start(t, strings.Replace(inventoryRoutes, `timeout = "2s"`, `timeout = "300ms"`, 1),
-		map[string]string{"inventory": "http://" + inv.Addr, "proto": grpcinventory.Proto()})
+		inventoryVars(inv))
 	start := time.Now()
 	resp, body := h.Do("GET", "/stock/slow", nil)
 	took := time.Since(start)
@@ -392,7 +359,7 @@ func TestGRPCDeadline(t *testing.T) {
 	}
 	// A route's own timeout wins over the service's.
 	h = gatewaytest.Start(t, strings.Replace(inventoryRoutes, `forward_headers = ["Authorization"]`, `forward_headers = ["Authorization"]`+"\ntimeout = \"200ms\"", 1),
-		map[string]string{"inventory": "http://" + inv.Addr, "proto": grpcinventory.Proto()})
+		inventoryVars(inv))
 	if resp, _ := h.Do("GET", "/stock/slow", nil); resp.StatusCode != 504 {
 		t.Errorf("with the route's timeout: %d, want 504", resp.StatusCode)
 	}
@@ -404,12 +371,8 @@ func TestGRPCDeadline(t *testing.T) {
 // BenchmarkGRPC is a GET served by REST-to-gRPC translation, over
 // loopback, with the gRPC inventory as the service.
 func BenchmarkGRPC(b *testing.B) {
-	inv, err := grpcinventory.Start(grpcinventory.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer inv.Stop()
-	h := gatewaytest.Start(b, inventoryRoutes, map[string]string{"inventory": "http://" + inv.Addr, "proto": grpcinventory.Proto()})
+	inv := grpcinventory.Serve(b, grpcinventory.Options{})
+	h := gatewaytest.Start(b, inventoryRoutes, inventoryVars(inv))
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
@@ -470,21 +433,13 @@ grpc = { method = "lintel.demo.inventory.v1.Inventory/GetProduct" }
 // text) reaches a grpc service as gRPC, and its answer comes back as
 // gRPC-Web: the message frames, then the trailer frame with the status.
 func TestGRPCWeb(t *testing.T) {
-	inv, err := grpcinventory.Start(grpcinventory.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(inv.Stop)
-	h := gatewaytest.Start(t, `
-[services.inventory]
-protocol = "grpc"
-targets = ["{{inventory}}"]
-protos = ["{{proto}}"]
+	inv := grpcinventory.Serve(t, grpcinventory.Options{})
+	h := gatewaytest.Start(t, inventoryService+`
 [[routes]]
 path = "/lintel.demo.inventory.v1.Inventory/:method"
 methods = ["POST"]
 service = "inventory"
-`, map[string]string{"inventory": "http://" + inv.Addr, "proto": grpcinventory.Proto()})
+`, inventoryVars(inv))
 	request := func(id string) []byte {
 		// GetProductRequest{id}: field 1, wire type 2.
 		msg := append([]byte{0x0a, byte(len(id))}, id...)
@@ -503,6 +458,7 @@ service = "inventory"
 			resp, out := h.Do("POST", "/lintel.demo.inventory.v1.Inventory/GetProduct", bytes.NewReader(body), "Content-Type", ctype, "X-Grpc-Web", "1")
 			raw := []byte(out)
 			if text {
+				var err error
 				if raw, err = base64.StdEncoding.DecodeString(out); err != nil {
 					t.Fatalf("text answer not base64: %q", out)
 				}
@@ -529,11 +485,7 @@ service = "inventory"
 // FileDescriptorSet file, and the JSON choices users differ on are the
 // service's: .proto field names, enum numbers, zero values left out.
 func TestGRPCDescriptorSetAndJSONChoices(t *testing.T) {
-	inv, err := grpcinventory.Start(grpcinventory.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(inv.Stop)
+	inv := grpcinventory.Serve(t, grpcinventory.Options{})
 	d, err := transcode.Compile(context.Background(), []string{grpcinventory.Proto()}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -16,11 +16,7 @@ import (
 // the proto first lacks Product.tags, so the JSON answer has none; once
 // the file gains the field, the tags appear.
 func TestProtoChangeIsReloaded(t *testing.T) {
-	inv, err := grpcinventory.Start(grpcinventory.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(inv.Stop)
+	inv := grpcinventory.Serve(t, grpcinventory.Options{})
 	full, err := os.ReadFile(grpcinventory.Proto())
 	if err != nil {
 		t.Fatal(err)
@@ -69,11 +65,7 @@ grpc = { method = "lintel.demo.inventory.v1.Inventory/GetProduct" }
 // TestImportedProtoChangeIsReloaded: a change to a .proto that a listed
 // one imports (beside it, or under proto_paths) reloads too.
 func TestImportedProtoChangeIsReloaded(t *testing.T) {
-	inv, err := grpcinventory.Start(grpcinventory.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(inv.Stop)
+	inv := grpcinventory.Serve(t, grpcinventory.Options{})
 	dir := t.TempDir()
 	// service.proto imports messages.proto, which first lacks tags.
 	full, err := os.ReadFile(grpcinventory.Proto())

@@ -17,11 +17,7 @@ import (
 // the gateway's own refusal (jwt-auth's 401) reaches the client as
 // UNAUTHENTICATED.
 func TestGRPCCallsAreLoggedWithTheirStatus(t *testing.T) {
-	inv, err := grpcinventory.Start(grpcinventory.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(inv.Stop)
+	inv := grpcinventory.Serve(t, grpcinventory.Options{})
 	logFile := filepath.Join(t.TempDir(), "access.log")
 	h := gatewaytest.StartBundled(t, `
 [listeners.default]

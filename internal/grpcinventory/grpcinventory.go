@@ -123,6 +123,17 @@ func Start(o Options) (*Server, error) {
 	return s, nil
 }
 
+// Serve starts a server for a test, stopped when the test ends.
+func Serve(tb testing.TB, o Options) *Server {
+	tb.Helper()
+	s, err := Start(o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(s.Stop)
+	return s
+}
+
 // Stop stops the server.
 func (s *Server) Stop() { s.srv.Stop() }
 
