@@ -73,7 +73,7 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &recorder{w: w}
 	defer l.finish(x, rec)
 	var out http.ResponseWriter = rec
-	if isGRPC(r) {
+	if rec.grpc = isGRPC(r); rec.grpc {
 		g := &grpcAnswer{rec: rec}
 		defer g.finish() // before finish: the answer is complete when it is logged
 		out = g
@@ -213,7 +213,7 @@ func (l *listener) finish(x *exchange.Exchange, rec *recorder) {
 		}
 	}
 	x.Status, x.BytesOut, x.Duration, x.ResponseHeader = rec.status, rec.bytes, time.Since(x.Start), rec.Header()
-	if isGRPC(x.Request) {
+	if rec.grpc {
 		// The call's outcome is in its trailers (or its head, when it had
 		// no message), not in HTTP's 200.
 		h := rec.Header()

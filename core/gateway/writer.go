@@ -26,6 +26,7 @@ type recorder struct {
 	w      http.ResponseWriter
 	status int
 	bytes  int64
+	grpc   bool // a gRPC call: its outcome is in its trailers
 }
 
 func (r *recorder) Header() http.Header { return r.w.Header() }
@@ -99,8 +100,11 @@ type grpcAnswer struct {
 
 // isGRPC reports whether r is a gRPC call (not gRPC-Web).
 func isGRPC(r *http.Request) bool {
+	if r.ProtoMajor != 2 {
+		return false
+	}
 	ct := r.Header.Get("Content-Type")
-	return r.ProtoMajor == 2 && strings.HasPrefix(ct, "application/grpc") && !strings.HasPrefix(ct, "application/grpc-web")
+	return strings.HasPrefix(ct, "application/grpc") && !strings.HasPrefix(ct, "application/grpc-web")
 }
 
 func (g *grpcAnswer) Header() http.Header { return g.rec.Header() }
