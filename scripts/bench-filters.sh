@@ -125,15 +125,24 @@ if [ "$MODE" = burst ]; then
 fi
 curl -fsS -H "$auth" "http://127.0.0.1:$PORT/chain/1" >/dev/null
 
-# rps prints the requests per second wrk measured; answers other than 2xx
-# (a sandboxed plugin past its timeout on a loaded machine) are reported,
-# not counted: a benchmark reports, it does not gate.
-rps() {
-  local out
-  out=$(wrk -t2 -c"$CONNS" -d"$1" -H "$auth" "http://127.0.0.1:$PORT$2")
-  if grep -q "Non-2xx" <<<"$out"; then echo "bench-filters: $(grep Non-2xx <<<"$out" | xargs) on $2" >&2; fi
-  awk '/^Requests\/sec/ {print int($2)}' <<<"$out"
+# run ROUTE SECONDS: one wrk run, printing "rps p50_ms p99_ms cpu_us_per_req".
+# Answers other than 2xx are reported, not counted: a benchmark reports,
+# it does not gate.
+run() {
+  local out t0 t1
+  t0=$(awk '{print $14 + $15}' "/proc/$gw/stat")
+  out=$(wrk -t2 -c"$CONNS" -d"$2" --latency -s "$work/auth.lua" "http://127.0.0.1:$PORT$1")
+  t1=$(awk '{print $14 + $15}' "/proc/$gw/stat")
+  if grep -q "Non-2xx" <<<"$out"; then echo "bench-filters: $(grep Non-2xx <<<"$out" | xargs) on $1" >&2; fi
+  awk -v ticks=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '
+    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+    / 50%/ {p50 = ms($2)} / 99%/ {p99 = ms($2)}
+    /requests in/ {n = $1}
+    /^Requests\/sec/ {rps = $2}
+    END {printf "%d %.2f %.2f %.1f\n", rps, p50, p99, (n > 0 ? ticks * 1e6 / hz / n : 0)}' <<<"$out"
 }
+printf 'wrk.headers["Authorization"] = "Bearer %s"\n' "$token" >"$work/auth.lua"
+
 rss() { awk '/VmRSS/ {print $2}' "/proc/$gw/status"; }
 
 if [ "$MODE" = ratelimit ]; then
@@ -163,37 +172,19 @@ if [ "$MODE" = ratelimit ]; then
 fi
 
 if [ "$MODE" = soak ]; then
-  rate=$(rps 5s /chain/1)
+  rate=$(run /chain/1 5s | cut -d" " -f1)
   secs=$(( REQUESTS / (rate > 0 ? rate : 1) + 1 ))
   slice=$(( secs / 10 > 1 ? secs / 10 : 1 ))
   echo "soak: ~$REQUESTS requests through the chain (log, jwt, limit, rewrite) at ~$rate req/s, RSS of gatewayd every ${slice}s"
   echo "after warm-up: $(rss) KiB"
   total=0
   for i in $(seq 10); do
-    r=$(rps "${slice}s" /chain/1)
+    r=$(run /chain/1 "${slice}s" | cut -d" " -f1)
     total=$(( total + r * slice ))
     echo "slice $i: $r req/s, $total requests so far, RSS $(rss) KiB"
   done
   exit 0
 fi
-
-# run ROUTE SECONDS: one wrk run, printing "rps p50_ms p99_ms cpu_us_per_req".
-# Answers other than 2xx are reported, not counted: a benchmark reports,
-# it does not gate.
-run() {
-  local out t0 t1
-  t0=$(awk '{print $14 + $15}' "/proc/$gw/stat")
-  out=$(wrk -t2 -c"$CONNS" -d"$2" --latency -s "$work/auth.lua" "http://127.0.0.1:$PORT$1")
-  t1=$(awk '{print $14 + $15}' "/proc/$gw/stat")
-  if grep -q "Non-2xx" <<<"$out"; then echo "bench-filters: $(grep Non-2xx <<<"$out" | xargs) on $1" >&2; fi
-  awk -v ticks=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '
-    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
-    / 50%/ {p50 = ms($2)} / 99%/ {p99 = ms($2)}
-    /requests in/ {n = $1}
-    /^Requests\/sec/ {rps = $2}
-    END {printf "%d %.2f %.2f %.1f\n", rps, p50, p99, (n > 0 ? ticks * 1e6 / hz / n : 0)}' <<<"$out"
-}
-printf 'wrk.headers["Authorization"] = "Bearer %s"\n' "$token" >"$work/auth.lua"
 
 routes=(/plain/1 /jwt/1 /jwt-verify/1 /limit/1 /rewrite/1 /log/1 /chain/1)
 # Warm up: instances are created as concurrency asks for them, and jwt
