@@ -96,10 +96,8 @@ func (m *Method) Streaming() bool { return m.desc.IsStreamingServer() }
 // status other than OK is an error that names it.
 func (m *Method) JSON(ctx context.Context, x *exchange.Exchange, ps router.Params) ([]byte, error) {
 	req := dynamicpb.NewMessage(m.desc.Input())
-	for _, p := range ps {
-		if err := setField(req, p.Key, []string{strings.TrimPrefix(p.Value, "/")}); err != nil {
-			return nil, fmt.Errorf("path parameter %q: %v", p.Key, err)
-		}
+	if err := setParams(req, ps); err != nil {
+		return nil, err
 	}
 	payload, err := proto.Marshal(req)
 	if err != nil {
@@ -329,18 +327,23 @@ func (m *Method) fill(msg *dynamicpb.Message, r *http.Request, ps router.Params)
 			}
 		}
 	}
-	for _, p := range ps {
-		v := p.Value
-		if strings.HasPrefix(v, "/") { // a catch-all keeps its slash
-			v = v[1:]
-		}
-		if err := setField(msg, p.Key, []string{v}); err != nil {
-			return fmt.Errorf("path parameter %q: %v", p.Key, err)
-		}
+	if err := setParams(msg, ps); err != nil {
+		return err
 	}
 	for key, values := range r.URL.Query() {
 		if err := setField(msg, key, values); err != nil {
 			return fmt.Errorf("query parameter %q: %v", key, err)
+		}
+	}
+	return nil
+}
+
+// setParams sets the fields the route's path parameters name.
+func setParams(msg *dynamicpb.Message, ps router.Params) error {
+	for _, p := range ps {
+		// A catch-all keeps its slash.
+		if err := setField(msg, p.Key, []string{strings.TrimPrefix(p.Value, "/")}); err != nil {
+			return fmt.Errorf("path parameter %q: %v", p.Key, err)
 		}
 	}
 	return nil
@@ -523,25 +526,35 @@ func (m *Method) send(ctx context.Context, x *exchange.Exchange, payload []byte)
 	frame := make([]byte, 5+len(payload))
 	binary.BigEndian.PutUint32(frame[1:5], uint32(len(payload)))
 	copy(frame[5:], payload)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://grpc"+m.path, bytes.NewReader(frame))
+	header := http.Header{}
+	if x.RequestID != "" {
+		header.Set("X-Request-Id", x.RequestID)
+	}
+	for _, name := range m.forward {
+		for _, v := range x.Request.Header.Values(name) {
+			header.Add(name, v)
+		}
+	}
+	return post(ctx, m.up, x, m.path, frame, header)
+}
+
+// post sends gRPC framed messages to path with the given metadata, and
+// returns the response once it is known to be a gRPC answer. Its errors
+// say what the service did ("could not be reached", "did not answer in
+// time", which wraps context.DeadlineExceeded).
+func post(ctx context.Context, up Upstream, x *exchange.Exchange, path string, frames []byte, header http.Header) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://grpc"+path, bytes.NewReader(frames))
 	if err != nil {
 		return nil, err
 	}
+	req.Header = header
 	req.Header.Set("Content-Type", "application/grpc")
 	req.Header.Set("Te", "trailers")
 	req.Header.Set("User-Agent", "lintel")
 	if deadline, ok := ctx.Deadline(); ok {
 		req.Header.Set("Grpc-Timeout", grpcTimeout(time.Until(deadline)))
 	}
-	if x.RequestID != "" {
-		req.Header.Set("X-Request-Id", x.RequestID)
-	}
-	for _, name := range m.forward {
-		for _, v := range x.Request.Header.Values(name) {
-			req.Header.Add(name, v)
-		}
-	}
-	resp, err := m.up.Do(x, req)
+	resp, err := up.Do(x, req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("did not answer in time: %w", context.DeadlineExceeded)

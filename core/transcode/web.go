@@ -5,12 +5,12 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net/http"
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/lintelhq/lintel/core/exchange"
 )
@@ -64,39 +64,24 @@ func ServeWeb(up Upstream, x *exchange.Exchange, w http.ResponseWriter, path str
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://grpc"+path, bytes.NewReader(body))
-	if err != nil {
-		fail(13, err.Error())
-		return
-	}
+	header := http.Header{}
 	for name, values := range r.Header {
 		if !webSkip[name] {
-			req.Header[name] = values
+			header[name] = values
 		}
 	}
-	req.Header.Set("Content-Type", "application/grpc")
-	req.Header.Set("Te", "trailers")
-	req.Header.Set("User-Agent", "lintel")
-	if deadline, ok := ctx.Deadline(); ok {
-		req.Header.Set("Grpc-Timeout", grpcTimeout(time.Until(deadline)))
-	}
-	x.ForwardHeaders(req.Header)
-	resp, err := up.Do(x, req)
+	x.ForwardHeaders(header)
+	resp, err := post(ctx, up, x, path, body, header)
 	if err != nil {
 		x.AnsweredBy = exchange.ForFailedTarget
-		if ctx.Err() != nil {
-			fail(4, "the gRPC service did not answer in time") // DEADLINE_EXCEEDED
+		if errors.Is(err, context.DeadlineExceeded) {
+			fail(4, "the gRPC service "+err.Error()) // DEADLINE_EXCEEDED
 			return
 		}
-		fail(14, "the gRPC service could not be reached") // UNAVAILABLE
+		fail(14, "the gRPC service "+err.Error()) // UNAVAILABLE
 		return
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/grpc") {
-		x.AnsweredBy = exchange.ForFailedTarget
-		fail(14, "the gRPC service answered HTTP "+strconv.Itoa(resp.StatusCode)+", not gRPC")
-		return
-	}
 	h := w.Header()
 	for name, values := range metadata(resp.Header) {
 		h[name] = values
