@@ -9,9 +9,8 @@ import (
 	"strconv"
 	"strings"
 
-	"google.golang.org/grpc/codes"
-
 	"github.com/lintelhq/lintel/core/exchange"
+	"github.com/lintelhq/lintel/core/transcode"
 )
 
 var (
@@ -153,48 +152,7 @@ func (g *grpcAnswer) finish() {
 		h.Del(name)
 	}
 	h.Set("Content-Type", "application/grpc")
-	h.Set("Grpc-Status", strconv.Itoa(int(grpcCode(g.status))))
-	h.Set("Grpc-Message", grpcMessage(detail))
+	h.Set("Grpc-Status", strconv.Itoa(int(transcode.CodeForHTTP(g.status))))
+	h.Set("Grpc-Message", transcode.EncodeMessage(detail))
 	g.rec.WriteHeader(http.StatusOK)
-}
-
-// grpcCode maps an HTTP status to a gRPC status code: gRPC's own mapping
-// ("HTTP to gRPC Status Code Mapping"), except that 429 and 413 say
-// RESOURCE_EXHAUSTED and 504 DEADLINE_EXCEEDED, which tell a client more.
-func grpcCode(status int) codes.Code {
-	switch status {
-	case http.StatusBadRequest:
-		return codes.Internal
-	case http.StatusUnauthorized:
-		return codes.Unauthenticated
-	case http.StatusForbidden:
-		return codes.PermissionDenied
-	case http.StatusNotFound, http.StatusMethodNotAllowed:
-		return codes.Unimplemented
-	case http.StatusTooManyRequests, http.StatusRequestEntityTooLarge:
-		return codes.ResourceExhausted
-	case http.StatusGatewayTimeout:
-		return codes.DeadlineExceeded
-	case http.StatusBadGateway, http.StatusServiceUnavailable:
-		return codes.Unavailable
-	}
-	return codes.Unknown
-}
-
-// grpcMessage percent-encodes a grpc-message value (gRPC over HTTP/2:
-// bytes outside printable ASCII, and '%').
-func grpcMessage(s string) string {
-	const hex = "0123456789ABCDEF"
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c > 0x7E || c == '%' {
-			b.WriteByte('%')
-			b.WriteByte(hex[c>>4])
-			b.WriteByte(hex[c&15])
-			continue
-		}
-		b.WriteByte(c)
-	}
-	return b.String()
 }

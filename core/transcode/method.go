@@ -652,36 +652,6 @@ func grpcTimeout(d time.Duration) string {
 	return strconv.FormatInt(min(int64(d.Seconds()), 1e8-1), 10) + "S"
 }
 
-// httpStatus is the standard mapping of a gRPC status to HTTP
-// (google.rpc.Code's documentation, as grpc-gateway and Envoy use it).
-func httpStatus(c code.Code) int {
-	switch c {
-	case code.Code_OK:
-		return http.StatusOK
-	case code.Code_CANCELLED:
-		return exchange.StatusClientClosed
-	case code.Code_INVALID_ARGUMENT, code.Code_FAILED_PRECONDITION, code.Code_OUT_OF_RANGE:
-		return http.StatusBadRequest
-	case code.Code_DEADLINE_EXCEEDED:
-		return http.StatusGatewayTimeout
-	case code.Code_NOT_FOUND:
-		return http.StatusNotFound
-	case code.Code_ALREADY_EXISTS, code.Code_ABORTED:
-		return http.StatusConflict
-	case code.Code_PERMISSION_DENIED:
-		return http.StatusForbidden
-	case code.Code_UNAUTHENTICATED:
-		return http.StatusUnauthorized
-	case code.Code_RESOURCE_EXHAUSTED:
-		return http.StatusTooManyRequests
-	case code.Code_UNIMPLEMENTED:
-		return http.StatusNotImplemented
-	case code.Code_UNAVAILABLE:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError // UNKNOWN, INTERNAL, DATA_LOSS, any other
-}
-
 // details renders google.rpc.Status details as a JSON array, with the
 // types the service's protos and the standard error details define.
 func (m *Method) details(b []byte) json.RawMessage {

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 
+	"google.golang.org/genproto/googleapis/rpc/code"
+
 	"github.com/lintelhq/lintel/core/exchange"
 )
 
@@ -42,11 +44,11 @@ func ServeWeb(up Upstream, x *exchange.Exchange, w http.ResponseWriter, path str
 	if text {
 		ctype = "application/grpc-web-text+proto"
 	}
-	fail := func(c int, msg string) {
+	fail := func(c code.Code, msg string) {
 		h := w.Header()
 		h.Set("Content-Type", ctype)
-		h.Set("Grpc-Status", strconv.Itoa(c))
-		h.Set("Grpc-Message", msg)
+		h.Set("Grpc-Status", strconv.Itoa(int(c)))
+		h.Set("Grpc-Message", EncodeMessage(msg))
 		w.WriteHeader(http.StatusOK)
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxRequestBody))
@@ -55,7 +57,7 @@ func ServeWeb(up Upstream, x *exchange.Exchange, w http.ResponseWriter, path str
 	}
 	if err != nil {
 		x.AnsweredBy = exchange.ByGateway
-		fail(13, "the gRPC-Web request body could not be read") // INTERNAL
+		fail(code.Code_INTERNAL, "the gRPC-Web request body could not be read")
 		return
 	}
 	ctx := r.Context()
@@ -75,10 +77,10 @@ func ServeWeb(up Upstream, x *exchange.Exchange, w http.ResponseWriter, path str
 	if err != nil {
 		x.AnsweredBy = exchange.ForFailedTarget
 		if errors.Is(err, context.DeadlineExceeded) {
-			fail(4, "the gRPC service "+err.Error()) // DEADLINE_EXCEEDED
+			fail(code.Code_DEADLINE_EXCEEDED, "the gRPC service "+err.Error())
 			return
 		}
-		fail(14, "the gRPC service "+err.Error()) // UNAVAILABLE
+		fail(code.Code_UNAVAILABLE, "the gRPC service "+err.Error())
 		return
 	}
 	defer resp.Body.Close()
