@@ -50,10 +50,14 @@ func (m *Metrics) start(service string) {
 	m.retries.WithLabelValues(service)
 }
 
-func (m *Metrics) observe(service, target string, d time.Duration) {
-	if m != nil {
-		m.duration.WithLabelValues(service, target).Observe(d.Seconds())
+// latency returns what records one target's request latencies, its
+// series looked up once rather than on every request.
+func (m *Metrics) latency(service, target string) func(time.Duration) {
+	if m == nil {
+		return func(time.Duration) {}
 	}
+	o := m.duration.WithLabelValues(service, target)
+	return func(d time.Duration) { o.Observe(d.Seconds()) }
 }
 
 func (m *Metrics) failed(service, kind string) {

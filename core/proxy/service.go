@@ -39,6 +39,7 @@ type Service struct {
 
 type target struct {
 	url       *url.URL
+	latency   func(time.Duration) // its upstream_duration_seconds series
 	down      atomic.Bool
 	downUntil atomic.Int64 // unix nanos
 }
@@ -49,7 +50,7 @@ type target struct {
 func NewService(cfg *config.Service, tlsConfig *tls.Config, m *Metrics, log *slog.Logger) *Service {
 	s := &Service{Name: cfg.Name, cfg: *cfg, log: log.With("service", cfg.Name), metrics: m}
 	for _, u := range cfg.TargetURLs {
-		s.targets = append(s.targets, &target{url: u})
+		s.targets = append(s.targets, &target{url: u, latency: m.latency(cfg.Name, u.Host)})
 	}
 	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout.D(), KeepAlive: 30 * time.Second}
 	s.transport = &http.Transport{
@@ -134,7 +135,7 @@ func (s *Service) send(req *http.Request, t *target) (*http.Response, error) {
 	setTarget(req.Context(), t.url.String())
 	start := time.Now()
 	resp, err := s.transport.RoundTrip(&out)
-	s.metrics.observe(s.Name, t.url.Host, time.Since(start))
+	t.latency(time.Since(start))
 	switch {
 	case err == nil:
 		if t.down.Load() && t.down.CompareAndSwap(true, false) {
