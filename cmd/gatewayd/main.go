@@ -132,7 +132,7 @@ func serve(path string, flagLevel, flagFormat string, stderr io.Writer) int {
 	}
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	opt := supervisor.Options{Path: path, Log: log, Metrics: registry}
+	opt := supervisor.Options{Path: path, Log: log, Metrics: registry, Version: versionString()}
 	if flagLevel == "" {
 		opt.Level = levelVar
 	}

@@ -23,9 +23,13 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/lintelhq/lintel/core/exchange"
 	"github.com/lintelhq/lintel/core/problem"
 	"github.com/lintelhq/lintel/core/router"
+	"github.com/lintelhq/lintel/core/tracing"
 )
 
 // Headers the response carries to signal a partial result.
@@ -156,9 +160,20 @@ func merge(parts []*Part, results []result) []byte {
 }
 
 // fetch calls one part and shapes its body.
-func (a *Aggregate) fetch(ctx context.Context, x *exchange.Exchange, p *Part, ps router.Params) result {
+func (a *Aggregate) fetch(ctx context.Context, x *exchange.Exchange, p *Part, ps router.Params) (res result) {
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
+	ctx, span := tracing.Child(ctx, trace.SpanKindInternal, "part", p.Key)
+	if span != nil {
+		span.SetAttributes(attribute.String("lintel.part", p.Key), attribute.Bool("lintel.part.optional", p.Optional))
+		defer func() {
+			if res.err != nil {
+				span.SetAttributes(attribute.Bool("lintel.part.timed_out", res.timeout))
+				tracing.Fail(span, res.err)
+			}
+			span.End()
+		}()
+	}
 	if p.Call != nil {
 		body, err := p.Call(ctx, x, ps)
 		if err != nil {

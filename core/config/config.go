@@ -23,6 +23,7 @@ type Config struct {
 	State     State                `toml:"state"`
 	Admin     Admin                `toml:"admin"`
 	Log       Log                  `toml:"log"`
+	Tracing   Tracing              `toml:"tracing"`
 	Listeners map[string]*Listener `toml:"listeners"`
 	Services  map[string]*Service  `toml:"services"`
 	Filters   map[string]*Filter   `toml:"filters"`
@@ -69,6 +70,45 @@ type Log struct {
 	Level string `toml:"level"`
 	// Format is "text" or "json"; read at start only. Default "text".
 	Format string `toml:"format"`
+}
+
+// Tracing exports OpenTelemetry spans over OTLP: one server span per
+// request, with child spans for each filter phase, each aggregation part
+// and each upstream call (gRPC calls included). W3C Trace Context and
+// baggage go to upstreams. A reload applies new settings: each
+// configuration exports with its own provider, flushed when it retires.
+type Tracing struct {
+	// Endpoint is the OTLP receiver: "http://collector:4318" for
+	// protocol "http/protobuf" (spans go to /v1/traces unless the URL has
+	// a path), "http://collector:4317" for "grpc"; "https://" uses TLS
+	// with the system's roots. "" (the default) turns tracing off, and
+	// with it every cost.
+	Endpoint string `toml:"endpoint"`
+	// Protocol is "http/protobuf" or "grpc" (the names of
+	// OTEL_EXPORTER_OTLP_PROTOCOL). Default "http/protobuf".
+	Protocol string `toml:"protocol"`
+	// Headers are sent with every export, such as a vendor's API key
+	// (write it as "${ENV_NAME}"; /config shows it redacted).
+	Headers map[string]string `toml:"headers"`
+	// SampleRatio is the share of traces recorded, from 0 to 1; a child
+	// span follows its parent. Default 1.
+	SampleRatio float64 `toml:"sample_ratio"`
+	// Incoming is what a client's traceparent decides. "join" (the
+	// default): the request's spans join the client's trace, but whether
+	// they are recorded is decided here at sample_ratio, at random, so a
+	// client cannot force recording (nor pick a trace id that a
+	// ratio-by-trace-id sampler would always keep). "follow": the
+	// client's sampled flag decides too; for clients you trust (your own
+	// services). "restart": every request starts a new trace, linked to
+	// the client's span.
+	Incoming string `toml:"incoming"`
+	// ServiceName is the resource's service.name. Default "lintel".
+	ServiceName string `toml:"service_name"`
+	// Resource holds more resource attributes, such as
+	// "deployment.environment.name" = "production".
+	Resource map[string]string `toml:"resource"`
+	// Timeout bounds one export. Default "10s".
+	Timeout Duration `toml:"timeout"`
 }
 
 // Plugins says where WASM plugins are found.
@@ -513,6 +553,7 @@ func (c *Config) setDefaults() {
 	c.Plugins = Plugins{Dir: "plugins"}
 	c.State = State{Backend: "memory", PoolSize: 64, Timeout: Duration(200e6), KeyPrefix: "lintel:", NamespaceLimit: 64 << 20}
 	c.Admin = Admin{Listen: "127.0.0.1:9901", AllowedHosts: []string{"localhost", "127.0.0.1", "::1"}, ReadyRequiresUpstreams: true}
+	c.Tracing = Tracing{Protocol: "http/protobuf", SampleRatio: 1, Incoming: "join", ServiceName: "lintel", Timeout: Duration(10e9)}
 }
 
 func (l *Listener) setDefaults() {

@@ -184,6 +184,15 @@ func (d *decoder) value(key string, src any, dst reflect.Value) {
 			return
 		}
 		dst.SetInt(n)
+	case reflect.Float64:
+		switch n := src.(type) {
+		case float64:
+			dst.SetFloat(n)
+		case int64:
+			dst.SetFloat(float64(n))
+		default:
+			d.add(key, "expected a number, found %s", tomlType(src))
+		}
 	case reflect.Interface:
 		dst.Set(reflect.ValueOf(d.expandAll(key, src)))
 	default:

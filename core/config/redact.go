@@ -13,7 +13,7 @@ const Redacted = "[redacted]"
 
 // Redacted returns the effective configuration, defaults included, as
 // TOML that loads again, with what may be secret replaced by
-// "[redacted]": admin.token, every value that came from ${ENV}, the
+// "[redacted]": admin.token, tracing.headers, every value that came from ${ENV}, the
 // password (or lone user) of any URL, and every string in a filter's
 // config that its plugin's schema (schemas, by filter name) does not
 // declare public; a filter without a schema shows none. Strings keep
@@ -29,6 +29,13 @@ func (c *Config) Redacted(schemas map[string]*PluginSchema) ([]byte, error) {
 	}
 	if a, ok := m["admin"].(map[string]any); ok && a["token"] != "" {
 		a["token"] = Redacted
+	}
+	if t, ok := m["tracing"].(map[string]any); ok {
+		if h, ok := t["headers"].(map[string]any); ok {
+			for k := range h {
+				h[k] = Redacted // API keys, however they were written
+			}
+		}
 	}
 	if fs, ok := m["filters"].(map[string]any); ok {
 		for name, f := range fs {

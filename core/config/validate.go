@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/hex"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"net/url"
@@ -135,6 +136,8 @@ func (c *Config) validate(e *errs) {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		e.add("log.format", "must be \"text\" or \"json\", found %q", c.Log.Format)
 	}
+
+	c.validateTracing(e)
 
 	addrs := map[string]string{}
 	if c.Admin.Listen != "" {
@@ -514,4 +517,33 @@ func ValidToken(s string) bool {
 		}
 	}
 	return true
+}
+
+func (c *Config) validateTracing(e *errs) {
+	t := &c.Tracing
+	if t.Endpoint != "" {
+		if u, err := url.Parse(t.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			e.add("tracing.endpoint", "write it as a URL such as \"http://127.0.0.1:4318\", found %q", t.Endpoint)
+		}
+	}
+	if t.Protocol != "http/protobuf" && t.Protocol != "grpc" {
+		e.add("tracing.protocol", "must be \"http/protobuf\" or \"grpc\", found %q", t.Protocol)
+	}
+	if t.SampleRatio < 0 || t.SampleRatio > 1 || math.IsNaN(t.SampleRatio) {
+		e.add("tracing.sample_ratio", "must be from 0 to 1, found %v", t.SampleRatio)
+	}
+	if !slices.Contains([]string{"join", "follow", "restart"}, t.Incoming) {
+		e.add("tracing.incoming", "must be \"join\", \"follow\" or \"restart\", found %q", t.Incoming)
+	}
+	if t.ServiceName == "" {
+		e.add("tracing.service_name", "must not be empty")
+	}
+	for _, name := range sortedKeys(t.Headers) {
+		if !ValidToken(name) {
+			e.add(joinKey(joinKey("tracing", "headers"), name), "invalid header name %q", name)
+		}
+	}
+	if t.Timeout <= 0 {
+		e.add("tracing.timeout", "must be positive")
+	}
 }

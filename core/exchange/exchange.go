@@ -36,7 +36,10 @@ type Exchange struct {
 	Scheme    string
 	Host      string
 	RequestID string
-	Listener  string
+	// TraceID is the request's trace id (hex) when the gateway traces
+	// it, else "".
+	TraceID  string
+	Listener string
 	// Route is the matched route's name; "" before routing and for 404s.
 	Route string
 	Start time.Time
@@ -120,10 +123,14 @@ func (x *Exchange) Complete() {
 	x.onComplete = nil
 }
 
-// Log returns a logger whose lines carry the request id and route.
+// Log returns a logger whose lines carry the request id, the route and,
+// when the request is traced, the trace id.
 func (x *Exchange) Log() *slog.Logger {
 	if x.logger == nil {
 		x.logger = x.BaseLog.With("request_id", x.RequestID, "route", x.Route)
+		if x.TraceID != "" {
+			x.logger = x.logger.With("trace_id", x.TraceID)
+		}
 	}
 	return x.logger
 }

@@ -8,8 +8,12 @@ import (
 	"net/http"
 	"strconv"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/lintelhq/lintel/core/exchange"
 	"github.com/lintelhq/lintel/core/problem"
+	"github.com/lintelhq/lintel/core/tracing"
 )
 
 var (
@@ -74,6 +78,7 @@ func (c Chain) Serve(x *exchange.Exchange, w http.ResponseWriter, next Handler) 
 // callRequest turns a filter's panic into its error: a filter bug costs
 // one request, never the process.
 func callRequest(f Filter, x *exchange.Exchange, w http.ResponseWriter) (ok bool, p Pending, err error) {
+	span := tracing.Phase(x.Request.Context(), f.Name(), "request")
 	defer func() {
 		if r := recover(); r != nil {
 			if r == http.ErrAbortHandler {
@@ -81,8 +86,22 @@ func callRequest(f Filter, x *exchange.Exchange, w http.ResponseWriter) (ok bool
 			}
 			ok, err = false, fmt.Errorf("panic: %v", r)
 		}
+		if span != nil {
+			endPhase(span, err, !ok)
+		}
 	}()
 	return f.Request(x, w)
+}
+
+// endPhase records a filter phase's result on its span and ends it.
+func endPhase(span trace.Span, err error, answered bool) {
+	switch {
+	case err != nil:
+		tracing.Fail(span, err)
+	case answered:
+		span.SetAttributes(attribute.Bool("lintel.filter.answered", true))
+	}
+	span.End()
 }
 
 type pendingFilter struct {
@@ -226,7 +245,7 @@ func (h *hookWriter) runResponse(r *Response) error {
 		pf := h.pending[i]
 		h.pending = h.pending[:i]
 		if r != nil && failed == nil {
-			if err := callResponse(pf.p, h.x, r); err != nil {
+			if err := callResponse(pf.name, pf.p, h.x, r); err != nil {
 				h.x.Log().Error("filter failed", "filter", pf.name, "phase", "response", "error", err)
 				failed = fmt.Errorf("filter %q failed", pf.name)
 			}
@@ -236,10 +255,14 @@ func (h *hookWriter) runResponse(r *Response) error {
 	return failed
 }
 
-func callResponse(p Pending, x *exchange.Exchange, r *Response) (err error) {
+func callResponse(name string, p Pending, x *exchange.Exchange, r *Response) (err error) {
+	span := tracing.Phase(x.Request.Context(), name, "response")
 	defer func() {
 		if rec := recover(); rec != nil {
 			err = fmt.Errorf("panic: %v", rec)
+		}
+		if span != nil {
+			endPhase(span, err, false)
 		}
 	}()
 	return p.Response(x, r)

@@ -27,6 +27,7 @@ import (
 	"github.com/lintelhq/lintel/core/problem"
 	"github.com/lintelhq/lintel/core/proxy"
 	"github.com/lintelhq/lintel/core/router"
+	"github.com/lintelhq/lintel/core/tracing"
 	"github.com/lintelhq/lintel/core/transcode"
 )
 
@@ -39,6 +40,8 @@ type Options struct {
 	Filters filter.Factory
 	// Metrics receives the gateway's request metrics; nil keeps none.
 	Metrics *prometheus.Registry
+	// Version is gatewayd's version, for the traces' service.version.
+	Version string
 }
 
 // Gateway is a gateway built from one Config. Build it with New and
@@ -54,6 +57,7 @@ type Gateway struct {
 	routes    []RouteInfo
 	ids       *requestIDs
 	metrics   *requestMetrics
+	tracer    *tracing.Tracer // nil without [tracing]
 
 	// required are the services routes forward to; readiness needs
 	// each to have a target up.
@@ -85,6 +89,10 @@ func New(cfg *config.Config, opt Options) (*Gateway, error) {
 	upstreamMetrics := proxy.NewMetrics(opt.Metrics)
 	var errs config.Errors
 	fail := func(key, format string, args ...any) { errs = append(errs, cfg.Errorf(key, format, args...)) }
+	var err error
+	if g.tracer, err = tracing.New(&cfg.Tracing, opt.Version, g.log); err != nil {
+		fail("tracing.endpoint", "%v", err)
+	}
 
 	for _, name := range slices.Sorted(maps.Keys(cfg.Services)) {
 		sc := cfg.Services[name]
@@ -319,6 +327,7 @@ func (g *Gateway) add(l *listener, rc *config.Route, spec router.Spec, rt *route
 	case rc.GRPC != nil:
 		target = "grpc " + rc.Service + " " + rt.grpcMethod
 	}
+	rt.path = spec.Path
 	g.routes = append(g.routes, RouteInfo{Listener: l.cfg.Name, Name: rt.name, Host: spec.Host, Methods: spec.Methods, Path: spec.Path, Target: target})
 	l.routes++
 	err := l.router.Add(spec, rt)
@@ -447,10 +456,18 @@ func (g *Gateway) Retire(ctx context.Context) error {
 	return err
 }
 
-// close releases what New built: upstream pools and filters.
+// close releases what New built: upstream pools, filters, and the
+// tracer (its queued spans exported first).
 func (g *Gateway) close() { g.closer.Do(g.release) }
 
 func (g *Gateway) release() {
+	if g.tracer != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), g.cfg.Tracing.Timeout.D())
+		if err := g.tracer.Shutdown(ctx); err != nil {
+			g.log.Warn("traces lost at retirement", "error", err)
+		}
+		cancel()
+	}
 	for _, s := range g.services {
 		s.Close()
 	}

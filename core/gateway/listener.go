@@ -11,11 +11,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/lintelhq/lintel/core/config"
 	"github.com/lintelhq/lintel/core/exchange"
 	"github.com/lintelhq/lintel/core/filter"
 	"github.com/lintelhq/lintel/core/problem"
 	"github.com/lintelhq/lintel/core/router"
+	"github.com/lintelhq/lintel/core/tracing"
 )
 
 var _ http.Handler = (*listener)(nil)
@@ -42,6 +46,7 @@ type route struct {
 	chain    filter.Chain
 	target   func(x *exchange.Exchange, w http.ResponseWriter, ps router.Params)
 	upgrades []string // Upgrade tokens the route tunnels
+	path     string   // its path pattern, as the server span's http.route
 	// grpcMethod is the gRPC method the route calls, if it calls one.
 	grpcMethod string
 }
@@ -70,8 +75,15 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	x := &exchange.Exchange{Request: r, Listener: l.cfg.Name, Start: time.Now(), BaseLog: l.log}
+	var span trace.Span // the server span, when tracing
+	if t := l.g.tracer; t != nil {
+		var ctx context.Context
+		ctx, span = t.Start(r, x.Start)
+		r = r.WithContext(ctx)
+		x.Request, x.TraceID = r, tracing.TraceID(ctx)
+	}
 	rec := &recorder{w: w}
-	defer l.finish(x, rec)
+	defer l.finish(x, rec, span)
 	var out http.ResponseWriter = rec
 	if rec.grpc = isGRPC(r); rec.grpc {
 		g := &grpcAnswer{rec: rec}
@@ -175,6 +187,10 @@ func (l *listener) route(x *exchange.Exchange, w http.ResponseWriter) {
 		return
 	}
 	x.Route = rt.name
+	if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+		span.SetName(r.Method + " " + rt.path)
+		span.SetAttributes(attribute.String("http.route", rt.path), attribute.String("lintel.route", rt.name))
+	}
 	if up := r.Header["Upgrade"]; len(up) > 0 && !rt.allowsUpgrade(up) {
 		// Not a protocol this route tunnels (h2c never is): the request
 		// goes on as a plain one, and ReverseProxy refuses a 101 that
@@ -199,9 +215,9 @@ func (rt *route) allowsUpgrade(values []string) bool {
 	return true
 }
 
-// finish turns a panic into a 500 (when nothing was sent yet) and logs the
-// request at debug level.
-func (l *listener) finish(x *exchange.Exchange, rec *recorder) {
+// finish turns a panic into a 500 (when nothing was sent yet), logs the
+// request at debug level and ends its server span.
+func (l *listener) finish(x *exchange.Exchange, rec *recorder, span trace.Span) {
 	if p := recover(); p != nil {
 		if p == http.ErrAbortHandler {
 			panic(p)
@@ -229,10 +245,49 @@ func (l *listener) finish(x *exchange.Exchange, rec *recorder) {
 		}
 	}
 	x.Complete()
+	if span != nil {
+		endServerSpan(span, x)
+	}
 	l.g.metrics.observe(x)
 	if l.log.Enabled(context.Background(), slog.LevelDebug) {
 		x.Log().Debug("request", "method", x.Request.Method, "path", x.Request.URL.Path, "status", x.Status,
 			"bytes_in", x.BytesIn, "bytes_out", x.BytesOut, "duration", x.Duration, "client", x.ClientIP, "upstream", x.Upstream,
 			"answered_by", x.AnsweredBy)
 	}
+}
+
+// endServerSpan records what became of the request on its server span
+// (HTTP semantic conventions, plus lintel.*) and ends it.
+func endServerSpan(span trace.Span, x *exchange.Exchange) {
+	if !span.IsRecording() {
+		span.End()
+		return
+	}
+	r := x.Request
+	span.SetAttributes(
+		attribute.String("http.request.method", r.Method),
+		attribute.String("url.path", r.URL.Path),
+		attribute.String("url.scheme", x.Scheme),
+		attribute.String("server.address", x.Host),
+		attribute.String("network.protocol.version", fmt.Sprintf("%d.%d", r.ProtoMajor, r.ProtoMinor)),
+		attribute.String("user_agent.original", r.UserAgent()),
+		attribute.Int64("http.request.body.size", x.BytesIn),
+		attribute.Int64("http.response.body.size", x.BytesOut),
+		attribute.String("lintel.listener", x.Listener),
+		attribute.String("lintel.request_id", x.RequestID),
+		attribute.String("lintel.answered_by", string(x.AnsweredBy)),
+	)
+	if x.ClientIP.IsValid() {
+		span.SetAttributes(attribute.String("client.address", x.ClientIP.String()))
+	}
+	if x.Upstream != "" {
+		span.SetAttributes(attribute.String("lintel.upstream", x.Upstream))
+	}
+	if len(x.FailedParts) > 0 {
+		span.SetAttributes(attribute.StringSlice("lintel.failed_parts", x.FailedParts))
+	}
+	if x.GRPCStatus != "" {
+		span.SetAttributes(attribute.String("rpc.grpc.status_code", x.GRPCStatus))
+	}
+	tracing.EndHTTP(span, x.Status, http.StatusInternalServerError)
 }

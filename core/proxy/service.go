@@ -12,11 +12,18 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/lintelhq/lintel/core/config"
 	"github.com/lintelhq/lintel/core/exchange"
+	"github.com/lintelhq/lintel/core/tracing"
 )
 
 var _ http.RoundTripper = (*Service)(nil)
@@ -126,16 +133,26 @@ func (s *Service) Do(x *exchange.Exchange, req *http.Request) (*http.Response, e
 // Timeout is the service's timeout for a whole exchange; 0 for none.
 func (s *Service) Timeout() time.Duration { return s.cfg.Timeout.D() }
 
-// send makes one attempt against t and updates t's health.
+// send makes one attempt against t and updates t's health. When the
+// request is traced, the attempt is a client span (to the response head)
+// and the upstream receives its trace context.
 func (s *Service) send(req *http.Request, t *target) (*http.Response, error) {
 	out := *req
 	u := *req.URL
 	u.Scheme, u.Host = t.url.Scheme, t.url.Host
 	out.URL, out.Host = &u, ""
 	setTarget(req.Context(), t.url.String())
+	ctx, span := s.startSpan(&out)
+	if span != nil {
+		out = *out.WithContext(ctx)
+	}
+	tracing.Inject(ctx, out.Header)
 	start := time.Now()
 	resp, err := s.transport.RoundTrip(&out)
 	t.latency(time.Since(start))
+	if span != nil {
+		endSpan(span, resp, err)
+	}
 	switch {
 	case err == nil:
 		if t.down.Load() && t.down.CompareAndSwap(true, false) {
@@ -231,4 +248,53 @@ func setTarget(ctx context.Context, u string) {
 	if f, ok := ctx.Value(stateKey{}).(*forward); ok {
 		f.target = u
 	}
+}
+
+// startSpan starts the client span of one attempt, or returns a nil span
+// when the request is not traced. A gRPC call is named as gRPC names its
+// spans ("package.Service/Method"), any other request "METHOD service".
+func (s *Service) startSpan(out *http.Request) (context.Context, trace.Span) {
+	ctx := out.Context()
+	if !tracing.Recording(ctx) {
+		return ctx, nil
+	}
+	var span trace.Span
+	method := strings.TrimPrefix(out.URL.Path, "/")
+	grpcCall := strings.HasPrefix(out.Header.Get("Content-Type"), "application/grpc")
+	if grpcCall {
+		ctx, span = tracing.Child(ctx, trace.SpanKindClient, method)
+	} else {
+		ctx, span = tracing.Child(ctx, trace.SpanKindClient, out.Method, s.Name)
+	}
+	port, _ := strconv.Atoi(out.URL.Port())
+	span.SetAttributes(
+		attribute.String("lintel.service", s.Name),
+		attribute.String("server.address", out.URL.Hostname()),
+		attribute.Int("server.port", port),
+		attribute.String("http.request.method", out.Method),
+		attribute.String("url.full", out.URL.String()),
+	)
+	if grpcCall {
+		svc, m, _ := strings.Cut(method, "/")
+		span.SetAttributes(attribute.String("rpc.system", "grpc"), attribute.String("rpc.service", svc), attribute.String("rpc.method", m))
+	}
+	return ctx, span
+}
+
+// endSpan records an attempt's result and ends its span: failed on a
+// transport error or a status of 400 and above (the HTTP conventions for
+// client spans), or a gRPC status other than OK in the response head.
+func endSpan(span trace.Span, resp *http.Response, err error) {
+	if err != nil {
+		tracing.Fail(span, err)
+		span.End()
+		return
+	}
+	if st := resp.Header.Get("Grpc-Status"); st != "" {
+		span.SetAttributes(attribute.String("rpc.grpc.status_code", st))
+		if st != "0" {
+			span.SetStatus(codes.Error, resp.Header.Get("Grpc-Message"))
+		}
+	}
+	tracing.EndHTTP(span, resp.StatusCode, http.StatusBadRequest)
 }

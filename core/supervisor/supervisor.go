@@ -43,6 +43,8 @@ type Options struct {
 	Level *slog.LevelVar
 	// Metrics is the process's registry; the admin API exports it.
 	Metrics *prometheus.Registry
+	// Version is gatewayd's version (traces carry it).
+	Version string
 }
 
 // Supervisor serves the current generation and reloads it.
@@ -237,7 +239,7 @@ func (s *Supervisor) build(prev *generation) (*generation, string, error) {
 	if g.engine, err = wasm.NewEngine(cfg, wasm.Options{Log: s.log, State: g.store, StateTimeout: stateTimeout, Metrics: s.opt.Metrics}); err != nil {
 		return fail(err)
 	}
-	if g.gw, err = gateway.New(cfg, gateway.Options{Log: s.log, Filters: g.engine, Metrics: s.opt.Metrics}); err != nil {
+	if g.gw, err = gateway.New(cfg, gateway.Options{Log: s.log, Filters: g.engine, Metrics: s.opt.Metrics, Version: s.opt.Version}); err != nil {
 		return fail(err)
 	}
 	return g, g.files, nil

@@ -18,6 +18,7 @@ import (
 	"github.com/lintelhq/lintel/core/config"
 	"github.com/lintelhq/lintel/core/exchange"
 	"github.com/lintelhq/lintel/core/filter"
+	"github.com/lintelhq/lintel/core/tracing"
 	"github.com/lintelhq/lintel/core/problem"
 	"github.com/lintelhq/lintel/core/state"
 	"github.com/lintelhq/lintel/internal/ratelog"
@@ -198,6 +199,9 @@ func (f *Filter) Request(x *exchange.Exchange, w http.ResponseWriter) (bool, fil
 
 // complete calls lintel_on_complete once the response is complete.
 func (f *Filter) complete(x *exchange.Exchange) {
+	if span := tracing.Phase(x.Request.Context(), f.name, "complete"); span != nil {
+		defer span.End()
+	}
 	inst, err := f.pool.get(x.Request.Context())
 	if err != nil {
 		f.log.Warn("plugin completion skipped", "error", err, "request_id", x.RequestID)

@@ -138,6 +138,10 @@ func hostGetProperty(ctx context.Context, mod api.Module, stack []uint64) {
 	if get, builtin := hostProperties[name]; builtin {
 		v = get(s)
 		ok = v != ""
+	} else if name == "trace_id" && s.x.TraceID != "" {
+		// The gateway's trace, when it traces; otherwise whatever a
+		// plugin (such as a trace-context filter) set.
+		v, ok = s.x.TraceID, true
 	} else {
 		v, ok = s.x.Property(name)
 	}

@@ -127,6 +127,9 @@ func jsonLine(req lintel.Request, id string) []byte {
 	}
 	str("time", prop("start_time"))
 	str("request_id", id)
+	if tid := prop("trace_id"); tid != "" {
+		str("trace_id", tid)
+	}
 	str("client_ip", prop("client_ip"))
 	str("method", prop("method"))
 	str("path", prop("path"))

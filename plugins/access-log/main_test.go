@@ -34,6 +34,9 @@ func TestJSONLine(t *testing.T) {
 	if err := json.Unmarshal([]byte(h.Emitted[0]), &rec); err != nil {
 		t.Fatalf("not JSON: %v: %s", err, h.Emitted[0])
 	}
+	if _, ok := rec["trace_id"]; ok {
+		t.Errorf("trace_id written for an untraced request: %s", h.Emitted[0])
+	}
 	for k, want := range map[string]any{"method": "GET", "path": "/api/v1/orders/7", "uri": "/api/v1/orders/7?x=1", "status": 200.0,
 		"bytes_out": 42.0, "duration_ms": 3.25, "user": "alice", "route": "orders", "client_ip": "192.0.2.1", "request_id": "test"} {
 		if rec[k] != want {
@@ -43,6 +46,18 @@ func TestJSONLine(t *testing.T) {
 	hs := rec["headers"].(map[string]any)
 	if hs["authorization"] != "[REDACTED]" || hs["user-agent"] != "curl/8" || strings.Contains(h.Emitted[0], "secret-token") {
 		t.Errorf("headers: %v", hs)
+	}
+}
+
+// TestJSONLineTraceID: a traced request's line carries its trace id.
+func TestJSONLineTraceID(t *testing.T) {
+	setup(Config{})
+	h := host()
+	h.Properties["trace_id"] = "4bf92f3577b34da6a3ce929d0e0e4736"
+	h.Run()
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(h.Emitted[0]), &rec); err != nil || rec["trace_id"] != "4bf92f3577b34da6a3ce929d0e0e4736" {
+		t.Errorf("line %s (%v)", h.Emitted[0], err)
 	}
 }
 

@@ -8,6 +8,11 @@
  * `trace_id` (for the access log) and returned to the client in
  * `X-Trace-Id`.
  *
+ * This is for a gateway without [tracing]. With tracing on, gatewayd
+ * itself continues the client's trace (as tracing.incoming says), sends
+ * each upstream the traceparent of its own call (overwriting this
+ * filter's) and reports its own trace id as `trace_id`.
+ *
  *   clang --target=wasm32-wasi -mexec-model=reactor -O2 -I sdk/c \
  *         -o plugins/trace-context.wasm sdk/c/examples/trace-context/trace-context.c
  */
