@@ -18,9 +18,9 @@ import (
 	"github.com/lintelhq/lintel/core/config"
 	"github.com/lintelhq/lintel/core/exchange"
 	"github.com/lintelhq/lintel/core/filter"
-	"github.com/lintelhq/lintel/core/tracing"
 	"github.com/lintelhq/lintel/core/problem"
 	"github.com/lintelhq/lintel/core/state"
+	"github.com/lintelhq/lintel/core/tracing"
 	"github.com/lintelhq/lintel/internal/ratelog"
 )
 
