@@ -2,8 +2,11 @@
 # Plain proxying through gatewayd versus nginx (Debian's package, set up
 # equivalently: upstream keep-alive, HTTP/1.1 to the upstream), against the
 # same upstream in the same run, plus the aggregation route's throughput,
-# and REST-to-gRPC translation against REST proxying of the same
-# inventory lookup (the demo inventory answers both).
+# REST-to-gRPC translation against REST proxying of the same inventory
+# lookup (the demo inventory answers both), and tracing's cost: a second
+# gatewayd with the same routes and [tracing] recording every request,
+# exporting over OTLP/HTTP to a collector that discards what it gets,
+# against the untraced one (proxying and aggregation).
 #
 #   scripts/bench-vs-nginx.sh            # 3 rounds of 10 s per target
 #   DURATION=2 ROUNDS=1 scripts/bench-vs-nginx.sh   # the short CI version
@@ -20,6 +23,7 @@ CONNS=${CONNS:-32}
 OFFSET=${OFFSET:-21000}          # demo services on 30101..30111
 NGINX_PORT=${NGINX_PORT:-30080}
 LINTEL_PORT=${LINTEL_PORT:-30081}
+TRACED_PORT=${TRACED_PORT:-30082}
 
 for tool in nginx wrk; do
   command -v "$tool" >/dev/null || command -v "/usr/sbin/$tool" >/dev/null ||
@@ -39,7 +43,7 @@ trap cleanup EXIT
 
 go build -o "$work/gatewayd" ./cmd/gatewayd
 go build -o "$work/demo-services" ./cmd/demo-services
-"$work/demo-services" -port-offset "$OFFSET" 2>"$work/demo.log" &
+"$work/demo-services" -port-offset "$OFFSET" -keep-spans -1 2>"$work/demo.log" &
 pids+=($!)
 
 orders=$((9104 + OFFSET)); catalog=$((9101 + OFFSET)); catalog2=$((9111 + OFFSET))
@@ -112,9 +116,15 @@ parts = [
 TOML
 "$work/gatewayd" -config "$work/gateway.toml" -log-level warn 2>"$work/gatewayd.log" &
 pids+=($!)
+{
+  printf '[tracing]\nendpoint = "http://127.0.0.1:%s"\nsample_ratio = 1.0\n' $((9106 + OFFSET))
+  sed "s/127.0.0.1:$LINTEL_PORT/127.0.0.1:$TRACED_PORT/" "$work/gateway.toml"
+} >"$work/traced.toml"
+"$work/gatewayd" -config "$work/traced.toml" -log-level warn 2>"$work/traced.log" &
+pids+=($!)
 
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "bench: port $1 never opened" >&2; exit 1; }
-for p in $orders $reviews $NGINX_PORT $LINTEL_PORT; do wait_port "$p"; done
+for p in $orders $reviews $NGINX_PORT $LINTEL_PORT $TRACED_PORT; do wait_port "$p"; done
 
 # rps URL: requests per second, after checking every answer was a 2xx.
 rps() {
@@ -164,3 +174,25 @@ paste "$work/rest" "$work/grpc" | awk '
   END {
     printf "REST to gRPC vs REST proxying (the inventory lookup), median of %d: %d vs %d req/s = %.2fx; p99 %.2f vs %.2f ms\n", NR, median(grpc, NR), median(rest, NR), median(ratio, NR), median(gp, NR), median(rp, NR)
   }'
+
+# Tracing every request against none, interleaved: proxying and the
+# aggregation (3 parts: 8 spans a request).
+curl -fsS "http://127.0.0.1:$TRACED_PORT/products/1" >/dev/null
+: >"$work/off"; : >"$work/on"; : >"$work/aoff"; : >"$work/aon"
+for r in $(seq "$ROUNDS"); do
+  rps_p99 "http://127.0.0.1:$LINTEL_PORT/api/v1/orders/1" >>"$work/off"
+  rps_p99 "http://127.0.0.1:$TRACED_PORT/api/v1/orders/1" >>"$work/on"
+  rps_p99 "http://127.0.0.1:$LINTEL_PORT/products/1" >>"$work/aoff"
+  rps_p99 "http://127.0.0.1:$TRACED_PORT/products/1" >>"$work/aon"
+done
+for pair in "proxying:off:on" "aggregation:aoff:aon"; do
+  IFS=: read -r what off on <<<"$pair"
+  paste "$work/$off" "$work/$on" | awk -v what="$what" '
+    {off[NR] = $1; op[NR] = $2; on[NR] = $3; onp[NR] = $4; ratio[NR] = $3 / $1}
+    function median(a, n,   i, j, t) { for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t } return a[int((n + 1) / 2)] }
+    END {
+      lo = hi = ratio[1]; for (i = 2; i <= NR; i++) { if (ratio[i] < lo) lo = ratio[i]; if (ratio[i] > hi) hi = ratio[i] }
+      printf "tracing every request vs none (%s), median of %d: %d vs %d req/s = %.2fx (rounds %.2f-%.2f); p99 %.2f vs %.2f ms\n", what, NR, median(on, NR), median(off, NR), median(ratio, NR), lo, hi, median(onp, NR), median(op, NR)
+    }'
+done
+grep -i "trace export failed" "$work/traced.log" >&2 && { echo "bench: trace exports failed" >&2; exit 1; } || true

@@ -28,6 +28,7 @@ cat <<'MSG'
     curl -s localhost:8081/products/123        # the mobile gateway's smaller answer
     curl -si localhost:8080/api/v1/orders/42   # 401: the orders API wants a token
     curl -s -H "Authorization: Bearer $(bin/demo-token)" localhost:8080/api/v1/orders/42
+    curl -s localhost:9106/traces               # the latest traces, as span trees
   Access log lines appear below, one JSON line per request.
 
 MSG

@@ -17,12 +17,14 @@ import (
 	"syscall"
 
 	"github.com/lintelhq/lintel/internal/grpcinventory"
+	"github.com/lintelhq/lintel/internal/otlptest"
 )
 
 func main() {
 	host := flag.String("host", "127.0.0.1", "address to listen on")
 	offset := flag.Int("port-offset", 0, "added to every port (9101-9111), to run beside another copy")
 	proto := flag.String("proto", "testdata/grpc/inventory.proto", "the gRPC inventory's .proto file")
+	keepSpans := flag.Int("keep-spans", 10000, "spans the trace receiver keeps for /traces; -1 discards every export unread")
 	flag.Parse()
 
 	// The inventory also speaks gRPC (gateway.toml reaches it so, through
@@ -35,6 +37,10 @@ func main() {
 	defer inv.Stop()
 	log.Printf("demo-services: inventory (gRPC) on %s", grpcAddr)
 
+	// Traces: an OTLP/HTTP receiver for gateway.toml's [tracing], which
+	// shows the latest traces at /traces.
+	traces := otlptest.NewReceiver(*keepSpans)
+
 	services := []struct {
 		name string
 		port int
@@ -45,6 +51,7 @@ func main() {
 		{"inventory", 9102, http.HandlerFunc(inventory)},
 		{"reviews", 9103, http.HandlerFunc(reviews)},
 		{"orders", 9104, http.HandlerFunc(orders)},
+		{"traces (OTLP receiver; GET /traces)", 9106, traces},
 	}
 	for _, s := range services {
 		addr := net.JoinHostPort(*host, fmt.Sprint(s.port+*offset))

@@ -9,16 +9,7 @@ import (
 	"github.com/lintelhq/lintel/internal/gatewaytest"
 )
 
-// BenchmarkProxy measures a GET over loopback: straight to the upstream,
-// through the gateway, and an aggregate of three parts. The difference
-// between "direct" and "gateway" is the gateway's cost per request.
-func BenchmarkProxy(b *testing.B) {
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"id":"123","name":"Laptop","price":999}`)
-	}))
-	defer up.Close()
-	h := gatewaytest.Start(b, `
+const proxyBenchConfig = `
 [services.orders]
 targets = ["{{up}}"]
 [[routes]]
@@ -33,12 +24,36 @@ parts = [
   { key = "stock",   service = "orders", path = "/inventory/{id}", take = "price" },
   { key = "reviews", service = "orders", path = "/reviews/{id}", optional = true },
 ]
-`, map[string]string{"up": up.URL})
+`
+
+// BenchmarkProxy measures a GET over loopback: straight to the upstream,
+// through the gateway, and an aggregate of three parts, each untraced
+// and traced (every request recorded and exported over OTLP/HTTP to a
+// collector in this process that discards them). The difference between "direct" and
+// "gateway" is the gateway's cost per request; between "gateway" and
+// "gateway-traced", tracing's.
+func BenchmarkProxy(b *testing.B) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"id":"123","name":"Laptop","price":999}`)
+	}))
+	defer up.Close()
+	// The collector: takes each export and discards it.
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	defer collector.Close()
+	vars := map[string]string{"up": up.URL, "otlp": collector.URL}
+	h := gatewaytest.Start(b, proxyBenchConfig, vars)
+	traced := gatewaytest.Start(b, "[tracing]\nendpoint = \"{{otlp}}\"\n"+proxyBenchConfig, vars)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	for _, c := range []struct{ name, url string }{
 		{"direct", up.URL + "/orders/42"},
 		{"gateway", h.URL() + "/api/v1/orders/42"},
+		{"gateway-traced", traced.URL() + "/api/v1/orders/42"},
 		{"aggregate", h.URL() + "/products/42"},
+		{"aggregate-traced", traced.URL() + "/products/42"},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()

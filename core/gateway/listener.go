@@ -264,12 +264,20 @@ func endServerSpan(span trace.Span, x *exchange.Exchange) {
 		return
 	}
 	r := x.Request
-	span.SetAttributes(
+	proto := "1.1"
+	switch {
+	case r.ProtoMajor == 2:
+		proto = "2"
+	case r.ProtoMinor == 0:
+		proto = "1.0"
+	}
+	attrs := make([]attribute.KeyValue, 0, 16)
+	attrs = append(attrs,
 		attribute.String("http.request.method", r.Method),
 		attribute.String("url.path", r.URL.Path),
 		attribute.String("url.scheme", x.Scheme),
 		attribute.String("server.address", x.Host),
-		attribute.String("network.protocol.version", fmt.Sprintf("%d.%d", r.ProtoMajor, r.ProtoMinor)),
+		attribute.String("network.protocol.version", proto),
 		attribute.String("user_agent.original", r.UserAgent()),
 		attribute.Int64("http.request.body.size", x.BytesIn),
 		attribute.Int64("http.response.body.size", x.BytesOut),
@@ -278,16 +286,17 @@ func endServerSpan(span trace.Span, x *exchange.Exchange) {
 		attribute.String("lintel.answered_by", string(x.AnsweredBy)),
 	)
 	if x.ClientIP.IsValid() {
-		span.SetAttributes(attribute.String("client.address", x.ClientIP.String()))
+		attrs = append(attrs, attribute.String("client.address", x.ClientIP.String()))
 	}
 	if x.Upstream != "" {
-		span.SetAttributes(attribute.String("lintel.upstream", x.Upstream))
+		attrs = append(attrs, attribute.String("lintel.upstream", x.Upstream))
 	}
 	if len(x.FailedParts) > 0 {
-		span.SetAttributes(attribute.StringSlice("lintel.failed_parts", x.FailedParts))
+		attrs = append(attrs, attribute.StringSlice("lintel.failed_parts", x.FailedParts))
 	}
 	if x.GRPCStatus != "" {
-		span.SetAttributes(attribute.String("rpc.grpc.status_code", x.GRPCStatus))
+		attrs = append(attrs, attribute.String("rpc.grpc.status_code", x.GRPCStatus))
 	}
+	span.SetAttributes(attrs...)
 	tracing.EndHTTP(span, x.Status, http.StatusInternalServerError)
 }

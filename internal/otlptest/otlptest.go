@@ -1,6 +1,7 @@
 // Package otlptest is an OTLP trace receiver for tests and local runs:
 // over HTTP (protobuf, POST /v1/traces) or gRPC, on loopback, decoding
-// what it receives into Spans.
+// what it receives into Spans. Over HTTP, GET /traces shows the latest
+// traces as span trees (the demo's trace viewer).
 package otlptest
 
 import (
@@ -9,6 +10,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -43,6 +45,10 @@ type Span struct {
 type Receiver struct {
 	// URL is the endpoint to configure: tracing.endpoint.
 	URL string
+	// Keep, when positive, bounds the spans kept to about the latest
+	// Keep (a receiver that runs for long); when negative, exports are
+	// read and discarded undecoded (a collector that costs nothing).
+	Keep int
 
 	mu      sync.Mutex
 	spans   []Span
@@ -51,6 +57,14 @@ type Receiver struct {
 }
 
 func newReceiver() *Receiver { return &Receiver{arrived: make(chan struct{}, 1)} }
+
+// NewReceiver returns a receiver to serve with ServeHTTP, keeping about
+// the latest keep spans.
+func NewReceiver(keep int) *Receiver {
+	r := newReceiver()
+	r.Keep = keep
+	return r
+}
 
 // NewHTTP starts a receiver for protocol "http/protobuf"; the test stops
 // it.
@@ -77,10 +91,16 @@ func NewGRPC(tb testing.TB) *Receiver {
 	return r
 }
 
-// ServeHTTP takes an OTLP/HTTP export (binary protobuf, gzip or not).
+// ServeHTTP takes an OTLP/HTTP export (binary protobuf, gzip or not) at
+// POST /v1/traces, and shows the latest traces at GET /traces.
 func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if req.Method == http.MethodGet && req.URL.Path == "/traces" {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, Latest(r.Spans(), 5))
+		return
+	}
 	if req.Method != http.MethodPost || req.URL.Path != "/v1/traces" {
-		http.Error(w, "POST /v1/traces only", http.StatusNotFound)
+		http.Error(w, "POST /v1/traces or GET /traces", http.StatusNotFound)
 		return
 	}
 	var body io.Reader = req.Body
@@ -91,6 +111,11 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 		body = zr
+	}
+	if r.Keep < 0 {
+		_, _ = io.Copy(io.Discard, body)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		return
 	}
 	b, err := io.ReadAll(body)
 	var msg collectorpb.ExportTraceServiceRequest
@@ -141,6 +166,9 @@ func (r *Receiver) add(req *collectorpb.ExportTraceServiceRequest) {
 	}
 	r.mu.Lock()
 	r.spans = append(r.spans, got...)
+	if r.Keep > 0 && len(r.spans) > 2*r.Keep {
+		r.spans = slices.Clone(r.spans[len(r.spans)-r.Keep:])
+	}
 	r.exports++
 	r.mu.Unlock()
 	select {
@@ -238,6 +266,26 @@ func Tree(spans []Span, show ...string) string {
 	}
 	for _, s := range roots {
 		walk(s, 0)
+	}
+	return b.String()
+}
+
+// Latest renders the n traces of spans that started last, newest first,
+// each as a Tree under a line naming its trace id.
+func Latest(spans []Span, n int) string {
+	byTrace := map[string][]Span{}
+	first := map[string]time.Time{}
+	for _, s := range spans {
+		byTrace[s.TraceID] = append(byTrace[s.TraceID], s)
+		if t, ok := first[s.TraceID]; !ok || s.Start.Before(t) {
+			first[s.TraceID] = s.Start
+		}
+	}
+	ids := slices.Collect(maps.Keys(byTrace))
+	slices.SortFunc(ids, func(a, b string) int { return first[b].Compare(first[a]) })
+	var b strings.Builder
+	for _, id := range ids[:min(n, len(ids))] {
+		fmt.Fprintf(&b, "trace %s\n%s\n", id, Tree(byTrace[id], "http.response.status_code", "lintel.service", "rpc.grpc.status_code"))
 	}
 	return b.String()
 }
