@@ -313,9 +313,12 @@ func (s *Supervisor) applyLevel(cfg *config.Config) {
 
 // Shutdown reports not ready, keeps serving for shutdown_delay, then
 // closes the listeners, lets requests in flight finish up to
-// drain_timeout (or ctx), and releases everything.
+// drain_timeout (or ctx), and releases everything. Calls after the
+// first return nil at once.
 func (s *Supervisor) Shutdown(ctx context.Context) error {
-	s.stopping.Store(true)
+	if !s.stopping.CompareAndSwap(false, true) {
+		return nil // shut down already, or shutting down
+	}
 	close(s.stop)
 	s.watcher.Wait()
 	s.reloading.Lock()

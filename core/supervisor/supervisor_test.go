@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/lintelhq/lintel/core/state/statetest"
+	"github.com/lintelhq/lintel/internal/otlptest"
 	"github.com/lintelhq/lintel/internal/testbuild"
 	"github.com/lintelhq/lintel/internal/testlog"
 	"github.com/lintelhq/lintel/internal/testpki"
@@ -621,5 +622,43 @@ func TestReloadOntoBusyAddressKeepsState(t *testing.T) {
 	}
 	if _, _, err := r.s.cur.Load().store.Get(context.Background(), "probe"); err != nil {
 		t.Errorf("the running generation's state store was closed: %v", err)
+	}
+}
+
+// TestTracingFollowsReload: a reload moves tracing to another receiver
+// with another service name; the retiring configuration exports what it
+// recorded to its own receiver before it goes.
+func TestTracingFollowsReload(t *testing.T) {
+	first, second := otlptest.NewHTTP(t), otlptest.NewHTTP(t)
+	cfg := func(endpoint, name string) string {
+		return fmt.Sprintf(`
+[server]
+watch = false
+[tracing]
+endpoint = %q
+service_name = %q
+[services.echo]
+targets = ["{{upstream}}"]
+[[routes]]
+path = "/a"
+service = "echo"
+`, endpoint, name)
+	}
+	r := newRig(t, cfg(first.URL, "one"))
+	r.get("/a")
+	r.write(cfg(second.URL, "two"))
+	if err := r.s.Reload("test"); err != nil {
+		t.Fatal(err)
+	}
+	r.get("/a")
+	r.s.Shutdown(context.Background())
+	for i, c := range []struct {
+		rcv  *otlptest.Receiver
+		name string
+	}{{first, "one"}, {second, "two"}} {
+		spans := c.rcv.Wait(2, 5*time.Second)
+		if len(spans) != 2 || spans[0].Resource["service.name"] != c.name {
+			t.Errorf("receiver %d: %d spans %v, want 2 of service %q", i+1, len(spans), spans, c.name)
+		}
 	}
 }
