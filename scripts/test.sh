@@ -21,6 +21,13 @@ else
   echo "== plugin fixtures: check skipped (apt-get install wabt to run it)"
 fi
 
+if command -v npx >/dev/null; then
+  echo "== gateway.toml and testdata/config/good against gateway.schema.json, as editors check them (Taplo)"
+  npx --yes @taplo/cli@0.7.0 check gateway.toml testdata/config/good/*.toml
+elif [ "${CI:-}" = true ]; then
+  echo "npx is required under CI (apt-get install npm)" >&2; exit 1
+fi
+
 echo "== build the bundled plugins"
 scripts/build-plugins.sh
 

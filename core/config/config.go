@@ -547,6 +547,18 @@ var DefaultMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "
 // into it, so a key the file omits keeps its default.
 type defaulter interface{ setDefaults() }
 
+// ApplyDefaults sets on v (a *Config, or a pointer to a table the file
+// may hold many of: *Listener, *Service, *Filter, *Route, ...) the values
+// its keys have when the file omits them, and reports whether its type
+// has any. The config schema (internal/confschema) shows them.
+func ApplyDefaults(v any) bool {
+	d, ok := v.(defaulter)
+	if ok {
+		d.setDefaults()
+	}
+	return ok
+}
+
 func (c *Config) setDefaults() {
 	c.Server = Server{DrainTimeout: Duration(30e9), Watch: true, WatchInterval: Duration(1e9)}
 	c.Log = Log{Level: "info", Format: "text"}
