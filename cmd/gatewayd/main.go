@@ -24,6 +24,7 @@ import (
 	"github.com/lintelhq/lintel/core/config"
 	"github.com/lintelhq/lintel/core/supervisor"
 	"github.com/lintelhq/lintel/core/wasm"
+	"github.com/lintelhq/lintel/internal/scaffold"
 )
 
 // version and commit are set at build time with -ldflags "-X
@@ -38,6 +39,9 @@ Usage:
   gatewayd validate [flags]   check a config file without serving; exit 1 and
                               list every problem as FILE:LINE: key: problem
   gatewayd version            print the version
+  gatewayd plugin new NAME -lang go|rust|c|assemblyscript|wat [-dir DIR]
+                              write a plugin project that builds outside this
+                              repository and loads as it is (into ./NAME)
   gatewayd plugin inspect FILE.wasm
                               show a plugin's imports, exports and ABI, and
                               whether it would load (and why not)
@@ -231,6 +235,9 @@ func versionString() string {
 }
 
 const pluginUsage = `usage:
+  gatewayd plugin new NAME -lang LANG [-dir DIR]  write a new plugin project into DIR
+                                                 (default ./NAME); LANG is go, rust, c,
+                                                 assemblyscript or wat
   gatewayd plugin inspect FILE.wasm              imports, exports, ABI, would it load
   gatewayd plugin schema FILE.wasm               print the config schema it declares
   gatewayd plugin schema FILE.wasm SCHEMA.json   declare SCHEMA.json as its config schema`
@@ -238,6 +245,8 @@ const pluginUsage = `usage:
 // pluginCmd is `gatewayd plugin inspect|schema ...`.
 func pluginCmd(args []string, stdout, stderr io.Writer) int {
 	switch {
+	case len(args) >= 1 && args[0] == "new":
+		return newPluginCmd(args[1:], stdout, stderr)
 	case len(args) == 2 && args[0] == "inspect":
 	case (len(args) == 2 || len(args) == 3) && args[0] == "schema":
 		return schemaCmd(args[1:], stdout, stderr)
@@ -319,4 +328,27 @@ func writeFileAtomic(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// newPluginCmd is `gatewayd plugin new NAME -lang LANG [-dir DIR]`.
+func newPluginCmd(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		fmt.Fprintln(stderr, pluginUsage)
+		return 2
+	}
+	name := args[0]
+	fs := flag.NewFlagSet("plugin new", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	lang := fs.String("lang", "", "the plugin's language: "+strings.Join(scaffold.Languages, ", "))
+	dir := fs.String("dir", name, "the directory to write the project into (new or empty)")
+	if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 || *lang == "" {
+		fmt.Fprintln(stderr, pluginUsage)
+		return 2
+	}
+	if err := scaffold.Write(*dir, name, *lang); err != nil {
+		fmt.Fprintln(stderr, "gatewayd:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "wrote %s: plugin %q in %s. Next: cd %s && make (see its README.md)\n", *dir, name, *lang, *dir)
+	return 0
 }

@@ -155,3 +155,24 @@ func TestJSONLogDurationsHaveTheirUnit(t *testing.T) {
 		t.Errorf("JSON line %s, want took_ms 212.4", got)
 	}
 }
+
+// TestPluginNew: `gatewayd plugin new` writes a project into a new
+// directory, refuses one in use, and asks for a language.
+func TestPluginNew(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "greeter")
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"plugin", "new", "greeter", "-lang", "wat", "-dir", dir}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "greeter.wat")); err != nil || !strings.Contains(stdout.String(), "cd "+dir+" && make") {
+		t.Errorf("%v; stdout %q", err, stdout.String())
+	}
+	stderr.Reset()
+	if code := run([]string{"plugin", "new", "greeter", "-lang", "wat", "-dir", dir}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "not empty") {
+		t.Errorf("into a used directory: exit %d, %q", code, stderr.String())
+	}
+	stderr.Reset()
+	if code := run([]string{"plugin", "new", "greeter"}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "plugin new NAME -lang") {
+		t.Errorf("without -lang: exit %d, %q", code, stderr.String())
+	}
+}

@@ -223,9 +223,9 @@ func TestLintelNowAndAnswer(t *testing.T) {
 	}
 }
 
-// TestFirstPluginExample runs the README's first plugin (the SDK's
-// counter example) through gatewayd.
-func TestFirstPluginExample(t *testing.T) {
+// TestCounterExample runs the Go SDK's counter example (a per-client
+// count in shared state) through gatewayd.
+func TestCounterExample(t *testing.T) {
 	up := gatewaytest.NewUpstream(t, nil)
 	h := gatewaytest.StartWASM(t, wasmRoute(`"counter"`, "[filters.counter]\n"), map[string]string{"echo": up.URL})
 	for i := 1; i <= 3; i++ {

@@ -1,0 +1,272 @@
+//! A small JSON reader for filter configs (RFC 8259; no serde here).
+
+use std::fmt;
+
+/// A JSON value. Objects keep their members in order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Number(f64),
+    String(String),
+    Array(Vec<Value>),
+    Object(Vec<(String, Value)>),
+}
+
+impl Value {
+    /// The member `key` of an object.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        match self {
+            Value::Object(m) => m.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Number(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    pub fn as_array(&self) -> Option<&[Value]> {
+        match self {
+            Value::Array(a) => Some(a),
+            _ => None,
+        }
+    }
+}
+
+/// A syntax error and the byte offset where it was found.
+#[derive(Debug, PartialEq)]
+pub struct Error {
+    pub offset: usize,
+    pub msg: &'static str,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "invalid JSON at byte {}: {}", self.offset, self.msg)
+    }
+}
+
+/// Parses one JSON document.
+pub fn parse(s: &str) -> Result<Value, Error> {
+    let mut p = Parser { b: s.as_bytes(), i: 0, depth: 0 };
+    let v = p.value()?;
+    p.ws();
+    if p.i != p.b.len() {
+        return p.err("trailing characters");
+    }
+    Ok(v)
+}
+
+struct Parser<'a> {
+    b: &'a [u8],
+    i: usize,
+    depth: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn err<T>(&self, msg: &'static str) -> Result<T, Error> {
+        Err(Error { offset: self.i, msg })
+    }
+
+    fn ws(&mut self) {
+        while self.i < self.b.len() && matches!(self.b[self.i], b' ' | b'\t' | b'\n' | b'\r') {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, lit: &str) -> bool {
+        if self.b[self.i..].starts_with(lit.as_bytes()) {
+            self.i += lit.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn value(&mut self) -> Result<Value, Error> {
+        self.ws();
+        if self.depth > 64 {
+            return self.err("nested too deeply");
+        }
+        match self.b.get(self.i) {
+            None => self.err("unexpected end"),
+            Some(b'{') => {
+                self.i += 1;
+                self.depth += 1;
+                let mut members = Vec::new();
+                self.ws();
+                if self.eat("}") {
+                    self.depth -= 1;
+                    return Ok(Value::Object(members));
+                }
+                loop {
+                    self.ws();
+                    let k = self.string()?;
+                    self.ws();
+                    if !self.eat(":") {
+                        return self.err("expected ':'");
+                    }
+                    members.push((k, self.value()?));
+                    self.ws();
+                    if self.eat(",") {
+                        continue;
+                    }
+                    if self.eat("}") {
+                        self.depth -= 1;
+                        return Ok(Value::Object(members));
+                    }
+                    return self.err("expected ',' or '}'");
+                }
+            }
+            Some(b'[') => {
+                self.i += 1;
+                self.depth += 1;
+                let mut items = Vec::new();
+                self.ws();
+                if self.eat("]") {
+                    self.depth -= 1;
+                    return Ok(Value::Array(items));
+                }
+                loop {
+                    items.push(self.value()?);
+                    self.ws();
+                    if self.eat(",") {
+                        continue;
+                    }
+                    if self.eat("]") {
+                        self.depth -= 1;
+                        return Ok(Value::Array(items));
+                    }
+                    return self.err("expected ',' or ']'");
+                }
+            }
+            Some(b'"') => Ok(Value::String(self.string()?)),
+            Some(b't') if self.eat("true") => Ok(Value::Bool(true)),
+            Some(b'f') if self.eat("false") => Ok(Value::Bool(false)),
+            Some(b'n') if self.eat("null") => Ok(Value::Null),
+            Some(c) if *c == b'-' || c.is_ascii_digit() => self.number(),
+            _ => self.err("unexpected character"),
+        }
+    }
+
+    fn number(&mut self) -> Result<Value, Error> {
+        let start = self.i;
+        while self.i < self.b.len() && matches!(self.b[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
+            self.i += 1;
+        }
+        let text = std::str::from_utf8(&self.b[start..self.i]).unwrap_or("");
+        match text.parse::<f64>() {
+            Ok(n) if n.is_finite() => Ok(Value::Number(n)),
+            _ => Err(Error { offset: start, msg: "invalid number" }),
+        }
+    }
+
+    fn hex4(&mut self) -> Result<u32, Error> {
+        let s = self.b.get(self.i..self.i + 4).and_then(|h| std::str::from_utf8(h).ok());
+        match s.and_then(|h| u32::from_str_radix(h, 16).ok()) {
+            Some(v) => {
+                self.i += 4;
+                Ok(v)
+            }
+            None => self.err("invalid \\u escape"),
+        }
+    }
+
+    fn string(&mut self) -> Result<String, Error> {
+        if !self.eat("\"") {
+            return self.err("expected a string");
+        }
+        let mut out = String::new();
+        loop {
+            let start = self.i;
+            while self.i < self.b.len() && self.b[self.i] != b'"' && self.b[self.i] != b'\\' {
+                if self.b[self.i] < 0x20 {
+                    return self.err("control character in a string");
+                }
+                self.i += 1;
+            }
+            out.push_str(std::str::from_utf8(&self.b[start..self.i]).map_err(|_| Error { offset: start, msg: "invalid UTF-8" })?);
+            match self.b.get(self.i) {
+                None => return self.err("unterminated string"),
+                Some(b'"') => {
+                    self.i += 1;
+                    return Ok(out);
+                }
+                _ => {}
+            }
+            self.i += 1; // the backslash
+            let c = match self.b.get(self.i) {
+                Some(c) => *c,
+                None => return self.err("unterminated string"),
+            };
+            self.i += 1;
+            match c {
+                b'"' => out.push('"'),
+                b'\\' => out.push('\\'),
+                b'/' => out.push('/'),
+                b'b' => out.push('\u{8}'),
+                b'f' => out.push('\u{c}'),
+                b'n' => out.push('\n'),
+                b'r' => out.push('\r'),
+                b't' => out.push('\t'),
+                b'u' => {
+                    let mut cp = self.hex4()?;
+                    if (0xD800..0xDC00).contains(&cp) && self.eat("\\u") {
+                        let lo = self.hex4()?;
+                        if !(0xDC00..0xE000).contains(&lo) {
+                            return self.err("invalid surrogate pair");
+                        }
+                        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                    }
+                    match char::from_u32(cp) {
+                        Some(ch) => out.push(ch),
+                        None => return self.err("invalid code point"),
+                    }
+                }
+                _ => return self.err("invalid escape"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_configs() {
+        let v = parse(r#" {"allow": ["10.0.0.0/8", "::1"], "status": 403, "on": true, "x": null, "s": "a\"\u00e9\ud83d\ude00"} "#).unwrap();
+        assert_eq!(v.get("allow").unwrap().as_array().unwrap()[1].as_str(), Some("::1"));
+        assert_eq!(v.get("status").unwrap().as_f64(), Some(403.0));
+        assert_eq!(v.get("on").unwrap().as_bool(), Some(true));
+        assert_eq!(v.get("s").unwrap().as_str(), Some("a\"é😀"));
+        assert_eq!(v.get("missing"), None);
+    }
+
+    #[test]
+    fn refuses_bad_json() {
+        for bad in ["", "{", "{\"a\" 1}", "[1,]", "\"\\x\"", "01x", "{} {}", "\"\u{1}\""] {
+            assert!(parse(bad).is_err(), "{:?} parsed", bad);
+        }
+        let deep = "[".repeat(100) + &"]".repeat(100);
+        assert!(parse(&deep).is_err());
+    }
+}
