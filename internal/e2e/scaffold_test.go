@@ -32,7 +32,10 @@ var toolchains = map[string]struct {
 
 func onPath(cmd string) bool { _, err := exec.LookPath(cmd); return err == nil }
 
-func executable(file string) bool { st, err := os.Stat(file); return err == nil && st.Mode()&0o111 != 0 }
+func executable(file string) bool {
+	st, err := os.Stat(file)
+	return err == nil && st.Mode()&0o111 != 0
+}
 
 // TestScaffoldsBuildAndRun: a project of each language, written into an
 // empty directory outside the repository, builds with its own Makefile
