@@ -183,7 +183,7 @@ targets = ["{{api}}"]
 path = "/api"
 service = "api"
 `, map[string]string{"otlp": otlp.URL, "api": up.URL})
-			if resp, _ := h.Do("GET", "/api", nil, "Traceparent", parent); resp.StatusCode != 200 {
+			if resp, _ := h.Do("GET", "/api", nil, "Traceparent", parent, "Tracestate", "vendor=client"); resp.StatusCode != 200 {
 				t.Fatalf("status %d", resp.StatusCode)
 			}
 			got := up.Last().Header.Get("Traceparent")
@@ -197,6 +197,9 @@ service = "api"
 			}
 			if !tc.recorded && !strings.HasSuffix(got, "-00") {
 				t.Errorf("an unrecorded request went upstream as sampled: %q", got)
+			}
+			if ts := up.Last().Header.Get("Tracestate"); (ts == "vendor=client") != tc.sameID {
+				t.Errorf("upstream tracestate %q: the client's kept only when its trace is", ts)
 			}
 			if tc.incoming == "restart" {
 				srv := byName(spans)["GET /api"]

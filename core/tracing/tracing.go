@@ -194,6 +194,9 @@ func Inject(ctx context.Context, h http.Header) {
 	if !trace.SpanContextFromContext(ctx).IsValid() {
 		return
 	}
+	// The client's tracestate belongs to the client's trace; the span's
+	// own (inherited when it continues that trace) replaces it.
+	h.Del("Tracestate")
 	propagator.Inject(ctx, propagation.HeaderCarrier(h))
 }
 
