@@ -28,6 +28,13 @@ elif [ "${CI:-}" = true ]; then
   echo "npx is required under CI (apt-get install npm)" >&2; exit 1
 fi
 
+if [ -x /usr/bin/rustc ]; then
+  echo "== the committed Rust plugins match their sources (and pass their unit tests)"
+  scripts/build-rust-plugins.sh -check
+elif [ "${CI:-}" = true ]; then
+  echo "Debian's rustc is required under CI (apt-get install rustc libstd-rust-dev-wasm32 lld-14)" >&2; exit 1
+fi
+
 echo "== build the bundled plugins"
 scripts/build-plugins.sh
 

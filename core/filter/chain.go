@@ -78,7 +78,10 @@ func (c Chain) Serve(x *exchange.Exchange, w http.ResponseWriter, next Handler) 
 // callRequest turns a filter's panic into its error: a filter bug costs
 // one request, never the process.
 func callRequest(f Filter, x *exchange.Exchange, w http.ResponseWriter) (ok bool, p Pending, err error) {
-	span := tracing.Phase(x.Request.Context(), f.Name(), "request")
+	var span trace.Span
+	if x.TraceID != "" { // traced: no context lookup otherwise
+		span = tracing.Phase(x.Request.Context(), f.Name(), "request")
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			if r == http.ErrAbortHandler {
@@ -256,7 +259,10 @@ func (h *hookWriter) runResponse(r *Response) error {
 }
 
 func callResponse(name string, p Pending, x *exchange.Exchange, r *Response) (err error) {
-	span := tracing.Phase(x.Request.Context(), name, "response")
+	var span trace.Span
+	if x.TraceID != "" {
+		span = tracing.Phase(x.Request.Context(), name, "response")
+	}
 	defer func() {
 		if rec := recover(); rec != nil {
 			err = fmt.Errorf("panic: %v", rec)

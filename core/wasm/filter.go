@@ -199,8 +199,10 @@ func (f *Filter) Request(x *exchange.Exchange, w http.ResponseWriter) (bool, fil
 
 // complete calls lintel_on_complete once the response is complete.
 func (f *Filter) complete(x *exchange.Exchange) {
-	if span := tracing.Phase(x.Request.Context(), f.name, "complete"); span != nil {
-		defer span.End()
+	if x.TraceID != "" {
+		if span := tracing.Phase(x.Request.Context(), f.name, "complete"); span != nil {
+			defer span.End()
+		}
 	}
 	inst, err := f.pool.get(x.Request.Context())
 	if err != nil {

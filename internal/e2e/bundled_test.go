@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -289,5 +290,150 @@ filters = ["limit"]
 				t.Errorf("%v (upstream saw %d): want exactly 10 admitted", n, up.Count())
 			}
 		})
+	}
+}
+
+// TestHeaderRewriteRules: header-rewrite's four operations in their order
+// (remove, rename, set, add) on both phases, with templates of host
+// properties and of a property an earlier filter set (jwt-auth's user).
+func TestHeaderRewriteRules(t *testing.T) {
+	up := gatewaytest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Server", "internal/1.2")
+		w.Header().Add("X-Up", "a")
+		w.Header().Add("X-Up", "b")
+		gatewaytest.Echo(w, r)
+	})
+	h := gatewaytest.StartBundled(t, `
+[filters.auth]
+plugin = "jwt-auth"
+config_files = { jwks = "{{jwks}}" }
+config = { algorithms = ["RS256"] }
+[filters.headers]
+plugin = "header-rewrite"
+config.request = { set = { X-Gateway = "lintel", X-Client = "{client_ip} via {route}", X-Gone = "{nope}", X-Brace = "a{unclosed" }, add = { X-Multi = "two" }, remove = ["X-Debug"], rename = { X-Old = "X-New" } }
+config.response = { set = { X-Request-Id = "{request_id}", X-User = "{property:user}" }, remove = ["Server"], rename = { X-Up = "X-Upstream" } }
+[services.echo]
+targets = ["{{echo}}"]
+[[routes]]
+name = "orders"
+path = "/orders/*rest"
+service = "echo"
+filters = ["auth", "headers"]
+`, map[string]string{"echo": up.URL})
+	resp, body := h.Do("GET", "/orders/1", nil, "Authorization", "Bearer "+gatewaytest.DemoToken(t),
+		"X-Debug", "1", "X-Old", "value", "X-Multi", "one", "X-Request-Id", "client-chosen-id-1")
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	rq := gatewaytest.DecodeEcho(t, body).Header
+	if rq.Get("X-Gateway") != "lintel" || rq.Get("X-Client") != "127.0.0.1 via orders" || rq.Get("X-Debug") != "" ||
+		rq.Get("X-Old") != "" || rq.Get("X-New") != "value" || len(rq.Values("X-Multi")) != 2 || rq.Get("X-Brace") != "a{unclosed" {
+		t.Errorf("request headers: %v", rq)
+	}
+	if v, ok := rq["X-Gone"]; !ok || v[0] != "" {
+		t.Errorf("an unknown property expands to an empty value: %v", rq["X-Gone"])
+	}
+	rs := resp.Header
+	if rs.Get("X-Request-Id") != "client-chosen-id-1" || rs.Get("X-User") != "alice" || rs.Get("Server") != "" ||
+		strings.Join(rs.Values("X-Upstream"), ",") != "a,b" || rs.Get("X-Up") != "" {
+		t.Errorf("response headers: %v", rs)
+	}
+}
+
+// TestRateLimitFieldsAndConsumers: the RateLimit and RateLimit-Policy
+// fields on every answer as the burst drains, the 429 as problem JSON
+// with Retry-After, and per-consumer limits by the first key part.
+func TestRateLimitFieldsAndConsumers(t *testing.T) {
+	up := gatewaytest.NewUpstream(t, nil)
+	h := gatewaytest.StartBundled(t, `
+[filters.limit]
+plugin = "rate-limit"
+config = { rate = 1, period = "1s", burst = 5 }
+[filters.consumers]
+plugin = "rate-limit"
+config = { key = ["header:X-Consumer", "route"], rate = 1, period = "1h", burst = 1, consumers = { alice = { rate = 1, burst = 3 } } }
+[services.echo]
+targets = ["{{echo}}"]
+[[routes]]
+name = "limited"
+path = "/l/*rest"
+service = "echo"
+filters = ["limit"]
+[[routes]]
+name = "per-consumer"
+path = "/c/*rest"
+service = "echo"
+filters = ["consumers"]
+`, map[string]string{"echo": up.URL})
+	for i := range 5 {
+		resp, body := h.Do("GET", "/l/x", nil)
+		want := fmt.Sprintf(`"default";r=%d;t=%d`, 4-i, i+1)
+		if resp.StatusCode != 200 || resp.Header.Get("RateLimit") != want || resp.Header.Get("RateLimit-Policy") != `"default";q=5;w=5` {
+			t.Errorf("request %d: %d RateLimit %q Policy %q, want %s: %s", i+1, resp.StatusCode, resp.Header.Get("RateLimit"), resp.Header.Get("RateLimit-Policy"), want, body)
+		}
+	}
+	resp, body := h.Do("GET", "/l/x", nil)
+	var problem map[string]any
+	if err := json.Unmarshal([]byte(body), &problem); err != nil || resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "1" ||
+		resp.Header.Get("Content-Type") != "application/problem+json" || problem["status"] != 429.0 ||
+		problem["title"] != "Too Many Requests" || problem["request_id"] != resp.Header.Get("X-Request-Id") {
+		t.Errorf("over the limit: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	count := func(consumer string) int {
+		n := 0
+		for range 5 {
+			if resp, _ := h.Do("GET", "/c/x", nil, "X-Consumer", consumer); resp.StatusCode == 200 {
+				n++
+			}
+		}
+		return n
+	}
+	if bob, alice := count("bob"), count("alice"); bob != 1 || alice != 3 {
+		t.Errorf("bob %d admitted (limit 1), alice %d (limit 3)", bob, alice)
+	}
+}
+
+// TestAccessLogFormats: the Common and Combined formats, and sampling by
+// request id (sample = 0 writes nothing and counts the lines dropped).
+func TestAccessLogFormats(t *testing.T) {
+	up := gatewaytest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "0123456789") })
+	dir := t.TempDir()
+	h := gatewaytest.StartBundled(t, `
+[filters.common]
+plugin = "access-log"
+output = "{{dir}}/common.log"
+config = { format = "common" }
+[filters.combined]
+plugin = "access-log"
+output = "{{dir}}/combined.log"
+config = { format = "combined" }
+[filters.none]
+plugin = "access-log"
+output = "{{dir}}/none.log"
+config = { sample = 0.0 }
+[services.echo]
+targets = ["{{echo}}"]
+[[routes]]
+path = "/*rest"
+service = "echo"
+filters = ["common", "combined", "none"]
+`, map[string]string{"echo": up.URL, "dir": dir})
+	h.Do("GET", "/a?b=1", nil, "Referer", "https://shop.example/", "User-Agent", "curl/8")
+	line := regexp.MustCompile(`^127\.0\.0\.1 - - \[\d\d/[A-Z][a-z][a-z]/20\d\d:\d\d:\d\d:\d\d \+0000\] "GET /a\?b=1 HTTP/1\.1" 200 10`)
+	for _, c := range []struct{ file, suffix string }{{"common.log", ""}, {"combined.log", ` "https://shop.example/" "curl/8"`}} {
+		var got string
+		for deadline := time.Now().Add(5 * time.Second); got == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			b, _ := os.ReadFile(filepath.Join(dir, c.file))
+			got = strings.TrimSpace(string(b))
+		}
+		if !line.MatchString(got) || !strings.HasSuffix(got, `200 10`+c.suffix) {
+			t.Errorf("%s: %q", c.file, got)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "none.log")); len(b) > 0 {
+		t.Errorf("sample = 0 wrote %q", b)
+	}
+	if m := h.Gather(); !strings.Contains(m, `lintel_plugin_access_log_lines_total{filter="none",result="sampled_out"} 1`) {
+		t.Errorf("the line sampled out is not counted:\n%s", m)
 	}
 }

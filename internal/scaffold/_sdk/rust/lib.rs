@@ -59,6 +59,7 @@ mod raw {
         pub fn state_cas(key: *const u8, key_len: u32, old: *const u8, old_len: i32, new: *const u8, new_len: u32, ttl_ms: i64) -> i32;
         pub fn state_incr(key: *const u8, key_len: u32, delta: i64, ttl_ms: i64, result: *mut i64) -> i32;
         pub fn state_delete(key: *const u8, key_len: u32) -> i32;
+        pub fn rate_limit(key: *const u8, key_len: u32, interval_ns: i64, burst: i32, result: *mut i64) -> i32;
         pub fn metric_define(kind: i32, name: *const u8, name_len: u32, help: *const u8, help_len: u32, labels: *const u8, labels_len: u32) -> i32;
         pub fn metric_update(id: i32, value: f64, label_values: *const u8, len: u32);
         pub fn http_call(method: *const u8, method_len: u32, url: *const u8, url_len: u32, headers: *const u8, headers_len: u32, body: *const u8, body_len: u32) -> i32;
@@ -91,6 +92,10 @@ pub const STATELESS: i32 = 1;
 pub const NO_RESPONSE: i32 = 2;
 /// `declare` flag: call the export `lintel_on_complete` after each response.
 pub const ON_COMPLETE: i32 = 4;
+/// `declare` flag: `handle_request` does nothing but pass the request on,
+/// so the host skips the call (an access log, which needs only the
+/// completion).
+pub const NO_REQUEST: i32 = 8;
 /// `enable_features` flags.
 pub const BUFFER_REQUEST: u32 = 1;
 pub const BUFFER_RESPONSE: u32 = 2;
@@ -340,6 +345,32 @@ pub fn state_incr(key: &str, delta: i64, ttl_ms: i64) -> Result<i64, StateError>
         0 => Ok(out),
         _ => Err(StateError),
     }
+}
+
+/// One decision of [`rate_limit`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateDecision {
+    pub allowed: bool,
+    /// Requests still admitted at once after this one.
+    pub remaining: i64,
+    /// When refused, how long until a request would be admitted (ns).
+    pub retry_after_ns: i64,
+    /// How long until the limit is full again (ns).
+    pub reset_ns: i64,
+}
+
+/// Decides one request against the rate limit kept at `key`, by GCRA in
+/// the host, atomically on the filter's shared state (one Redis round
+/// trip in a fleet): one request per `interval_ns` sustained, `burst` at
+/// once from idle. An error is the store failing (or an interval or
+/// burst that is not positive): the plugin decides whether to admit.
+pub fn rate_limit(key: &str, interval_ns: i64, burst: i32) -> Result<RateDecision, StateError> {
+    let mut out = [0i64; 3];
+    let r = unsafe { raw::rate_limit(key.as_ptr(), key.len() as u32, interval_ns, burst, out.as_mut_ptr()) };
+    if r < 0 {
+        return Err(StateError);
+    }
+    Ok(RateDecision { allowed: r == 1, remaining: out[0], retry_after_ns: out[1], reset_ns: out[2] })
 }
 
 pub fn state_delete(key: &str) -> Result<(), StateError> {

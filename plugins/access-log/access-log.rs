@@ -1,0 +1,356 @@
+//! access-log: Lintel's bundled access log. One line per request, written
+//! when the response is complete (streams included), to the filter's
+//! output (stdout, stderr or a file) as the plain line itself.
+//!
+//! ```toml
+//! [filters.access-log]
+//! output = "stdout"
+//! config = { format = "json", redact = ["Authorization", "Cookie"], headers = ["User-Agent"], sample = 1.0 }
+//! ```
+//!
+//! format: "json" (default), "common" or "combined" (NCSA). headers names
+//! request headers to include in JSON lines; those in redact appear as
+//! "[REDACTED]". sample keeps that fraction of lines (by request id, so a
+//! request is kept or dropped the same way everywhere). The host has
+//! checked the config's shape against schema.json.
+
+use lintel::json::{self, Value};
+use lintel::{Kind, Level, Metric, MetricKind};
+use std::cell::RefCell;
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Format {
+    Json,
+    Common,
+    Combined,
+}
+
+struct Config {
+    format: Format,
+    /// Request headers for JSON lines: (name as written in the line,
+    /// redacted).
+    headers: Vec<(String, bool)>,
+    sample: f64,
+    lines: Option<Metric>,
+}
+
+fn strings(v: Option<&Value>, key: &str) -> Result<Vec<String>, String> {
+    match v {
+        None => Ok(Vec::new()),
+        Some(Value::Array(items)) => items.iter().map(|i| i.as_str().map(str::to_string).ok_or_else(|| format!("{}: every entry must be a string", key))).collect(),
+        Some(_) => Err(format!("{} must be a list of header names", key)),
+    }
+}
+
+fn load(config: &str) -> Result<Config, String> {
+    let v = json::parse(config).map_err(|e| e.to_string())?;
+    let format = match v.get("format").map(|f| f.as_str()) {
+        None => Format::Json,
+        Some(Some("json")) => Format::Json,
+        Some(Some("common")) => Format::Common,
+        Some(Some("combined")) => Format::Combined,
+        Some(other) => return Err(format!("format must be json, common or combined, not {:?}", other.unwrap_or("(not a string)"))),
+    };
+    let sample = match v.get("sample") {
+        None => 1.0,
+        Some(s) => match s.as_f64() {
+            Some(f) if (0.0..=1.0).contains(&f) => f,
+            _ => return Err("sample must be between 0 and 1".into()),
+        },
+    };
+    let redact: Vec<String> = strings(v.get("redact"), "redact")?.iter().map(|h| h.to_ascii_lowercase()).collect();
+    let headers = strings(v.get("headers"), "headers")?
+        .into_iter()
+        .map(|h| {
+            let lower = h.to_ascii_lowercase();
+            let hidden = redact.contains(&lower);
+            (lower, hidden)
+        })
+        .collect();
+    Ok(Config { format, headers, sample, lines: None })
+}
+
+thread_local! {
+    static CONFIG: RefCell<Option<Config>> = RefCell::new(None);
+}
+
+#[no_mangle]
+pub extern "C" fn _initialize() {
+    match load(&lintel::config()) {
+        Ok(mut c) => {
+            c.lines = lintel::metric(MetricKind::Counter, "access_log_lines_total", "Access log lines written or dropped.", &["result"]);
+            CONFIG.with(|cell| *cell.borrow_mut() = Some(c));
+        }
+        Err(e) => {
+            lintel::log(Level::Error, &format!("access-log config: {}", e));
+            std::process::abort(); // refuse to load
+        }
+    }
+    // Nothing happens before the response is complete.
+    lintel::declare(lintel::STATELESS | lintel::NO_RESPONSE | lintel::NO_REQUEST | lintel::ON_COMPLETE);
+}
+
+#[no_mangle]
+pub extern "C" fn handle_request() -> i64 {
+    lintel::next(0)
+}
+
+#[no_mangle]
+pub extern "C" fn handle_response(_req_ctx: i32, _is_error: i32) {}
+
+#[no_mangle]
+pub extern "C" fn lintel_on_complete() {
+    CONFIG.with(|cell| {
+        let c = cell.borrow();
+        let c = c.as_ref().expect("configured in _initialize");
+        let id = prop("request_id");
+        let result = if !sampled(&id, c.sample) {
+            "sampled_out"
+        } else {
+            let line = match c.format {
+                Format::Json => json_line(c, &id),
+                f => ncsa_line(f == Format::Combined),
+            };
+            if lintel::emit(&line) {
+                "written"
+            } else {
+                "no_output"
+            }
+        };
+        if let Some(m) = c.lines {
+            m.update(1.0, &[result]);
+        }
+    })
+}
+
+fn prop(name: &str) -> String {
+    lintel::property(name).unwrap_or_default()
+}
+
+/// sampled keeps a request when the FNV-1a hash of its id falls under the
+/// rate.
+fn sampled(id: &str, rate: f64) -> bool {
+    if rate >= 1.0 {
+        return true;
+    }
+    let mut h: u32 = 0x811c9dc5;
+    for b in id.bytes() {
+        h ^= b as u32;
+        h = h.wrapping_mul(0x01000193);
+    }
+    (h as f64) / 4294967296.0 < rate
+}
+
+/// push_json_string appends s as a JSON string.
+fn push_json_string(b: &mut String, s: &str) {
+    b.push('"');
+    for c in s.chars() {
+        match c {
+            '"' | '\\' => {
+                b.push('\\');
+                b.push(c);
+            }
+            c if (c as u32) < 0x20 => b.push_str(&format!("\\u{:04x}", c as u32)),
+            c => b.push(c),
+        }
+    }
+    b.push('"');
+}
+
+/// json_line writes the record by hand, in a fixed field order.
+fn json_line(c: &Config, id: &str) -> String {
+    let mut b = String::with_capacity(512);
+    b.push('{');
+    let str_field = |b: &mut String, key: &str, v: &str| {
+        if b.len() > 1 {
+            b.push(',');
+        }
+        push_json_string(b, key);
+        b.push(':');
+        push_json_string(b, v);
+    };
+    let num_field = |b: &mut String, key: &str, v: &str| {
+        b.push(',');
+        push_json_string(b, key);
+        b.push(':');
+        if v.is_empty() || v.parse::<f64>().is_err() {
+            b.push_str("null");
+        } else {
+            b.push_str(v);
+        }
+    };
+    str_field(&mut b, "time", &prop("start_time"));
+    str_field(&mut b, "request_id", id);
+    let trace = prop("trace_id");
+    if !trace.is_empty() {
+        str_field(&mut b, "trace_id", &trace);
+    }
+    str_field(&mut b, "client_ip", &prop("client_ip"));
+    str_field(&mut b, "method", &prop("method"));
+    str_field(&mut b, "path", &prop("path"));
+    str_field(&mut b, "uri", &lintel::uri());
+    str_field(&mut b, "proto", &lintel::protocol_version());
+    num_field(&mut b, "status", &prop("status"));
+    num_field(&mut b, "duration_ms", &prop("duration_ms"));
+    num_field(&mut b, "bytes_in", &prop("bytes_in"));
+    num_field(&mut b, "bytes_out", &prop("bytes_out"));
+    str_field(&mut b, "route", &prop("route"));
+    str_field(&mut b, "listener", &prop("listener"));
+    str_field(&mut b, "upstream", &prop("upstream"));
+    str_field(&mut b, "user", &prop("user"));
+    let gs = prop("grpc_status");
+    if !gs.is_empty() {
+        num_field(&mut b, "grpc_status", &gs);
+    }
+    let failed = prop("failed_parts");
+    if !failed.is_empty() {
+        b.push_str(",\"failed_parts\":[");
+        for (i, p) in failed.split(',').enumerate() {
+            if i > 0 {
+                b.push(',');
+            }
+            push_json_string(&mut b, p);
+        }
+        b.push(']');
+    }
+    if !c.headers.is_empty() {
+        b.push_str(",\"headers\":{");
+        let mut n = 0;
+        for (name, hidden) in &c.headers {
+            let v = match lintel::header(Kind::Request, name) {
+                Some(v) if !v.is_empty() => v,
+                _ => continue,
+            };
+            if n > 0 {
+                b.push(',');
+            }
+            n += 1;
+            push_json_string(&mut b, name);
+            b.push(':');
+            push_json_string(&mut b, if *hidden { "[REDACTED]" } else { &v });
+        }
+        b.push('}');
+    }
+    b.push('}');
+    b
+}
+
+/// quote writes s as Go's strconv.Quote does for the text of a request
+/// line: backslash escapes for quotes, backslashes and control bytes.
+fn quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/// clf_time turns the host's start_time (RFC 3339, UTC) into the Common
+/// Log Format's "[02/Jan/2006:15:04:05 +0000]"; now_ns (Unix time) stands
+/// in when start_time cannot be read.
+fn clf_time(start: &str, now_ns: i64) -> String {
+    let b = start.as_bytes();
+    let digits = |r: std::ops::Range<usize>| -> Option<u32> { start.get(r)?.parse().ok() };
+    let parsed = (|| {
+        if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' || !start.ends_with('Z') {
+            return None;
+        }
+        Some((digits(0..4)? as i64, digits(5..7)?, digits(8..10)?, digits(11..13)?, digits(14..16)?, digits(17..19)?))
+    })();
+    let (y, mo, d, h, mi, s) = match parsed {
+        Some(p) if (1..=12).contains(&p.1) => p,
+        _ => civil(now_ns.div_euclid(1_000_000_000)),
+    };
+    format!("[{:02}/{}/{:04}:{:02}:{:02}:{:02} +0000]", d, MONTHS[(mo - 1) as usize], y, h, mi, s)
+}
+
+/// civil converts Unix seconds to a UTC date and time (Howard Hinnant's
+/// days-from-civil, inverted).
+fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
+    let days = secs.div_euclid(86400);
+    let rem = secs.rem_euclid(86400);
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    (y, m, d, (rem / 3600) as u32, (rem % 3600 / 60) as u32, (rem % 60) as u32)
+}
+
+/// ncsa_line is the Common Log Format, or Combined with referer and agent:
+/// host ident user [time] "request" status bytes ["referer" "agent"].
+fn ncsa_line(combined: bool) -> String {
+    let dash = |s: String| if s.is_empty() { "-".to_string() } else { s };
+    let mut b = format!(
+        "{} - {} {} {} {} {}",
+        dash(prop("client_ip")),
+        dash(prop("user")),
+        clf_time(&prop("start_time"), lintel::now()),
+        quote(&format!("{} {} {}", prop("method"), lintel::uri(), lintel::protocol_version())),
+        dash(prop("status")),
+        dash(prop("bytes_out"))
+    );
+    if combined {
+        let h = |name: &str| dash(lintel::header(Kind::Request, name).unwrap_or_default());
+        b.push_str(&format!(" {} {}", quote(&h("referer")), quote(&h("user-agent"))));
+    }
+    b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config() {
+        let c = load(r#"{"headers":["User-Agent","Authorization"],"redact":["authorization"]}"#).unwrap();
+        assert_eq!(c.format, Format::Json);
+        assert_eq!(c.headers, vec![("user-agent".to_string(), false), ("authorization".to_string(), true)]);
+        assert_eq!(load(r#"{"format":"combined"}"#).unwrap().format, Format::Combined);
+        assert!(load(r#"{"format":"xml"}"#).is_err());
+        assert!(load(r#"{"sample":1.5}"#).is_err());
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(clf_time("2026-11-25T10:00:00.5Z", 0), "[25/Nov/2026:10:00:00 +0000]");
+        assert_eq!(clf_time("2026-01-02T03:04:05Z", 0), "[02/Jan/2026:03:04:05 +0000]");
+        // Unreadable: the clock instead (2026-11-25T10:00:00Z).
+        assert_eq!(clf_time("", 1_795_600_800_000_000_000), "[25/Nov/2026:10:00:00 +0000]");
+        assert_eq!(civil(0), (1970, 1, 1, 0, 0, 0));
+        assert_eq!(civil(951_782_400), (2000, 2, 29, 0, 0, 0));
+    }
+
+    #[test]
+    fn sampling_is_by_request_id() {
+        assert!(sampled("anything", 1.0));
+        assert!(!sampled("anything", 0.0));
+        let kept = (0..10000).filter(|i| sampled(&format!("req-{}", i), 0.25)).count();
+        assert!((2200..2800).contains(&kept), "kept {} of 10000 at 0.25", kept);
+        assert_eq!(sampled("req-7", 0.5), sampled("req-7", 0.5));
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote("GET /a?b=\"c\" HTTP/1.1"), "\"GET /a?b=\\\"c\\\" HTTP/1.1\"");
+        assert_eq!(quote("a\u{1}"), "\"a\\x01\"");
+        let mut s = String::new();
+        push_json_string(&mut s, "a\"\n");
+        assert_eq!(s, "\"a\\\"\\u000a\"");
+    }
+}
