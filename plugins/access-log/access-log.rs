@@ -14,8 +14,8 @@
 //! request is kept or dropped the same way everywhere). The host has
 //! checked the config's shape against schema.json.
 
-use lintel::json::{self, Value};
-use lintel::{Kind, Level, Metric, MetricKind};
+use lintel::json;
+use lintel::{Kind, Metric, MetricKind};
 use std::cell::RefCell;
 
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -34,14 +34,6 @@ struct Config {
     lines: Option<Metric>,
 }
 
-fn strings(v: Option<&Value>, key: &str) -> Result<Vec<String>, String> {
-    match v {
-        None => Ok(Vec::new()),
-        Some(Value::Array(items)) => items.iter().map(|i| i.as_str().map(str::to_string).ok_or_else(|| format!("{}: every entry must be a string", key))).collect(),
-        Some(_) => Err(format!("{} must be a list of header names", key)),
-    }
-}
-
 fn load(config: &str) -> Result<Config, String> {
     let v = json::parse(config).map_err(|e| e.to_string())?;
     let format = match v.get("format").map(|f| f.as_str()) {
@@ -58,8 +50,8 @@ fn load(config: &str) -> Result<Config, String> {
             _ => return Err("sample must be between 0 and 1".into()),
         },
     };
-    let redact: Vec<String> = strings(v.get("redact"), "redact")?.iter().map(|h| h.to_ascii_lowercase()).collect();
-    let headers = strings(v.get("headers"), "headers")?
+    let redact: Vec<String> = json::strings(v.get("redact"), "redact")?.iter().map(|h| h.to_ascii_lowercase()).collect();
+    let headers = json::strings(v.get("headers"), "headers")?
         .into_iter()
         .map(|h| {
             let lower = h.to_ascii_lowercase();
@@ -76,16 +68,9 @@ thread_local! {
 
 #[no_mangle]
 pub extern "C" fn _initialize() {
-    match load(&lintel::config()) {
-        Ok(mut c) => {
-            c.lines = lintel::metric(MetricKind::Counter, "access_log_lines_total", "Access log lines written or dropped.", &["result"]);
-            CONFIG.with(|cell| *cell.borrow_mut() = Some(c));
-        }
-        Err(e) => {
-            lintel::log(Level::Error, &format!("access-log config: {}", e));
-            std::process::abort(); // refuse to load
-        }
-    }
+    let mut c = lintel::configure("access-log", load);
+    c.lines = lintel::metric(MetricKind::Counter, "access_log_lines_total", "Access log lines written or dropped.", &["result"]);
+    CONFIG.with(|cell| *cell.borrow_mut() = Some(c));
     // Nothing happens before the response is complete.
     lintel::declare(lintel::STATELESS | lintel::NO_RESPONSE | lintel::NO_REQUEST | lintel::ON_COMPLETE);
 }

@@ -15,7 +15,7 @@
 //! before the plugin sees it.
 
 use lintel::json::{self, Value};
-use lintel::{Kind, Level};
+use lintel::Kind;
 use std::cell::RefCell;
 
 /// One phase's changes. A template is kept split into its literal text
@@ -89,36 +89,17 @@ struct Config {
     response: Rules,
 }
 
-fn strings(v: Option<&Value>, key: &str) -> Result<Vec<String>, String> {
-    match v {
-        None => Ok(Vec::new()),
-        Some(Value::Array(items)) => items.iter().map(|i| i.as_str().map(str::to_string).ok_or_else(|| format!("{}: every entry must be a string", key))).collect(),
-        Some(_) => Err(format!("{} must be a list of header names", key)),
-    }
-}
-
-fn pairs(v: Option<&Value>, key: &str) -> Result<Vec<(String, String)>, String> {
-    match v {
-        None => Ok(Vec::new()),
-        Some(Value::Object(members)) => members
-            .iter()
-            .map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())).ok_or_else(|| format!("{}.{} must be a string", key, k)))
-            .collect(),
-        Some(_) => Err(format!("{} must be a table of header names", key)),
-    }
-}
-
 fn rules(v: Option<&Value>, phase: &str) -> Result<Rules, String> {
     let v = match v {
         None => return Ok(Rules::default()),
         Some(v) => v,
     };
     let templates = |key: &str| -> Result<Vec<(String, Template)>, String> {
-        Ok(pairs(v.get(key), &format!("{}.{}", phase, key))?.into_iter().map(|(k, t)| (k, Template::parse(&t))).collect())
+        Ok(json::string_table(v.get(key), &format!("{}.{}", phase, key))?.into_iter().map(|(k, t)| (k, Template::parse(&t))).collect())
     };
     Ok(Rules {
-        remove: strings(v.get("remove"), &format!("{}.remove", phase))?,
-        rename: pairs(v.get("rename"), &format!("{}.rename", phase))?,
+        remove: json::strings(v.get("remove"), &format!("{}.remove", phase))?,
+        rename: json::string_table(v.get("rename"), &format!("{}.rename", phase))?,
         set: templates("set")?,
         add: templates("add")?,
     })
@@ -135,20 +116,13 @@ thread_local! {
 
 #[no_mangle]
 pub extern "C" fn _initialize() {
-    match load(&lintel::config()) {
-        Ok(c) => {
-            let mut flags = lintel::STATELESS;
-            if c.response.is_empty() {
-                flags |= lintel::NO_RESPONSE; // one guest call per request saved
-            }
-            lintel::declare(flags);
-            CONFIG.with(|cell| *cell.borrow_mut() = Some(c));
-        }
-        Err(e) => {
-            lintel::log(Level::Error, &format!("header-rewrite config: {}", e));
-            std::process::abort(); // refuse to load
-        }
+    let c = lintel::configure("header-rewrite", load);
+    let mut flags = lintel::STATELESS;
+    if c.response.is_empty() {
+        flags |= lintel::NO_RESPONSE; // one guest call per request saved
     }
+    lintel::declare(flags);
+    CONFIG.with(|cell| *cell.borrow_mut() = Some(c));
 }
 
 fn apply(kind: Kind, r: &Rules) {

@@ -111,10 +111,10 @@ fn load(config: &str) -> Result<Config, String> {
     let v = json::parse(config).map_err(|e| e.to_string())?;
     let key = match v.get("key") {
         None => vec!["client_ip".to_string()],
-        Some(Value::Array(items)) if !items.is_empty() => {
-            items.iter().map(|i| i.as_str().map(str::to_string).ok_or_else(|| "key: every part must be a string".to_string())).collect::<Result<Vec<_>, _>>()?
-        }
-        Some(_) => return Err("key must be a list of parts".into()),
+        Some(parts) => match json::strings(Some(parts), "key")? {
+            parts if parts.is_empty() => return Err("key must name at least one part".into()),
+            parts => parts,
+        },
     };
     for k in &key {
         if k != "client_ip" && k != "route" && !k.starts_with("header:") && !k.starts_with("property:") {
@@ -154,16 +154,9 @@ thread_local! {
 
 #[no_mangle]
 pub extern "C" fn _initialize() {
-    match load(&lintel::config()) {
-        Ok(mut c) => {
-            c.decisions = lintel::metric(MetricKind::Counter, "rate_limit_decisions_total", "Rate limit decisions.", &["result"]);
-            CONFIG.with(|cell| *cell.borrow_mut() = Some(c));
-        }
-        Err(e) => {
-            lintel::log(Level::Error, &format!("rate-limit config: {}", e));
-            std::process::abort(); // refuse to load
-        }
-    }
+    let mut c = lintel::configure("rate-limit", load);
+    c.decisions = lintel::metric(MetricKind::Counter, "rate_limit_decisions_total", "Rate limit decisions.", &["result"]);
+    CONFIG.with(|cell| *cell.borrow_mut() = Some(c));
     lintel::declare(lintel::STATELESS);
 }
 

@@ -51,6 +51,29 @@ impl Value {
     }
 }
 
+/// A config member that is a list of strings: empty when absent, an error
+/// naming `key` when it is anything else.
+pub fn strings(v: Option<&Value>, key: &str) -> Result<Vec<String>, String> {
+    match v {
+        None => Ok(Vec::new()),
+        Some(Value::Array(items)) => items.iter().map(|i| i.as_str().map(str::to_string).ok_or_else(|| format!("{}: every entry must be a string", key))).collect(),
+        Some(_) => Err(format!("{} must be a list of strings", key)),
+    }
+}
+
+/// A config member that is a table of strings, in its order: empty when
+/// absent, an error naming `key` when it is anything else.
+pub fn string_table(v: Option<&Value>, key: &str) -> Result<Vec<(String, String)>, String> {
+    match v {
+        None => Ok(Vec::new()),
+        Some(Value::Object(members)) => members
+            .iter()
+            .map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())).ok_or_else(|| format!("{}.{} must be a string", key, k)))
+            .collect(),
+        Some(_) => Err(format!("{} must be a table of strings", key)),
+    }
+}
+
 /// A syntax error and the byte offset where it was found.
 #[derive(Debug, PartialEq)]
 pub struct Error {
@@ -259,6 +282,18 @@ mod tests {
         assert_eq!(v.get("on").unwrap().as_bool(), Some(true));
         assert_eq!(v.get("s").unwrap().as_str(), Some("a\"é😀"));
         assert_eq!(v.get("missing"), None);
+    }
+
+    #[test]
+    fn reads_lists_and_tables_of_strings() {
+        let v = parse(r#"{"l": ["a", "b"], "t": {"x": "1", "y": "2"}, "n": [1], "o": {"x": 1}}"#).unwrap();
+        assert_eq!(strings(v.get("l"), "l"), Ok(vec!["a".to_string(), "b".to_string()]));
+        assert_eq!(strings(v.get("missing"), "m"), Ok(vec![]));
+        assert_eq!(strings(v.get("n"), "n"), Err("n: every entry must be a string".to_string()));
+        assert_eq!(strings(v.get("t"), "t"), Err("t must be a list of strings".to_string()));
+        assert_eq!(string_table(v.get("t"), "t"), Ok(vec![("x".to_string(), "1".to_string()), ("y".to_string(), "2".to_string())]));
+        assert_eq!(string_table(v.get("o"), "o"), Err("o.x must be a string".to_string()));
+        assert_eq!(string_table(v.get("l"), "l"), Err("l must be a table of strings".to_string()));
     }
 
     #[test]

@@ -178,6 +178,19 @@ pub fn config() -> String {
     string(read_with(|b, l| unsafe { raw::get_config(b, l) }))
 }
 
+/// Reads the filter's config with `load`, for `_initialize`. A config
+/// that cannot work is logged, naming the plugin, and the instance aborts:
+/// the gateway refuses the plugin at load (a reload keeps the running one).
+pub fn configure<C>(plugin: &str, load: impl FnOnce(&str) -> Result<C, String>) -> C {
+    match load(&config()) {
+        Ok(c) => c,
+        Err(e) => {
+            log(Level::Error, &format!("{} config: {}", plugin, e));
+            std::process::abort()
+        }
+    }
+}
+
 /// Enables features; returns those the host supports.
 pub fn enable_features(features: u32) -> u32 {
     unsafe { raw::enable_features(features) }
