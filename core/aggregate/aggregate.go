@@ -1,7 +1,11 @@
 // Package aggregate answers one client request by calling several upstream
 // services in parallel and merging their JSON bodies into one object.
 //
-// Each part has a key, a path template, a timeout and a service. A part
+// Each part has a key, a request template (Request: a path, a query,
+// headers), a timeout and a service. A part may use fields of other parts'
+// answers in its request: it then waits for them, while the parts that
+// wait for nothing run at once, so the latency is the critical path's. A
+// part
 // fails when its upstream is unreachable, times out, answers other than
 // 2xx, or sends a body that is not JSON or exceeds the size cap. A required
 // part's failure fails the whole response (502, or 504 for a timeout, as
@@ -52,7 +56,8 @@ type Aggregate struct {
 type Part struct {
 	Key     string
 	Backend http.RoundTripper
-	Path    *router.Template
+	// Request is the GET the part sends to Backend.
+	Request *Request
 	// Call, when set, produces the part's JSON instead of a GET of Path
 	// on Backend (a gRPC method).
 	Call     func(ctx context.Context, x *exchange.Exchange, ps router.Params) ([]byte, error)
@@ -64,6 +69,7 @@ type Part struct {
 // result is what one part produced.
 type result struct {
 	body    []byte // JSON, shaped
+	raw     []byte // JSON as answered, for the parts that use its fields
 	err     error
 	timeout bool
 }
@@ -74,12 +80,17 @@ func (a *Aggregate) Serve(x *exchange.Exchange, w http.ResponseWriter, ps router
 	defer cancel()
 
 	results := make([]result, len(a.Parts))
+	done := make([]chan struct{}, len(a.Parts))
+	for i := range done {
+		done[i] = make(chan struct{})
+	}
 	var wg sync.WaitGroup
 	for i, p := range a.Parts {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = a.fetch(ctx, x, p, ps)
+			defer close(done[i]) // after results[i] is written
+			results[i] = a.afterNeeds(ctx, p, done, results, func() result { return a.fetch(ctx, x, p, ps, results) })
 			if results[i].err != nil && !p.Optional {
 				cancel() // the response has failed: stop the others
 			}
@@ -159,8 +170,28 @@ func merge(parts []*Part, results []result) []byte {
 	return append(b, '}')
 }
 
-// fetch calls one part and shapes its body.
-func (a *Aggregate) fetch(ctx context.Context, x *exchange.Exchange, p *Part, ps router.Params) (res result) {
+// afterNeeds runs fetch once the parts p needs have answered, or fails p
+// when one of them failed or ctx ended first.
+func (a *Aggregate) afterNeeds(ctx context.Context, p *Part, done []chan struct{}, results []result, fetch func() result) result {
+	if p.Request == nil {
+		return fetch()
+	}
+	for _, n := range p.Request.Needs {
+		select {
+		case <-done[n]:
+		case <-ctx.Done():
+			return failure(ctx, ctx.Err())
+		}
+		if results[n].err != nil {
+			return result{err: fmt.Errorf("needs part %q, which failed", a.Parts[n].Key)}
+		}
+	}
+	return fetch()
+}
+
+// fetch calls one part and shapes its body; results holds the answers of
+// the parts it needs.
+func (a *Aggregate) fetch(ctx context.Context, x *exchange.Exchange, p *Part, ps router.Params, results []result) (res result) {
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
 	ctx, span := tracing.Child(ctx, trace.SpanKindInternal, "part", p.Key)
@@ -183,13 +214,17 @@ func (a *Aggregate) fetch(ctx context.Context, x *exchange.Exchange, p *Part, ps
 		if err != nil {
 			return result{err: err}
 		}
-		return result{body: shaped}
+		return result{body: shaped, raw: body}
+	}
+	path, rawPath, query, header, err := p.Request.build(ps, results)
+	if err != nil {
+		return result{err: err}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://upstream", nil)
 	if err != nil {
 		return result{err: err}
 	}
-	req.URL.Path = p.Path.Expand(ps)
+	req.URL.Path, req.URL.RawPath, req.URL.RawQuery = path, rawPath, query
 	in := x.Request.Header
 	for _, name := range a.ForwardHeaders {
 		if v, ok := in[http.CanonicalHeaderKey(name)]; ok {
@@ -197,6 +232,9 @@ func (a *Aggregate) fetch(ctx context.Context, x *exchange.Exchange, p *Part, ps
 		}
 	}
 	req.Header.Set("Accept", "application/json")
+	for name, v := range header { // the part's own headers win over the client's
+		req.Header[name] = v
+	}
 	x.ForwardHeaders(req.Header)
 
 	resp, err := p.Backend.RoundTrip(req)
@@ -214,11 +252,12 @@ func (a *Aggregate) fetch(ctx context.Context, x *exchange.Exchange, p *Part, ps
 	if int64(len(body)) > a.MaxPartBody {
 		return result{err: fmt.Errorf("body exceeds %d bytes", a.MaxPartBody)}
 	}
-	shaped, err := p.Shape.Apply(bytes.TrimSpace(body))
+	body = bytes.TrimSpace(body)
+	shaped, err := p.Shape.Apply(body)
 	if err != nil {
 		return result{err: err}
 	}
-	return result{body: shaped}
+	return result{body: shaped, raw: body}
 }
 
 func failure(ctx context.Context, err error) result {

@@ -507,8 +507,18 @@ type Part struct {
 	Key string `toml:"key"`
 	// Service receives the call.
 	Service string `toml:"service"`
-	// Path is the upstream path, with {param} from the route's Path.
+	// Path is the upstream path, with {param} from the route's Path, and
+	// an optional query after '?'. {KEY.FIELD} takes a field of the
+	// answer of the part named KEY ("/sellers/{product.seller_id}"): this
+	// part then waits for that one (the others still run in parallel),
+	// and fails when it failed or the field is not a string, number or
+	// boolean. Such values are escaped as one path segment ("", "." and
+	// ".." refused) or as a query value.
 	Path string `toml:"path"`
+	// Headers are request headers for this part, templates like Path's
+	// ({param}, {KEY.FIELD}); a value with CR, LF or another control
+	// character fails the part.
+	Headers map[string]string `toml:"headers"`
 	// Method, instead of Path, calls a unary method of a grpc service
 	// ("package.Service/Method"), its request filled from the route's
 	// parameters; the part is its response as JSON.

@@ -427,6 +427,14 @@ func (c *Config) validateAggregate(e *errs, key string, a *Aggregate) {
 		case !strings.HasPrefix(p.Path, "/"):
 			e.add(joinKey(pk, "path"), "must begin with '/'")
 		}
+		for _, name := range sortedKeys(p.Headers) {
+			if !ValidToken(name) {
+				e.add(joinKey(joinKey(pk, "headers"), name), "invalid header name %q", name)
+			}
+		}
+		if p.Method != "" && len(p.Headers) > 0 {
+			e.add(joinKey(pk, "headers"), "are for parts that GET a path, not for gRPC methods")
+		}
 		if p.Take != "" && (len(p.Allow) > 0 || len(p.Deny) > 0 || len(p.Rename) > 0) {
 			e.add(joinKey(pk, "take"), "cannot be combined with allow, deny or rename (shape the field you take in the service)")
 		}

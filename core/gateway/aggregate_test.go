@@ -282,3 +282,91 @@ func TestAggregateClientCancelCancelsFanOut(t *testing.T) {
 		t.Fatal("parts still running after the client left")
 	}
 }
+
+// chainedPartsConfig is a product page whose seller part uses the product's
+// seller_id (in its path, query and a header), beside reviews, which
+// waits for nothing.
+const chainedPartsConfig = `
+[services.catalog]
+targets = ["{{catalog}}"]
+[services.sellers]
+targets = ["{{sellers}}"]
+[services.reviews]
+targets = ["{{reviews}}"]
+[[routes]]
+path = "/products/:id"
+methods = ["GET"]
+[routes.aggregate]
+timeout = "2s"
+parts = [
+  { key = "product", service = "catalog", path = "/catalog/{id}" },
+  { key = "seller",  service = "sellers", path = "/sellers/{product.seller_id}?shop={product.shop.name}&product={id}", headers = { X-Rank = "{product.rank}" }%s },
+  { key = "reviews", service = "reviews", path = "/reviews/{id}" },
+]
+`
+
+// TestAggregateChainedPart: a part waits for the part whose field it
+// uses and gets the field escaped where it lands (one path segment, a
+// query value, a header, a large number as written); a part that waits
+// for nothing is not held up (reviews is asked while the product is
+// still being answered).
+func TestAggregateChainedPart(t *testing.T) {
+	reviewsAsked := make(chan struct{})
+	catalog := gatewaytest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-reviewsAsked:
+		case <-time.After(5 * time.Second):
+			t.Error("reviews waited for the product")
+		}
+		io.WriteString(w, `{"name": "Laptop", "seller_id": "acme/eu 1", "shop": {"name": "A&B"}, "rank": 12345678901234567890}`)
+	})
+	sellers := jsonUpstream(t, `{"name": "ACME"}`)
+	reviews := gatewaytest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		close(reviewsAsked)
+		io.WriteString(w, `[]`)
+	})
+	h := gatewaytest.Start(t, fmt.Sprintf(chainedPartsConfig, ""), map[string]string{"catalog": catalog.URL, "sellers": sellers.URL, "reviews": reviews.URL})
+	resp, body := h.Do("GET", "/products/7", nil)
+	want := `{"product":{"name": "Laptop", "seller_id": "acme/eu 1", "shop": {"name": "A&B"}, "rank": 12345678901234567890},"seller":{"name": "ACME"},"reviews":[]}`
+	if resp.StatusCode != 200 || body != want {
+		t.Fatalf("%d\n got %s\nwant %s", resp.StatusCode, body, want)
+	}
+	r := sellers.Last()
+	if r.URL.EscapedPath() != "/sellers/acme%2Feu%201" || r.URL.RawQuery != "shop=A%26B&product=7" || r.Header.Get("X-Rank") != "12345678901234567890" {
+		t.Errorf("seller request: path %s query %s X-Rank %q", r.URL.EscapedPath(), r.URL.RawQuery, r.Header.Get("X-Rank"))
+	}
+}
+
+// TestAggregateChainedValuesRefused: a value that would climb the path
+// ("..") or split a header (CR LF) fails the part that would use it, and
+// so does a missing field or a failed part it needs; the optional part's
+// failure marks the answer incomplete, naming it.
+func TestAggregateChainedValuesRefused(t *testing.T) {
+	for name, product := range map[string]string{
+		"dot-dot":       `{"seller_id": "..", "shop": {"name": "x"}, "rank": 1}`,
+		"crlf":          `{"seller_id": "s1", "shop": {"name": "x"}, "rank": "1\r\nX-Admin: yes"}`,
+		"missing field": `{"shop": {"name": "x"}, "rank": 1}`,
+		"object":        `{"seller_id": {"id": 1}, "shop": {"name": "x"}, "rank": 1}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			catalog, sellers, reviews := jsonUpstream(t, product), jsonUpstream(t, `{}`), jsonUpstream(t, `[]`)
+			h := gatewaytest.Start(t, fmt.Sprintf(chainedPartsConfig, ", optional = true"), map[string]string{"catalog": catalog.URL, "sellers": sellers.URL, "reviews": reviews.URL})
+			resp, body := h.Do("GET", "/products/7", nil)
+			if resp.StatusCode != 200 || resp.Header.Get("X-Lintel-Missing") != "seller" || !strings.Contains(body, `"seller":null`) {
+				t.Errorf("%d %v %s", resp.StatusCode, resp.Header, body)
+			}
+			if sellers.Count() != 0 {
+				t.Errorf("the seller service was called: %v", sellers.Last().URL)
+			}
+		})
+	}
+	// The part it needs failed: the seller part fails too, and being
+	// required, fails the answer, naming the part.
+	catalog := gatewaytest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) })
+	sellers, reviews := jsonUpstream(t, `{}`), jsonUpstream(t, `[]`)
+	h := gatewaytest.Start(t, fmt.Sprintf(chainedPartsConfig, ""), map[string]string{"catalog": catalog.URL, "sellers": sellers.URL, "reviews": reviews.URL})
+	resp, body := h.Do("GET", "/products/7", nil)
+	if resp.StatusCode != 502 || !strings.Contains(body, `"part":"product"`) || sellers.Count() != 0 {
+		t.Errorf("%d %s (sellers called %d times)", resp.StatusCode, body, sellers.Count())
+	}
+}

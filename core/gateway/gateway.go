@@ -350,6 +350,10 @@ func (g *Gateway) aggregate(rc *config.Route, key string) (*aggregate.Aggregate,
 		ForwardHeaders: ac.ForwardHeaders,
 		MaxPartBody:    int64(ac.MaxPartBody),
 	}
+	keys := make([]string, len(ac.Parts))
+	for i, pc := range ac.Parts {
+		keys[i] = pc.Key
+	}
 	for i, pc := range ac.Parts {
 		part := &aggregate.Part{
 			Key:      pc.Key,
@@ -374,17 +378,20 @@ func (g *Gateway) aggregate(rc *config.Route, key string) (*aggregate.Aggregate,
 			}
 			part.Call = m.JSON
 		} else {
-			tpl, err := router.ParseTemplate(pc.Path, rc.Path)
+			req, err := aggregate.ParseRequest(pc.Path, pc.Headers, rc.Path, keys, i)
+			var he *aggregate.HeaderError
+			if errors.As(err, &he) {
+				return nil, g.cfg.Errorf(pk+".headers."+he.Name, "%v", err)
+			}
 			if err != nil {
 				return nil, g.cfg.Errorf(pk+".path", "%v", err)
 			}
-			part.Path = tpl
+			part.Request = req
 		}
 		agg.Parts = append(agg.Parts, part)
 	}
-	var keys []string
-	for _, p := range agg.Parts {
-		keys = append(keys, p.Key)
+	if err := aggregate.Link(agg.Parts); err != nil {
+		return nil, g.cfg.Errorf(key+".aggregate.parts", "%v", err)
 	}
 	g.metrics.startParts(rc.Name, keys)
 	return agg, nil
