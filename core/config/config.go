@@ -452,7 +452,31 @@ type Route struct {
 	// turned into the method's request message, and answers its response
 	// as JSON, instead of proxying the request.
 	GRPC *RouteGRPC `toml:"grpc"`
+	// Mirror copies a share of the route's requests to another service
+	// (proxied routes only).
+	Mirror *Mirror `toml:"mirror"`
 }
+
+// Mirror sends copies of requests to a service whose answers are
+// discarded: a new version under real traffic, say. The client never
+// waits for a copy: copies beyond MaxConcurrent in flight, and requests
+// whose body exceeds MaxBody, are not mirrored (and counted). Copies
+// carry no credentials: Authorization, Proxy-Authorization and Cookie
+// are removed; X-Lintel-Mirror: 1 marks them.
+type Mirror struct {
+	// Service receives the copies.
+	Service string `toml:"service"`
+	// Share of the route's requests copied, from 0 to 1. Default 1.
+	Share float64 `toml:"share"`
+	// MaxBody is the largest request body copied; the gateway holds at
+	// most this much of a body to copy it. Default "64KiB".
+	MaxBody ByteSize `toml:"max_body"`
+	// MaxConcurrent bounds the copies in flight for this route.
+	// Default 32.
+	MaxConcurrent int `toml:"max_concurrent"`
+}
+
+func (m *Mirror) setDefaults() { *m = Mirror{Share: 1, MaxBody: 64 << 10, MaxConcurrent: 32} }
 
 // GRPCJSON are the choices of the proto3 JSON mapping that users differ
 // on. The defaults are protojson's, except that every field is written.

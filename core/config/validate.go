@@ -361,6 +361,27 @@ func (c *Config) validateRoute(e *errs, key string, r *Route) {
 		}
 		c.validateAggregate(e, joinKey(key, "aggregate"), r.Aggregate)
 	}
+	if r.Mirror != nil {
+		c.validateMirror(e, joinKey(key, "mirror"), r)
+	}
+}
+
+func (c *Config) validateMirror(e *errs, key string, r *Route) {
+	m := r.Mirror
+	if r.Service == "" || r.Aggregate != nil || r.GRPC != nil {
+		e.add(key, "mirrors a proxied route only (one with service, without aggregate or grpc)")
+	}
+	if m.Service == "" {
+		e.add(joinKey(key, "service"), "required")
+	} else {
+		c.checkService(e, joinKey(key, "service"), m.Service)
+	}
+	if m.Share < 0 || m.Share > 1 || math.IsNaN(m.Share) {
+		e.add(joinKey(key, "share"), "must be from 0 to 1, found %v", m.Share)
+	}
+	if m.MaxConcurrent < 1 {
+		e.add(joinKey(key, "max_concurrent"), "must be at least 1")
+	}
 }
 
 func (c *Config) validateRouteGRPC(e *errs, key string, r *Route) {

@@ -58,6 +58,7 @@ type Gateway struct {
 	ids       *requestIDs
 	metrics   *requestMetrics
 	tracer    *tracing.Tracer // nil without [tracing]
+	registry  *prometheus.Registry
 
 	// required are the services routes forward to; readiness needs
 	// each to have a target up.
@@ -85,6 +86,7 @@ func New(cfg *config.Config, opt Options) (*Gateway, error) {
 		filters:  map[string]filter.Filter{},
 		ids:      newRequestIDs(),
 		metrics:  newRequestMetrics(opt.Metrics),
+		registry: opt.Metrics,
 	}
 	upstreamMetrics := proxy.NewMetrics(opt.Metrics)
 	var errs config.Errors
@@ -252,12 +254,19 @@ func (g *Gateway) addRoute(l *listener, rc *config.Route) *config.Error {
 			path = func(_ *exchange.Exchange, ps router.Params) (string, error) { return tpl.Expand(ps), nil }
 		}
 		grpcWeb := g.cfg.Services[rc.Service].Protocol == "grpc"
+		var mirror *proxy.Mirror
+		if rc.Mirror != nil {
+			mirror = proxy.NewMirror(g.services[rc.Mirror.Service], rc.Name, rc.Mirror, g.registry)
+		}
 		rt.target = func(x *exchange.Exchange, w http.ResponseWriter, ps router.Params) {
 			p, err := path(x, ps)
 			if err != nil {
 				x.AnsweredBy = exchange.ByGateway
 				problem.Error(w, http.StatusInternalServerError, "a filter set an invalid path: "+err.Error())
 				return
+			}
+			if mirror != nil && x.Request.Header.Get("Upgrade") == "" {
+				mirror.Copy(x, p)
 			}
 			if grpcWeb && transcode.IsWeb(x.Request) {
 				// A browser's gRPC-Web call, made as gRPC.
