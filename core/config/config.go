@@ -262,6 +262,18 @@ type Service struct {
 	// FailCooldown is how long a target that refused or timed out a
 	// connection is skipped. Default "10s".
 	FailCooldown Duration `toml:"fail_cooldown"`
+	// Weights are the targets' shares of requests, in the order of
+	// Targets, from 0 (drained: no new requests) to 1000. Default: equal.
+	Weights []int `toml:"weights"`
+	// Balance chooses a target: "round_robin" (weighted; the default),
+	// "least_requests" (of two targets drawn at random, the one with
+	// fewer requests in flight per unit of weight) or "hash" (the same
+	// HashOn value goes to the same target, and only 1/n of values move
+	// when a target joins or leaves).
+	Balance string `toml:"balance"`
+	// HashOn is what "hash" balances on: "client_ip", "header:NAME" or
+	// "cookie:NAME". A request without it is balanced round-robin.
+	HashOn string `toml:"hash_on"`
 	// Protocol is "http1", "http2" or "grpc". "http2" is HTTP/2 over TLS
 	// (ALPN) for https targets, and without TLS ("prior knowledge", h2c)
 	// for http targets. "grpc" is "http2" for a gRPC service whose
@@ -455,6 +467,26 @@ type Route struct {
 	// Mirror copies a share of the route's requests to another service
 	// (proxied routes only).
 	Mirror *Mirror `toml:"mirror"`
+	// Canary sends some of the route's requests to another service
+	// instead of Service (proxied routes only).
+	Canary *Canary `toml:"canary"`
+}
+
+// Canary is a second version of a route's service: requests that carry
+// the header or cookie go to it, and a share of the others.
+type Canary struct {
+	// Service receives the canary's requests; it speaks the route
+	// service's protocol.
+	Service string `toml:"service"`
+	// Share of the other requests sent to it, from 0 to 1, drawn per
+	// request. Default 0.
+	Share float64 `toml:"share"`
+	// Header is "NAME=VALUE": a request whose header NAME is VALUE goes
+	// to the canary.
+	Header string `toml:"header"`
+	// Cookie is "NAME=VALUE": a request with that cookie goes to the
+	// canary.
+	Cookie string `toml:"cookie"`
 }
 
 // Mirror sends copies of requests to a service whose answers are
@@ -626,6 +658,7 @@ func (s *Service) setDefaults() {
 		Retry:                 true,
 		FailCooldown:          Duration(10e9),
 		Protocol:              "http1",
+		Balance:               "round_robin",
 	}
 }
 

@@ -230,6 +230,7 @@ func (c *Config) validate(e *errs) {
 		if s.MaxIdleConns == 0 {
 			e.add(joinKey(key, "max_idle_conns"), "must be at least 1")
 		}
+		c.validateBalance(e, key, s)
 	}
 
 	for _, name := range sortedKeys(c.Filters) {
@@ -363,6 +364,38 @@ func (c *Config) validateRoute(e *errs, key string, r *Route) {
 	}
 	if r.Mirror != nil {
 		c.validateMirror(e, joinKey(key, "mirror"), r)
+	}
+	if r.Canary != nil {
+		c.validateCanary(e, joinKey(key, "canary"), r)
+	}
+}
+
+func (c *Config) validateCanary(e *errs, key string, r *Route) {
+	k := r.Canary
+	if r.Service == "" || r.Aggregate != nil || r.GRPC != nil {
+		e.add(key, "is for a proxied route only (one with service, without aggregate or grpc)")
+	}
+	switch s := c.Services[k.Service]; {
+	case k.Service == "":
+		e.add(joinKey(key, "service"), "required")
+	case s == nil:
+		c.checkService(e, joinKey(key, "service"), k.Service)
+	case c.Services[r.Service] != nil && s.Protocol != c.Services[r.Service].Protocol:
+		e.add(joinKey(key, "service"), "speaks %q, the route's service %q: a canary speaks its protocol", s.Protocol, c.Services[r.Service].Protocol)
+	}
+	if k.Share < 0 || k.Share > 1 || math.IsNaN(k.Share) {
+		e.add(joinKey(key, "share"), "must be from 0 to 1, found %v", k.Share)
+	}
+	for _, m := range []struct{ name, v string }{{"header", k.Header}, {"cookie", k.Cookie}} {
+		if m.v == "" {
+			continue
+		}
+		if name, _, ok := strings.Cut(m.v, "="); !ok || name == "" || (m.name == "header" && !ValidToken(name)) {
+			e.add(joinKey(key, m.name), "write it as \"NAME=VALUE\", found %q", m.v)
+		}
+	}
+	if k.Share == 0 && k.Header == "" && k.Cookie == "" {
+		e.add(key, "sends nothing to %q: give a share, a header or a cookie", k.Service)
 	}
 }
 
@@ -574,5 +607,39 @@ func (c *Config) validateTracing(e *errs) {
 	}
 	if t.Timeout <= 0 {
 		e.add("tracing.timeout", "must be positive")
+	}
+}
+
+func (c *Config) validateBalance(e *errs, key string, s *Service) {
+	if s.Weights != nil {
+		total := 0
+		for i, w := range s.Weights {
+			if w > 1000 {
+				e.add(indexKey(joinKey(key, "weights"), i), "must be from 0 to 1000, found %d", w)
+			}
+			total += w
+		}
+		switch {
+		case len(s.Weights) != len(s.Targets):
+			e.add(joinKey(key, "weights"), "has %d weights for %d targets: give one per target, in their order", len(s.Weights), len(s.Targets))
+		case total == 0:
+			e.add(joinKey(key, "weights"), "every weight is 0: no target would get a request")
+		}
+	}
+	switch s.Balance {
+	case "round_robin", "least_requests":
+		if s.HashOn != "" {
+			e.add(joinKey(key, "hash_on"), "is for balance = \"hash\"")
+		}
+	case "hash":
+		name, ok := strings.CutPrefix(s.HashOn, "header:")
+		if !ok {
+			name, ok = strings.CutPrefix(s.HashOn, "cookie:")
+		}
+		if s.HashOn != "client_ip" && (!ok || name == "") {
+			e.add(joinKey(key, "hash_on"), "must be \"client_ip\", \"header:NAME\" or \"cookie:NAME\", found %q", s.HashOn)
+		}
+	default:
+		e.add(joinKey(key, "balance"), "must be \"round_robin\", \"least_requests\" or \"hash\", found %q", s.Balance)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strings"
@@ -258,7 +259,9 @@ func (g *Gateway) addRoute(l *listener, rc *config.Route) *config.Error {
 		if rc.Mirror != nil {
 			mirror = proxy.NewMirror(g.services[rc.Mirror.Service], rc.Name, rc.Mirror, g.registry)
 		}
+		chooser := canaryChooser(svc, g.services, rc.Canary)
 		rt.target = func(x *exchange.Exchange, w http.ResponseWriter, ps router.Params) {
+			svc := chooser(x.Request)
 			p, err := path(x, ps)
 			if err != nil {
 				x.AnsweredBy = exchange.ByGateway
@@ -491,5 +494,31 @@ func (g *Gateway) release() {
 		if c, ok := f.(io.Closer); ok {
 			_ = c.Close()
 		}
+	}
+}
+
+// canaryChooser returns what picks a proxied route's service for a
+// request: the canary's when the request carries its header or cookie or
+// is drawn for its share, else the route's own.
+func canaryChooser(svc *proxy.Service, services map[string]*proxy.Service, c *config.Canary) func(*http.Request) *proxy.Service {
+	if c == nil {
+		return func(*http.Request) *proxy.Service { return svc }
+	}
+	canary := services[c.Service]
+	header, headerValue, _ := strings.Cut(c.Header, "=")
+	cookie, cookieValue, _ := strings.Cut(c.Cookie, "=")
+	return func(r *http.Request) *proxy.Service {
+		if header != "" && r.Header.Get(header) == headerValue {
+			return canary
+		}
+		if cookie != "" {
+			if ck, err := r.Cookie(cookie); err == nil && ck.Value == cookieValue {
+				return canary
+			}
+		}
+		if c.Share > 0 && rand.Float64() < c.Share {
+			return canary
+		}
+		return svc
 	}
 }

@@ -38,7 +38,7 @@ type Service struct {
 	log  *slog.Logger
 
 	targets   []*target
-	next      atomic.Uint64
+	balance   *balancer
 	transport *http.Transport
 	rp        reverseProxy
 	metrics   *Metrics
@@ -49,16 +49,30 @@ type target struct {
 	latency   func(time.Duration) // its upstream_duration_seconds series
 	down      atomic.Bool
 	downUntil atomic.Int64 // unix nanos
+	inflight  atomic.Int64 // requests sent and not yet answered in full
 }
+
+// coolingDown reports whether t failed recently and is skipped.
+func (t *target) coolingDown() bool { return t.downUntil.Load() > time.Now().UnixNano() }
 
 // NewService builds a service from its configuration (already
 // validated). tlsConfig is for https targets; nil means the system's
 // roots and the target's host name.
 func NewService(cfg *config.Service, tlsConfig *tls.Config, m *Metrics, log *slog.Logger) *Service {
 	s := &Service{Name: cfg.Name, cfg: *cfg, log: log.With("service", cfg.Name), metrics: m}
+	weights := cfg.Weights
+	if weights == nil {
+		weights = make([]int, len(cfg.TargetURLs))
+		for i := range weights {
+			weights[i] = 1
+		}
+	}
+	var keys []string
 	for _, u := range cfg.TargetURLs {
 		s.targets = append(s.targets, &target{url: u, latency: m.latency(cfg.Name, u.Host)})
+		keys = append(keys, u.String())
 	}
+	s.balance = newBalancer(cfg.Balance, cfg.HashOn, weights, keys)
 	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout.D(), KeepAlive: 30 * time.Second}
 	s.transport = &http.Transport{
 		DialContext:            dialer.DialContext,
@@ -107,12 +121,12 @@ func (s *Service) Close() { s.transport.CloseIdleConnections() }
 // it fails and the request may be repeated (idempotent method, no body),
 // it is sent once more to another target.
 func (s *Service) RoundTrip(req *http.Request) (*http.Response, error) {
-	t := s.pick(nil)
+	t := s.pick(req, nil)
 	resp, err := s.send(req, t)
 	if err == nil || !connectFailed(err) || !s.cfg.Retry || !replayable(req) || len(s.targets) < 2 {
 		return resp, err
 	}
-	other := s.pick(t)
+	other := s.pick(req, t)
 	if other == t {
 		return resp, err
 	}
@@ -148,8 +162,21 @@ func (s *Service) send(req *http.Request, t *target) (*http.Response, error) {
 	}
 	tracing.Inject(ctx, out.Header)
 	start := time.Now()
+	counted := s.balance.policy == "least_requests"
+	if counted {
+		t.inflight.Add(1)
+	}
 	resp, err := s.transport.RoundTrip(&out)
 	t.latency(time.Since(start))
+	if counted {
+		// In flight until its body is closed; a protocol switch (101)
+		// keeps its body as the connection, which must stay unwrapped.
+		if err != nil || resp.StatusCode == http.StatusSwitchingProtocols {
+			t.inflight.Add(-1)
+		} else {
+			resp.Body = &countedBody{ReadCloser: resp.Body, t: t}
+		}
+	}
 	if span != nil {
 		endSpan(span, resp, err)
 	}
@@ -172,32 +199,6 @@ func (s *Service) send(req *http.Request, t *target) (*http.Response, error) {
 		s.metrics.failed(s.Name, "other")
 	}
 	return resp, err
-}
-
-// pick returns the next target in round-robin order that is not cooling
-// down and is not avoid. When every target is cooling down it returns the
-// round-robin choice anyway: trying beats refusing.
-func (s *Service) pick(avoid *target) *target {
-	n := uint64(len(s.targets))
-	start := s.next.Add(1) - 1
-	now := time.Now().UnixNano()
-	var fallback *target
-	for i := range n {
-		t := s.targets[(start+i)%n]
-		if t == avoid {
-			continue
-		}
-		if t.downUntil.Load() <= now {
-			return t
-		}
-		if fallback == nil {
-			fallback = t
-		}
-	}
-	if fallback == nil {
-		return avoid
-	}
-	return fallback
 }
 
 // connectFailed reports whether err happened before the request reached an

@@ -1,0 +1,200 @@
+package proxy
+
+import (
+	"hash/fnv"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+)
+
+// balancer is how a service chooses among its targets (services.balance).
+type balancer struct {
+	policy string // "round_robin", "least_requests" or "hash"
+	// schedule is the weighted round-robin order of target indexes:
+	// each target as often as its weight, spread out (smooth weighted
+	// round robin, computed once), so a round-robin pick is one atomic
+	// add. Drained targets (weight 0) are not in it.
+	schedule []int
+	next     atomic.Uint64
+	weights  []int
+	// hashOn and ring serve "hash": points on a ring of 64-bit hashes,
+	// 100 per unit of weight, owned by target indexes.
+	hashOn string
+	ring   []ringPoint
+}
+
+type ringPoint struct {
+	hash   uint64
+	target int
+}
+
+func newBalancer(policy, hashOn string, weights []int, keys []string) *balancer {
+	b := &balancer{policy: policy, hashOn: hashOn, weights: weights}
+	// Smooth weighted round robin (as nginx): each step every target
+	// gains its weight, the richest is chosen and pays the total.
+	total := 0
+	for _, w := range weights {
+		total += w
+	}
+	current := make([]int, len(weights))
+	for range total {
+		best := -1
+		for i, w := range weights {
+			current[i] += w
+			if w > 0 && (best < 0 || current[i] > current[best]) {
+				best = i
+			}
+		}
+		current[best] -= total
+		b.schedule = append(b.schedule, best)
+	}
+	if policy == "hash" {
+		for i, w := range weights {
+			for v := range 100 * w {
+				b.ring = append(b.ring, ringPoint{hash64(keys[i] + "#" + strconv.Itoa(v)), i})
+			}
+		}
+		slices.SortFunc(b.ring, func(a, c ringPoint) int {
+			switch {
+			case a.hash < c.hash:
+				return -1
+			case a.hash > c.hash:
+				return 1
+			}
+			return 0
+		})
+	}
+	return b
+}
+
+// hash64 is FNV-1a, then MurmurHash3's finalizer: FNV alone leaves keys
+// that differ in their last bytes close together on the ring.
+func hash64(s string) uint64 {
+	f := fnv.New64a()
+	io.WriteString(f, s)
+	h := f.Sum64()
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
+	return h
+}
+
+// pick returns the target for req: by the policy among the targets that
+// are not cooling down and are not avoid (the one a retry leaves). When
+// every such target is cooling down it returns one anyway (trying beats
+// refusing), and avoid only when it is the only target there is.
+func (s *Service) pick(req *http.Request, avoid *target) *target {
+	b := s.balance
+	usable := func(i int) bool {
+		t := s.targets[i]
+		return t != avoid && b.weights[i] > 0 && !t.coolingDown()
+	}
+	switch b.policy {
+	case "least_requests":
+		if t := s.leastRequests(usable); t != nil {
+			return t
+		}
+	case "hash":
+		if key := s.hashKey(req); key != "" && len(b.ring) > 0 {
+			h := hash64(key)
+			at, _ := slices.BinarySearchFunc(b.ring, h, func(p ringPoint, h uint64) int {
+				switch {
+				case p.hash < h:
+					return -1
+				case p.hash > h:
+					return 1
+				}
+				return 0
+			})
+			for i := range len(b.ring) {
+				if p := b.ring[(at+i)%len(b.ring)]; usable(p.target) {
+					return s.targets[p.target]
+				}
+			}
+		}
+	}
+	n := uint64(len(b.schedule))
+	start := b.next.Add(1) - 1
+	var fallback *target
+	for i := range n {
+		j := b.schedule[(start+i)%n]
+		if usable(j) {
+			return s.targets[j]
+		}
+		if t := s.targets[j]; fallback == nil && t != avoid {
+			fallback = t
+		}
+	}
+	if fallback == nil {
+		return avoid
+	}
+	return fallback
+}
+
+// leastRequests draws two usable targets and returns the one with fewer
+// requests in flight per unit of weight ("power of two choices": near
+// the best choice, without scanning or locking).
+func (s *Service) leastRequests(usable func(int) bool) *target {
+	var candidates []int
+	for i := range s.targets {
+		if usable(i) {
+			candidates = append(candidates, i)
+		}
+	}
+	switch len(candidates) {
+	case 0:
+		return nil
+	case 1:
+		return s.targets[candidates[0]]
+	}
+	a := rand.IntN(len(candidates))
+	c := rand.IntN(len(candidates) - 1)
+	if c >= a {
+		c++
+	}
+	i, j := candidates[a], candidates[c]
+	w := s.balance.weights
+	// inflight_i / w_i < inflight_j / w_j, without dividing.
+	if s.targets[i].inflight.Load()*int64(w[j]) <= s.targets[j].inflight.Load()*int64(w[i]) {
+		return s.targets[i]
+	}
+	return s.targets[j]
+}
+
+// hashKey is the value "hash" balances req on, or "".
+func (s *Service) hashKey(req *http.Request) string {
+	on := s.balance.hashOn
+	switch {
+	case on == "client_ip":
+		if f, ok := req.Context().Value(stateKey{}).(*forward); ok && f.x.ClientIP.IsValid() {
+			return f.x.ClientIP.String()
+		}
+	case strings.HasPrefix(on, "header:"):
+		return req.Header.Get(on[len("header:"):])
+	case strings.HasPrefix(on, "cookie:"):
+		if c, err := req.Cookie(on[len("cookie:"):]); err == nil {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+// countedBody ends a request's count in flight when its body is closed.
+type countedBody struct {
+	io.ReadCloser
+	t    *target
+	done atomic.Bool
+}
+
+func (b *countedBody) Close() error {
+	if b.done.CompareAndSwap(false, true) {
+		b.t.inflight.Add(-1)
+	}
+	return b.ReadCloser.Close()
+}
