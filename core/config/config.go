@@ -274,6 +274,10 @@ type Service struct {
 	// HashOn is what "hash" balances on: "client_ip", "header:NAME" or
 	// "cookie:NAME". A request without it is balanced round-robin.
 	HashOn string `toml:"hash_on"`
+	// HealthCheck probes every target on an interval; a target that
+	// fails it gets no requests until it passes again. It works beside
+	// the passive check (fail_cooldown).
+	HealthCheck *HealthCheck `toml:"health_check"`
 	// Protocol is "http1", "http2" or "grpc". "http2" is HTTP/2 over TLS
 	// (ALPN) for https targets, and without TLS ("prior knowledge", h2c)
 	// for http targets. "grpc" is "http2" for a gRPC service whose
@@ -470,6 +474,28 @@ type Route struct {
 	// Canary sends some of the route's requests to another service
 	// instead of Service (proxied routes only).
 	Canary *Canary `toml:"canary"`
+}
+
+// HealthCheck is an active health check of a service's targets.
+type HealthCheck struct {
+	// Path is requested with GET on each target ("/healthz").
+	Path string `toml:"path"`
+	// Interval between two probes of a target. Default "5s".
+	Interval Duration `toml:"interval"`
+	// Timeout of one probe. Default "1s".
+	Timeout Duration `toml:"timeout"`
+	// Healthy is how many probes in a row must pass to take a failing
+	// target back. Default 2.
+	Healthy int `toml:"healthy"`
+	// Unhealthy is how many probes in a row must fail to take a target
+	// out. Default 3.
+	Unhealthy int `toml:"unhealthy"`
+	// Statuses are the answers that pass. Default: any 2xx.
+	Statuses []int `toml:"statuses"`
+}
+
+func (h *HealthCheck) setDefaults() {
+	*h = HealthCheck{Interval: Duration(5e9), Timeout: Duration(1e9), Healthy: 2, Unhealthy: 3}
 }
 
 // Canary is a second version of a route's service: requests that carry

@@ -231,6 +231,29 @@ func (c *Config) validate(e *errs) {
 			e.add(joinKey(key, "max_idle_conns"), "must be at least 1")
 		}
 		c.validateBalance(e, key, s)
+		if hc := s.HealthCheck; hc != nil {
+			hk := joinKey(key, "health_check")
+			if !strings.HasPrefix(hc.Path, "/") {
+				e.add(joinKey(hk, "path"), "must begin with '/', found %q", hc.Path)
+			}
+			if hc.Interval < Duration(10e6) {
+				e.add(joinKey(hk, "interval"), "must be at least 10ms")
+			}
+			if hc.Timeout <= 0 || hc.Timeout > hc.Interval {
+				e.add(joinKey(hk, "timeout"), "must be more than 0s and at most the interval")
+			}
+			if hc.Healthy < 1 {
+				e.add(joinKey(hk, "healthy"), "must be at least 1")
+			}
+			if hc.Unhealthy < 1 {
+				e.add(joinKey(hk, "unhealthy"), "must be at least 1")
+			}
+			for i, st := range hc.Statuses {
+				if st < 100 || st > 599 {
+					e.add(indexKey(joinKey(hk, "statuses"), i), "must be an HTTP status, found %d", st)
+				}
+			}
+		}
 	}
 
 	for _, name := range sortedKeys(c.Filters) {

@@ -14,6 +14,7 @@ type Metrics struct {
 	errors   *prometheus.CounterVec
 	retries  *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	up       *prometheus.GaugeVec
 }
 
 // NewMetrics registers the upstream metrics in reg (nil: none kept).
@@ -35,7 +36,23 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 			Help:    "Time from sending a request to a target to its response head (or failure), by service and target.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}, []string{"service", "target"})),
+		up: metrics.Register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "lintel_upstream_target_healthy",
+			Help: "1 while a target passes its service's active health check, 0 while it is taken out (services with health_check only).",
+		}, []string{"service", "target"})),
 	}
+}
+
+// healthy records a target's health check state.
+func (m *Metrics) healthy(service, target string, up bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if up {
+		v = 1
+	}
+	m.up.WithLabelValues(service, target).Set(v)
 }
 
 // start makes a service's counters exist, at zero, before their first

@@ -39,6 +39,7 @@ type Service struct {
 
 	targets   []*target
 	balance   *balancer
+	checker   *checker // nil without a health check
 	transport *http.Transport
 	rp        reverseProxy
 	metrics   *Metrics
@@ -50,10 +51,15 @@ type target struct {
 	down      atomic.Bool
 	downUntil atomic.Int64 // unix nanos
 	inflight  atomic.Int64 // requests sent and not yet answered in full
+	// checkedDown: the active health check took it out.
+	checkedDown atomic.Bool
 }
 
-// coolingDown reports whether t failed recently and is skipped.
-func (t *target) coolingDown() bool { return t.downUntil.Load() > time.Now().UnixNano() }
+// coolingDown reports whether t is skipped: it failed recently, or fails
+// its health check.
+func (t *target) coolingDown() bool {
+	return t.checkedDown.Load() || t.downUntil.Load() > time.Now().UnixNano()
+}
 
 // NewService builds a service from its configuration (already
 // validated). tlsConfig is for https targets; nil means the system's
@@ -99,23 +105,33 @@ func NewService(cfg *config.Service, tlsConfig *tls.Config, m *Metrics, log *slo
 	}
 	s.rp = newReverseProxy(s)
 	m.start(s.Name)
+	if cfg.HealthCheck != nil {
+		s.checker = &checker{s: s, cfg: *cfg.HealthCheck, stop: make(chan struct{})}
+		for _, t := range s.targets {
+			m.healthy(s.Name, t.url.Host, true)
+		}
+	}
 	return s
 }
 
 // Healthy reports whether at least one target is not cooling down after
 // a failure.
 func (s *Service) Healthy() bool {
-	now := time.Now().UnixNano()
 	for _, t := range s.targets {
-		if t.downUntil.Load() <= now {
+		if !t.coolingDown() {
 			return true
 		}
 	}
 	return false
 }
 
-// Close drops idle upstream connections.
-func (s *Service) Close() { s.transport.CloseIdleConnections() }
+// Close stops the health check and drops idle upstream connections.
+func (s *Service) Close() {
+	if s.checker != nil {
+		s.checker.close()
+	}
+	s.transport.CloseIdleConnections()
+}
 
 // RoundTrip sends req to the next healthy target. When the connection to
 // it fails and the request may be repeated (idempotent method, no body),
