@@ -233,45 +233,42 @@ func (r *Request) build(ps router.Params, results []result) (p, raw, query strin
 		}
 	}
 
-	var q strings.Builder
-	for _, pc := range r.query {
+	if query, err = render(r.query, ps, value, url.QueryEscape); err != nil {
+		return "", "", "", nil, err
+	}
+	h = http.Header{}
+	for _, ht := range r.headers {
+		v, err := render(ht.value, ps, value, func(s string) string { return s })
+		if err != nil {
+			return "", "", "", nil, err
+		}
+		if !httpguts.ValidHeaderFieldValue(v) {
+			return "", "", "", nil, fmt.Errorf("header %s: the value holds control characters (CR, LF, ...)", ht.name)
+		}
+		h[ht.name] = []string{v}
+	}
+	return p, raw, query, h, nil
+}
+
+// render writes pieces with their values escaped by escape (literals as
+// written).
+func render(pieces []piece, ps router.Params, value func(*ref) (string, error), escape func(string) string) (string, error) {
+	var b strings.Builder
+	for _, pc := range pieces {
 		switch {
 		case pc.ref != nil:
 			v, err := value(pc.ref)
 			if err != nil {
-				return "", "", "", nil, err
+				return "", err
 			}
-			q.WriteString(url.QueryEscape(v))
+			b.WriteString(escape(v))
 		case pc.param != "":
-			q.WriteString(url.QueryEscape(strings.TrimPrefix(ps.Get(pc.param), "/")))
+			b.WriteString(escape(strings.TrimPrefix(ps.Get(pc.param), "/")))
 		default:
-			q.WriteString(pc.lit)
+			b.WriteString(pc.lit)
 		}
 	}
-
-	h = http.Header{}
-	for _, ht := range r.headers {
-		var b strings.Builder
-		for _, pc := range ht.value {
-			switch {
-			case pc.ref != nil:
-				v, err := value(pc.ref)
-				if err != nil {
-					return "", "", "", nil, err
-				}
-				b.WriteString(v)
-			case pc.param != "":
-				b.WriteString(strings.TrimPrefix(ps.Get(pc.param), "/"))
-			default:
-				b.WriteString(pc.lit)
-			}
-		}
-		if !httpguts.ValidHeaderFieldValue(b.String()) {
-			return "", "", "", nil, fmt.Errorf("header %s: the value holds control characters (CR, LF, ...)", ht.name)
-		}
-		h[ht.name] = []string{b.String()}
-	}
-	return p, raw, q.String(), h, nil
+	return b.String(), nil
 }
 
 var errNotAValue = errors.New("is missing, or is not a string, number or boolean")
