@@ -45,6 +45,26 @@ type Route struct {
 	Target string `json:"target"`
 }
 
+// Upstream is a service and the state of each of its targets.
+type Upstream struct {
+	Service string           `json:"service"`
+	Targets []UpstreamTarget `json:"targets"`
+}
+
+// UpstreamTarget is one target as the balancer sees it.
+type UpstreamTarget struct {
+	URL    string `json:"url"`
+	Weight int    `json:"weight"`
+	// CoolingDown: its connection failed recently (fail_cooldown).
+	CoolingDown bool `json:"cooling_down"`
+	// HealthCheck is "passing" or "failing", or "" without one.
+	HealthCheck string `json:"health_check,omitempty"`
+	// Circuit is "closed", "open" or "half_open", or "" without a
+	// breaker.
+	Circuit  string `json:"circuit,omitempty"`
+	InFlight int64  `json:"in_flight"`
+}
+
 // ReloadStatus is what GET /reload reports.
 type ReloadStatus struct {
 	// Generation counts the configurations served, from 1.
@@ -64,6 +84,8 @@ type Source interface {
 	NotReady() []string
 	Plugins() []Plugin
 	Routes() []Route
+	// Upstreams are the services and their targets' states.
+	Upstreams() []Upstream
 	// Config is the effective configuration, secrets redacted (TOML).
 	Config() ([]byte, error)
 	// Reload builds the configuration anew and swaps it in; an error
@@ -99,6 +121,9 @@ func Handler(cfg config.Admin, src Source, reg *prometheus.Registry) http.Handle
 	}
 	mux.HandleFunc("GET /routes", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, src.Routes())
+	})
+	mux.HandleFunc("GET /upstreams", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, src.Upstreams())
 	})
 	mux.HandleFunc("GET /config", func(w http.ResponseWriter, r *http.Request) {
 		b, err := src.Config()

@@ -42,6 +42,8 @@ func (s *source) NotReady() []string {
 	}
 	return []string{`service "orders" has no target up`}
 }
+func (s *source) Upstreams() []Upstream { return nil }
+
 func (s *source) Routes() []Route {
 	return []Route{{Listener: "web", Name: "GET /v1/stock/:id", Methods: []string{"GET"}, Path: "/v1/stock/:id", Target: "grpc inventory pkg.Inventory/GetProduct"}}
 }

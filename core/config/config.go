@@ -274,6 +274,14 @@ type Service struct {
 	// HashOn is what "hash" balances on: "client_ip", "header:NAME" or
 	// "cookie:NAME". A request without it is balanced round-robin.
 	HashOn string `toml:"hash_on"`
+	// Breaker opens a target's circuit after consecutive failures: the
+	// target gets nothing until, after open_for, one request is let
+	// through to probe it (half-open); its success closes the circuit.
+	Breaker *Breaker `toml:"breaker"`
+	// MaxConcurrent bounds the requests in flight to the service; beyond
+	// it the gateway answers 503 with Retry-After at once. 0 (the
+	// default) sets no bound.
+	MaxConcurrent int `toml:"max_concurrent"`
 	// HealthCheck probes every target on an interval; a target that
 	// fails it gets no requests until it passes again. It works beside
 	// the passive check (fail_cooldown).
@@ -475,6 +483,18 @@ type Route struct {
 	// instead of Service (proxied routes only).
 	Canary *Canary `toml:"canary"`
 }
+
+// Breaker is a circuit breaker on each of a service's targets.
+type Breaker struct {
+	// Failures is how many failures in a row (a failed connection, a
+	// timeout, a 5xx answer) open a target's circuit. Default 5.
+	Failures int `toml:"failures"`
+	// OpenFor is how long an open circuit sends the target nothing before
+	// one probe request. Default "10s".
+	OpenFor Duration `toml:"open_for"`
+}
+
+func (b *Breaker) setDefaults() { *b = Breaker{Failures: 5, OpenFor: Duration(10e9)} }
 
 // HealthCheck is an active health check of a service's targets.
 type HealthCheck struct {

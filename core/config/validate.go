@@ -231,6 +231,14 @@ func (c *Config) validate(e *errs) {
 			e.add(joinKey(key, "max_idle_conns"), "must be at least 1")
 		}
 		c.validateBalance(e, key, s)
+		if b := s.Breaker; b != nil {
+			if b.Failures < 1 {
+				e.add(joinKey(joinKey(key, "breaker"), "failures"), "must be at least 1")
+			}
+			if b.OpenFor < Duration(1e6) {
+				e.add(joinKey(joinKey(key, "breaker"), "open_for"), "must be at least 1ms")
+			}
+		}
 		if hc := s.HealthCheck; hc != nil {
 			hk := joinKey(key, "health_check")
 			if !strings.HasPrefix(hc.Path, "/") {

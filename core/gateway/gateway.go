@@ -326,6 +326,15 @@ type RouteInfo struct {
 	Target string
 }
 
+// Upstreams returns each service's targets' states, by service name.
+func (g *Gateway) Upstreams() map[string][]proxy.TargetState {
+	out := make(map[string][]proxy.TargetState, len(g.services))
+	for name, s := range g.services {
+		out[name] = s.Targets()
+	}
+	return out
+}
+
 // Routes lists the routes served, in the order they were added.
 func (g *Gateway) Routes() []RouteInfo { return slices.Clone(g.routes) }
 

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 )
 
 // balancer is how a service chooses among its targets (services.balance).
@@ -89,12 +90,38 @@ func hash64(s string) uint64 {
 // are not cooling down and are not avoid (the one a retry leaves). When
 // every such target is cooling down it returns one anyway (trying beats
 // refusing), and avoid only when it is the only target there is.
+//
+// With a breaker, a target whose circuit is open is never chosen, and
+// pick returns nil when no target's circuit lets a request through: the
+// gateway then refuses at once rather than add to an outage.
 func (s *Service) pick(req *http.Request, avoid *target) *target {
 	b := s.balance
+	now := time.Now()
+	breaker := s.cfg.Breaker != nil
 	usable := func(i int) bool {
 		t := s.targets[i]
-		return t != avoid && b.weights[i] > 0 && !t.coolingDown()
+		return t != avoid && b.weights[i] > 0 && !t.coolingDown() && (!breaker || !t.circuit.blocked(now))
 	}
+	t := s.choose(req, avoid, usable)
+	if !breaker || t == nil {
+		return t
+	}
+	if t.circuit.allow(now) {
+		return t
+	}
+	// t was a fallback (cooling down) or lost its probe to another
+	// request: any target whose circuit lets a request through.
+	for _, o := range s.targets {
+		if o != avoid && o.circuit.allow(now) {
+			return o
+		}
+	}
+	return nil
+}
+
+// choose is pick without the breaker's last word.
+func (s *Service) choose(req *http.Request, avoid *target, usable func(int) bool) *target {
+	b := s.balance
 	switch b.policy {
 	case "least_requests":
 		if t := s.leastRequests(usable); t != nil {

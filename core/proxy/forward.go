@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httputil"
+	"strconv"
 	"sync"
 
 	"github.com/lintelhq/lintel/core/exchange"
@@ -94,6 +95,16 @@ func (s *Service) fail(w http.ResponseWriter, r *http.Request, err error) {
 		// The client left: nobody reads an answer.
 		x.Log().Debug("client went away during upstream call", "service", s.Name)
 		w.WriteHeader(exchange.StatusClientClosed)
+	case errors.Is(err, errCircuitOpen) || errors.Is(err, errBusy):
+		// The gateway's own refusal, to spare a failing or saturated
+		// service: at once, with when to come back.
+		x.AnsweredBy = exchange.ByGateway
+		retry := 1
+		if b := s.cfg.Breaker; b != nil && errors.Is(err, errCircuitOpen) {
+			retry = max(1, int(b.OpenFor.D().Seconds()))
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(retry))
+		problem.Error(w, http.StatusServiceUnavailable, fmt.Sprintf("upstream service %q: %v", s.Name, err))
 	case errors.As(err, &badBody):
 		// The client's fault, not the upstream's: not logged as an
 		// upstream failure.

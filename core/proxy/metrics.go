@@ -15,6 +15,8 @@ type Metrics struct {
 	retries  *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	up       *prometheus.GaugeVec
+	circuits *prometheus.GaugeVec
+	refused  *prometheus.CounterVec
 }
 
 // NewMetrics registers the upstream metrics in reg (nil: none kept).
@@ -36,6 +38,14 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 			Help:    "Time from sending a request to a target to its response head (or failure), by service and target.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}, []string{"service", "target"})),
+		circuits: metrics.Register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "lintel_upstream_circuit_open",
+			Help: "1 while a target's circuit is open or half-open (services with a breaker only).",
+		}, []string{"service", "target"})),
+		refused: metrics.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lintel_upstream_refused_total",
+			Help: "Requests the gateway answered 503 itself instead of sending them, by service and reason (circuit_open, max_concurrent).",
+		}, []string{"service", "reason"})),
 		up: metrics.Register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "lintel_upstream_target_healthy",
 			Help: "1 while a target passes its service's active health check, 0 while it is taken out (services with health_check only).",
@@ -65,6 +75,9 @@ func (m *Metrics) start(service string) {
 		m.errors.WithLabelValues(service, kind)
 	}
 	m.retries.WithLabelValues(service)
+	for _, reason := range []string{"circuit_open", "max_concurrent"} {
+		m.refused.WithLabelValues(service, reason)
+	}
 }
 
 // latency returns what records one target's request latencies, its
@@ -87,4 +100,24 @@ func (m *Metrics) retried(service string) {
 	if m != nil {
 		m.retries.WithLabelValues(service).Inc()
 	}
+}
+
+// circuit records a target's circuit state.
+func (m *Metrics) circuit(service, target, state string) {
+	if m == nil {
+		return
+	}
+	v := 1.0
+	if state == circuitClosed {
+		v = 0
+	}
+	m.circuits.WithLabelValues(service, target).Set(v)
+}
+
+// rejected counts a request the gateway refused for a service.
+func (m *Metrics) rejected(service, reason string) {
+	if m == nil {
+		return
+	}
+	m.refused.WithLabelValues(service, reason).Inc()
 }

@@ -40,6 +40,7 @@ type Service struct {
 	targets   []*target
 	balance   *balancer
 	checker   *checker // nil without a health check
+	inflight  atomic.Int64
 	transport *http.Transport
 	rp        reverseProxy
 	metrics   *Metrics
@@ -53,6 +54,7 @@ type target struct {
 	inflight  atomic.Int64 // requests sent and not yet answered in full
 	// checkedDown: the active health check took it out.
 	checkedDown atomic.Bool
+	circuit     circuit // used when the service has a breaker
 }
 
 // coolingDown reports whether t is skipped: it failed recently, or fails
@@ -79,6 +81,12 @@ func NewService(cfg *config.Service, tlsConfig *tls.Config, m *Metrics, log *slo
 		keys = append(keys, u.String())
 	}
 	s.balance = newBalancer(cfg.Balance, cfg.HashOn, weights, keys)
+	for _, t := range s.targets {
+		t.circuit.state = circuitClosed
+		if cfg.Breaker != nil {
+			m.circuit(s.Name, t.url.Host, circuitClosed)
+		}
+	}
 	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout.D(), KeepAlive: 30 * time.Second}
 	s.transport = &http.Transport{
 		DialContext:            dialer.DialContext,
@@ -137,13 +145,25 @@ func (s *Service) Close() {
 // it fails and the request may be repeated (idempotent method, no body),
 // it is sent once more to another target.
 func (s *Service) RoundTrip(req *http.Request) (*http.Response, error) {
+	if max := int64(s.cfg.MaxConcurrent); max > 0 {
+		if s.inflight.Add(1) > max {
+			s.inflight.Add(-1)
+			s.metrics.rejected(s.Name, "max_concurrent")
+			return nil, errBusy
+		}
+		defer s.inflight.Add(-1)
+	}
 	t := s.pick(req, nil)
+	if t == nil {
+		s.metrics.rejected(s.Name, "circuit_open")
+		return nil, errCircuitOpen
+	}
 	resp, err := s.send(req, t)
 	if err == nil || !connectFailed(err) || !s.cfg.Retry || !replayable(req) || len(s.targets) < 2 {
 		return resp, err
 	}
 	other := s.pick(req, t)
-	if other == t {
+	if other == nil || other == t {
 		return resp, err
 	}
 	s.log.Debug("retrying on another target", "failed", t.url.Host, "error", err)
@@ -213,6 +233,17 @@ func (s *Service) send(req *http.Request, t *target) (*http.Response, error) {
 		}
 	case req.Context().Err() == nil && !clientFault(err):
 		s.metrics.failed(s.Name, "other")
+	}
+	if b := s.cfg.Breaker; b != nil && req.Context().Err() == nil && !clientFault(err) {
+		failed := err != nil || resp.StatusCode >= 500
+		if state, changed := t.circuit.record(failed, b.Failures, b.OpenFor.D(), time.Now()); changed {
+			s.metrics.circuit(s.Name, t.url.Host, state)
+			if state == circuitOpen {
+				s.log.Warn("upstream target's circuit open", "target", t.url.Host, "open_for", b.OpenFor)
+			} else {
+				s.log.Info("upstream target's circuit "+state, "target", t.url.Host)
+			}
+		}
 	}
 	return resp, err
 }
@@ -314,4 +345,34 @@ func endSpan(span trace.Span, resp *http.Response, err error) {
 		}
 	}
 	tracing.EndHTTP(span, resp.StatusCode, http.StatusBadRequest)
+}
+
+// TargetState is one target as the balancer sees it.
+type TargetState struct {
+	URL         string
+	Weight      int
+	CoolingDown bool   // its connection failed recently
+	HealthCheck string // "passing", "failing", or "" without a check
+	Circuit     string // "closed", "open", "half_open", or "" without a breaker
+	InFlight    int64  // counted with balance = "least_requests" only
+}
+
+// Targets reports the state of each target, in configuration order.
+func (s *Service) Targets() []TargetState {
+	now := time.Now().UnixNano()
+	out := make([]TargetState, len(s.targets))
+	for i, t := range s.targets {
+		st := TargetState{URL: t.url.String(), Weight: s.balance.weights[i], CoolingDown: t.downUntil.Load() > now, InFlight: t.inflight.Load()}
+		if s.checker != nil {
+			st.HealthCheck = "passing"
+			if t.checkedDown.Load() {
+				st.HealthCheck = "failing"
+			}
+		}
+		if s.cfg.Breaker != nil {
+			st.Circuit = t.circuit.State()
+		}
+		out[i] = st
+	}
+	return out
 }

@@ -361,6 +361,20 @@ func (s *Supervisor) Routes() []admin.Route {
 	return out
 }
 
+// Upstreams implements admin.Source.
+func (s *Supervisor) Upstreams() []admin.Upstream {
+	ups := s.cur.Load().gw.Upstreams()
+	var out []admin.Upstream
+	for _, name := range slices.Sorted(maps.Keys(ups)) {
+		u := admin.Upstream{Service: name}
+		for _, t := range ups[name] {
+			u.Targets = append(u.Targets, admin.UpstreamTarget{URL: t.URL, Weight: t.Weight, CoolingDown: t.CoolingDown, HealthCheck: t.HealthCheck, Circuit: t.Circuit, InFlight: t.InFlight})
+		}
+		out = append(out, u)
+	}
+	return out
+}
+
 // Config implements admin.Source.
 func (s *Supervisor) Config() ([]byte, error) {
 	g := s.cur.Load()
