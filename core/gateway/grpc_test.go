@@ -216,11 +216,7 @@ func TestGRPCPassthrough(t *testing.T) {
 [listeners.default]
 listen = "127.0.0.1:0"
 h2c = true
-[services.inventory]
-protocol = "grpc"
-targets = ["{{inventory}}"]
-protos = ["{{proto}}"]
-[[routes]]
+`+inventoryService+`[[routes]]
 path = "/lintel.demo.inventory.v1.Inventory/:method"
 methods = ["POST"]
 service = "inventory"
@@ -247,11 +243,7 @@ listen = "127.0.0.1:0"
 h2c = true
 [filters.deny]
 config = { answer = 403 }
-[services.inventory]
-protocol = "grpc"
-targets = ["{{inventory}}"]
-protos = ["{{proto}}"]
-[[routes]]
+`+inventoryService+`[[routes]]
 path = "/lintel.demo.inventory.v1.Inventory/GetProduct"
 methods = ["POST"]
 service = "inventory"

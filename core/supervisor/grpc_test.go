@@ -30,12 +30,23 @@ func TestProtoChangeIsReloaded(t *testing.T) {
 	if err := os.WriteFile(proto, []byte(without), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	r := stockRig(t, inv.Addr, proto)
+	if err := os.WriteFile(proto, full, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitForTags(t, r, "the changed proto")
+}
+
+// stockRig serves GET /stock/:id from the inventory at addr with the
+// descriptors of proto, and checks that the answer has no tags yet.
+func stockRig(t *testing.T, addr, proto string) *rig {
+	t.Helper()
 	r := newRig(t, `
 [server]
 watch_interval = "100ms"
 [services.inventory]
 protocol = "grpc"
-targets = ["http://`+inv.Addr+`"]
+targets = ["http://`+addr+`"]
 protos = ["`+proto+`"]
 [[routes]]
 path = "/stock/:id"
@@ -46,17 +57,21 @@ grpc = { method = "lintel.demo.inventory.v1.Inventory/GetProduct" }
 	if resp, body := r.get("/stock/123"); resp.StatusCode != 200 || strings.Contains(body, "tags") {
 		t.Fatalf("before the change: %d %s", resp.StatusCode, body)
 	}
-	if err := os.WriteFile(proto, full, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	return r
+}
+
+// waitForTags waits for a reload to make the answer carry the product's
+// tags, for up to 10 s.
+func waitForTags(t *testing.T, r *rig, what string) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		resp, body := r.get("/stock/123")
 		if resp.StatusCode == 200 && strings.Contains(body, `"tags":["computers","14-inch"]`) {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the changed proto did not take effect: %d %s", resp.StatusCode, body)
+			t.Fatalf("%s did not take effect: %d %s", what, resp.StatusCode, body)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -84,32 +99,7 @@ func TestImportedProtoChangeIsReloaded(t *testing.T) {
 	}
 	write("service.proto", service)
 	write("messages.proto", header+strings.Replace(messages, "  repeated string tags = 7;\n", "", 1))
-	r := newRig(t, `
-[server]
-watch_interval = "100ms"
-[services.inventory]
-protocol = "grpc"
-targets = ["http://`+inv.Addr+`"]
-protos = ["`+filepath.Join(dir, "service.proto")+`"]
-[[routes]]
-path = "/stock/:id"
-methods = ["GET"]
-service = "inventory"
-grpc = { method = "lintel.demo.inventory.v1.Inventory/GetProduct" }
-`)
-	if resp, body := r.get("/stock/123"); resp.StatusCode != 200 || strings.Contains(body, "tags") {
-		t.Fatalf("before the change: %d %s", resp.StatusCode, body)
-	}
+	r := stockRig(t, inv.Addr, filepath.Join(dir, "service.proto"))
 	write("messages.proto", header+messages)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, body := r.get("/stock/123")
-		if resp.StatusCode == 200 && strings.Contains(body, `"tags":["computers","14-inch"]`) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the changed import did not take effect: %d %s", resp.StatusCode, body)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitForTags(t, r, "the changed import")
 }
