@@ -6,11 +6,12 @@
 // host. Each makes the same small plugin, which loads in gatewayd as it
 // is.
 //
-// The SDKs are copies of sdk/ kept in _sdk/ (go:embed cannot reach
-// outside this directory, nor into sdk/go, which is its own module), and
-// the Go SDK's go.mod is templates/go/lintel-sdk/go.mod.tmpl (a directory
-// holding a go.mod cannot be embedded); a test holds them equal to their
-// sources (go test ./internal/scaffold -update copies them again).
+// The C, Rust and AssemblyScript SDKs come from sdk/ itself (sdk.Files).
+// The Go SDK is its own module, which this one cannot embed: a copy of
+// its library is kept in _sdk/go, and its go.mod is
+// templates/go/lintel-sdk/go.mod.tmpl (a directory holding a go.mod
+// cannot be embedded); a test holds both equal to sdk/go (go test
+// ./internal/scaffold -update copies them again).
 package scaffold
 
 import (
@@ -25,6 +26,8 @@ import (
 	"regexp"
 	"strings"
 	"text/template"
+
+	"github.com/lintelhq/lintel/sdk"
 )
 
 //go:embed templates _sdk
@@ -33,25 +36,16 @@ var files embed.FS
 // Languages are the languages a project can be written in.
 var Languages = []string{"go", "rust", "c", "assemblyscript", "wat"}
 
-// SDKs maps each language with an SDK to where its files come from in
-// the repository (sdk/...) and where they go in a project.
-var SDKs = map[string]struct{ Source, Dest string }{
-	"go":             {"sdk/go", "lintel-sdk"},
-	"rust":           {"sdk/rust/src", "lintel"},
-	"c":              {"sdk/c", "."},
-	"assemblyscript": {"sdk/assemblyscript/assembly", "assembly"},
-}
-
-// SDKFile reports whether a file of an SDK's source directory belongs in
-// projects: the library itself, not its tests, examples or tooling.
-func SDKFile(name string) bool {
-	switch path.Ext(name) {
-	case ".go":
-		return !strings.HasSuffix(name, "_test.go")
-	case ".rs", ".h", ".ts":
-		return true
-	}
-	return false
+// sdks maps each language with an SDK to where its files are (in sdk.Files,
+// or this package's copy of the Go SDK) and where they go in a project.
+var sdks = map[string]struct {
+	fs        fs.FS
+	dir, dest string
+}{
+	"go":             {files, "_sdk/go", "lintel-sdk"},
+	"rust":           {sdk.Files, "rust/src", "lintel"},
+	"c":              {sdk.Files, "c", "."},
+	"assemblyscript": {sdk.Files, "assemblyscript/assembly", "assembly"},
 }
 
 var validName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
@@ -99,14 +93,13 @@ func Write(dir, name, lang string) error {
 	if err != nil {
 		return err
 	}
-	if sdk, ok := SDKs[lang]; ok {
-		src := "_sdk/" + lang
-		err = fs.WalkDir(files, src, func(p string, d fs.DirEntry, err error) error {
+	if s, ok := sdks[lang]; ok {
+		err = fs.WalkDir(s.fs, s.dir, func(p string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() {
 				return err
 			}
-			b, err := files.ReadFile(p)
-			out[path.Join(sdk.Dest, strings.TrimPrefix(p, src+"/"))] = b
+			b, err := fs.ReadFile(s.fs, p)
+			out[path.Join(s.dest, strings.TrimPrefix(p, s.dir+"/"))] = b
 			return err
 		})
 		if err != nil {

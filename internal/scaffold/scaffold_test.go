@@ -3,7 +3,6 @@ package scaffold
 import (
 	"bytes"
 	"flag"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,66 +14,53 @@ var update = flag.Bool("update", false, "copy the SDKs from sdk/ into _sdk/")
 
 var root = filepath.Join("..", "..")
 
-// TestSDKCopiesMatchSources: the SDKs projects receive are the
-// repository's: every library file of sdk/ is in _sdk/, byte for byte,
-// and nothing else is (go test ./internal/scaffold -update copies them).
-func TestSDKCopiesMatchSources(t *testing.T) {
-	for lang, sdk := range SDKs {
-		src := filepath.Join(root, sdk.Source)
-		dst := filepath.Join("_sdk", lang)
-		if *update {
-			if err := os.RemoveAll(dst); err != nil {
-				t.Fatal(err)
-			}
+// TestGoSDKCopyMatchesSource: the Go SDK projects receive is the
+// repository's: every library file of sdk/go (its .go files but tests,
+// examples and internal test guests) is in _sdk/go, byte for byte, and
+// nothing else is (go test ./internal/scaffold -update copies them).
+func TestGoSDKCopyMatchesSource(t *testing.T) {
+	src, dst := filepath.Join(root, "sdk/go"), filepath.Join("_sdk", "go")
+	if *update {
+		if err := os.RemoveAll(dst); err != nil {
+			t.Fatal(err)
 		}
-		var want []string
-		err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(src, p)
-			if d.IsDir() {
-				if rel == "examples" || rel == "internal" || rel == "node_modules" {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-			if !SDKFile(d.Name()) {
-				return nil
-			}
-			want = append(want, rel)
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			copyPath := filepath.Join(dst, rel)
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(copyPath), 0o755); err != nil {
-					return err
-				}
-				return os.WriteFile(copyPath, b, 0o644)
-			}
-			if c, err := os.ReadFile(copyPath); err != nil || !bytes.Equal(b, c) {
-				t.Errorf("%s differs from %s: run go test ./internal/scaffold -update", copyPath, p)
-			}
-			return nil
-		})
+	}
+	var want []string
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		want = append(want, name)
+		b, err := os.ReadFile(filepath.Join(src, name))
 		if err != nil {
 			t.Fatal(err)
 		}
-		var have []string
-		filepath.WalkDir(dst, func(p string, d fs.DirEntry, err error) error {
-			if err == nil && !d.IsDir() {
-				rel, _ := filepath.Rel(dst, p)
-				have = append(have, rel)
+		if *update {
+			if err := os.MkdirAll(dst, 0o755); err != nil {
+				t.Fatal(err)
 			}
-			return nil
-		})
-		slices.Sort(want)
-		slices.Sort(have)
-		if !slices.Equal(want, have) {
-			t.Errorf("%s holds %v, %s has %v", dst, have, src, want)
+			if err := os.WriteFile(filepath.Join(dst, name), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
+		if c, err := os.ReadFile(filepath.Join(dst, name)); err != nil || !bytes.Equal(b, c) {
+			t.Errorf("%s differs from sdk/go/%s: run go test ./internal/scaffold -update", filepath.Join(dst, name), name)
+		}
+	}
+	var have []string
+	copies, _ := os.ReadDir(dst)
+	for _, e := range copies {
+		have = append(have, e.Name())
+	}
+	slices.Sort(want)
+	slices.Sort(have)
+	if !slices.Equal(want, have) {
+		t.Errorf("%s holds %v, sdk/go has %v", dst, have, want)
 	}
 }
 
