@@ -80,17 +80,28 @@ func (a *Aggregate) Serve(x *exchange.Exchange, w http.ResponseWriter, ps router
 	defer cancel()
 
 	results := make([]result, len(a.Parts))
-	done := make([]chan struct{}, len(a.Parts))
-	for i := range done {
-		done[i] = make(chan struct{})
+	// done[i] closes once results[i] is written, for the parts that wait
+	// on part i; only an aggregate with chained parts needs them.
+	var done []chan struct{}
+	if a.chained() {
+		done = make([]chan struct{}, len(a.Parts))
+		for i := range done {
+			done[i] = make(chan struct{})
+		}
 	}
 	var wg sync.WaitGroup
 	for i, p := range a.Parts {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer close(done[i]) // after results[i] is written
-			results[i] = a.afterNeeds(ctx, p, done, results, func() result { return a.fetch(ctx, x, p, ps, results) })
+			if done != nil {
+				defer close(done[i])
+			}
+			if err := a.waitNeeds(ctx, p, done, results); err != nil {
+				results[i] = failure(ctx, err)
+			} else {
+				results[i] = a.fetch(ctx, x, p, ps, results)
+			}
 			if results[i].err != nil && !p.Optional {
 				cancel() // the response has failed: stop the others
 			}
@@ -170,23 +181,33 @@ func merge(parts []*Part, results []result) []byte {
 	return append(b, '}')
 }
 
-// afterNeeds runs fetch once the parts p needs have answered, or fails p
-// when one of them failed or ctx ended first.
-func (a *Aggregate) afterNeeds(ctx context.Context, p *Part, done []chan struct{}, results []result, fetch func() result) result {
+// chained reports whether a part waits for another.
+func (a *Aggregate) chained() bool {
+	for _, p := range a.Parts {
+		if p.Request != nil && len(p.Request.Needs) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// waitNeeds waits until the parts p needs have answered; it fails when
+// one of them failed or ctx ended first.
+func (a *Aggregate) waitNeeds(ctx context.Context, p *Part, done []chan struct{}, results []result) error {
 	if p.Request == nil {
-		return fetch()
+		return nil
 	}
 	for _, n := range p.Request.Needs {
 		select {
 		case <-done[n]:
 		case <-ctx.Done():
-			return failure(ctx, ctx.Err())
+			return ctx.Err()
 		}
 		if results[n].err != nil {
-			return result{err: fmt.Errorf("needs part %q, which failed", a.Parts[n].Key)}
+			return fmt.Errorf("needs part %q, which failed", a.Parts[n].Key)
 		}
 	}
-	return fetch()
+	return nil
 }
 
 // fetch calls one part and shapes its body; results holds the answers of

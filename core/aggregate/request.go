@@ -124,11 +124,8 @@ func (r *Request) parse(t, pattern string, keys []string, self int) ([]piece, er
 		case field == "" || slices.Contains(strings.Split(field, "."), ""):
 			return nil, fmt.Errorf("{%s}: name a field of part %q", name, key)
 		}
-		if j != self && !slices.Contains(r.Needs, j) {
-			r.Needs = append(r.Needs, j)
-		}
-		if j == self {
-			r.Needs = append(r.Needs, j) // a cycle of one: Link reports it
+		if !slices.Contains(r.Needs, j) {
+			r.Needs = append(r.Needs, j) // itself too: a cycle Link reports
 		}
 		out = append(out, piece{ref: &ref{part: j, key: key, field: strings.Split(field, ".")}})
 	}
@@ -183,21 +180,27 @@ func Link(parts []*Part) error {
 // path, its escaping (RawPath; "" when it is the default), the encoded
 // query and the headers.
 func (r *Request) build(ps router.Params, results []result) (p, raw, query string, h http.Header, err error) {
-	values := map[*ref]string{}
+	var answers map[int]any // each needed part's answer, decoded once
 	value := func(rf *ref) (string, error) {
-		if v, ok := values[rf]; ok {
-			return v, nil
+		if answers == nil {
+			answers = make(map[int]any, len(r.Needs))
 		}
-		v, err := fieldValue(results[rf.part].raw, rf.field)
+		doc, ok := answers[rf.part]
+		if !ok {
+			doc = decode(results[rf.part].raw)
+			answers[rf.part] = doc
+		}
+		v, err := fieldValue(doc, rf.field)
 		if err != nil {
 			return "", fmt.Errorf("{%s.%s}: %w", rf.key, strings.Join(rf.field, "."), err)
 		}
-		values[rf] = v
 		return v, nil
 	}
 
+	// Values from answers are whole segments, escaped in RawPath; such a
+	// path is not cleaned (cleaning would read an escaped "/" as a step).
+	chained := slices.ContainsFunc(r.path, func(pc piece) bool { return pc.ref != nil })
 	var dec, enc strings.Builder
-	chained := false
 	for _, pc := range r.path {
 		switch {
 		case pc.ref != nil:
@@ -208,22 +211,23 @@ func (r *Request) build(ps router.Params, results []result) (p, raw, query strin
 			if v == "" || v == "." || v == ".." {
 				return "", "", "", nil, fmt.Errorf("{%s.%s} is %q, which cannot be a path segment", pc.ref.key, strings.Join(pc.ref.field, "."), v)
 			}
-			chained = true
 			dec.WriteString(v)
 			enc.WriteString(url.PathEscape(v))
 		case pc.param != "":
 			v := strings.TrimPrefix(ps.Get(pc.param), "/")
 			dec.WriteString(v)
-			enc.WriteString((&url.URL{Path: v}).EscapedPath())
+			if chained {
+				enc.WriteString((&url.URL{Path: v}).EscapedPath())
+			}
 		default:
 			dec.WriteString(pc.lit)
-			enc.WriteString((&url.URL{Path: pc.lit}).EscapedPath())
+			if chained {
+				enc.WriteString((&url.URL{Path: pc.lit}).EscapedPath())
+			}
 		}
 	}
 	p = dec.String()
 	if chained {
-		// Values from answers are whole segments, escaped: the path is
-		// not cleaned (cleaning would read an escaped "/" as a step).
 		raw = enc.String()
 	} else {
 		trailing := strings.HasSuffix(p, "/")
@@ -236,7 +240,9 @@ func (r *Request) build(ps router.Params, results []result) (p, raw, query strin
 	if query, err = render(r.query, ps, value, url.QueryEscape); err != nil {
 		return "", "", "", nil, err
 	}
-	h = http.Header{}
+	if len(r.headers) > 0 {
+		h = make(http.Header, len(r.headers))
+	}
 	for _, ht := range r.headers {
 		v, err := render(ht.value, ps, value, func(s string) string { return s })
 		if err != nil {
@@ -273,15 +279,21 @@ func render(pieces []piece, ps router.Params, value func(*ref) (string, error), 
 
 var errNotAValue = errors.New("is missing, or is not a string, number or boolean")
 
-// fieldValue reads a field of a JSON answer as text: a string as it is,
-// a number as it was written, a boolean as true or false.
-func fieldValue(body []byte, field []string) (string, error) {
+// decode reads a part's JSON answer, numbers kept as written; nil when it
+// is not JSON (its fields are then missing).
+func decode(body []byte) any {
 	d := json.NewDecoder(bytes.NewReader(body))
 	d.UseNumber()
 	var v any
-	if err := d.Decode(&v); err != nil {
-		return "", errNotAValue
+	if d.Decode(&v) != nil {
+		return nil
 	}
+	return v
+}
+
+// fieldValue reads a field of a decoded answer as text: a string as it
+// is, a number as it was written, a boolean as true or false.
+func fieldValue(v any, field []string) (string, error) {
 	for _, f := range field {
 		m, ok := v.(map[string]any)
 		if !ok {
