@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 
@@ -126,6 +127,11 @@ func convert(from, to proto.Message) error {
 func collect(s reflectionStream) ([]*descriptorpb.FileDescriptorProto, error) {
 	ask := func(req *v1.ServerReflectionRequest) (*v1.ServerReflectionResponse, error) {
 		if err := s.Send(req); err != nil {
+			if err == io.EOF {
+				// The server ended the stream (an older server answers
+				// v1 with Unimplemented at once): its status says why.
+				_, err = s.Recv()
+			}
 			return nil, err
 		}
 		resp, err := s.Recv()
