@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"cmp"
 	"hash/fnv"
 	"io"
 	"math/rand/v2"
@@ -59,15 +60,7 @@ func newBalancer(policy, hashOn string, weights []int, keys []string) *balancer 
 				b.ring = append(b.ring, ringPoint{hash64(keys[i] + "#" + strconv.Itoa(v)), i})
 			}
 		}
-		slices.SortFunc(b.ring, func(a, c ringPoint) int {
-			switch {
-			case a.hash < c.hash:
-				return -1
-			case a.hash > c.hash:
-				return 1
-			}
-			return 0
-		})
+		slices.SortFunc(b.ring, func(a, c ringPoint) int { return cmp.Compare(a.hash, c.hash) })
 	}
 	return b
 }
@@ -95,52 +88,52 @@ func hash64(s string) uint64 {
 // pick returns nil when no target's circuit lets a request through: the
 // gateway then refuses at once rather than add to an outage.
 func (s *Service) pick(req *http.Request, avoid *target) *target {
-	b := s.balance
-	now := time.Now()
-	breaker := s.cfg.Breaker != nil
-	usable := func(i int) bool {
-		t := s.targets[i]
-		return t != avoid && b.weights[i] > 0 && !t.coolingDown() && (!breaker || !t.circuit.blocked(now))
-	}
-	t := s.choose(req, avoid, usable)
-	if !breaker || t == nil {
+	c := choice{s: s, avoid: avoid, now: time.Now(), breaker: s.cfg.Breaker != nil}
+	t := c.choose(req)
+	if !c.breaker || t == nil {
 		return t
 	}
-	if t.circuit.allow(now) {
+	if t.circuit.allow(c.now) {
 		return t
 	}
 	// t was a fallback (cooling down) or lost its probe to another
 	// request: any target whose circuit lets a request through.
 	for _, o := range s.targets {
-		if o != avoid && o.circuit.allow(now) {
+		if o != avoid && o.circuit.allow(c.now) {
 			return o
 		}
 	}
 	return nil
 }
 
+// choice is one pick: the targets it may take, at one instant.
+type choice struct {
+	s       *Service
+	avoid   *target
+	now     time.Time
+	breaker bool
+}
+
+// usable reports whether target i may be chosen: not avoided, not
+// drained, not cooling down and, with a breaker, its circuit not open.
+func (c *choice) usable(i int) bool {
+	t := c.s.targets[i]
+	return t != c.avoid && c.s.balance.weights[i] > 0 && !t.coolingDown(c.now) && (!c.breaker || !t.circuit.blocked(c.now))
+}
+
 // choose is pick without the breaker's last word.
-func (s *Service) choose(req *http.Request, avoid *target, usable func(int) bool) *target {
-	b := s.balance
+func (c *choice) choose(req *http.Request) *target {
+	s, b := c.s, c.s.balance
 	switch b.policy {
 	case "least_requests":
-		if t := s.leastRequests(usable); t != nil {
+		if t := c.leastRequests(); t != nil {
 			return t
 		}
 	case "hash":
 		if key := s.hashKey(req); key != "" && len(b.ring) > 0 {
-			h := hash64(key)
-			at, _ := slices.BinarySearchFunc(b.ring, h, func(p ringPoint, h uint64) int {
-				switch {
-				case p.hash < h:
-					return -1
-				case p.hash > h:
-					return 1
-				}
-				return 0
-			})
+			at, _ := slices.BinarySearchFunc(b.ring, hash64(key), func(p ringPoint, h uint64) int { return cmp.Compare(p.hash, h) })
 			for i := range len(b.ring) {
-				if p := b.ring[(at+i)%len(b.ring)]; usable(p.target) {
+				if p := b.ring[(at+i)%len(b.ring)]; c.usable(p.target) {
 					return s.targets[p.target]
 				}
 			}
@@ -151,15 +144,15 @@ func (s *Service) choose(req *http.Request, avoid *target, usable func(int) bool
 	var fallback *target
 	for i := range n {
 		j := b.schedule[(start+i)%n]
-		if usable(j) {
+		if c.usable(j) {
 			return s.targets[j]
 		}
-		if t := s.targets[j]; fallback == nil && t != avoid {
+		if t := s.targets[j]; fallback == nil && t != c.avoid {
 			fallback = t
 		}
 	}
 	if fallback == nil {
-		return avoid
+		return c.avoid
 	}
 	return fallback
 }
@@ -167,10 +160,11 @@ func (s *Service) choose(req *http.Request, avoid *target, usable func(int) bool
 // leastRequests draws two usable targets and returns the one with fewer
 // requests in flight per unit of weight ("power of two choices": near
 // the best choice, without scanning or locking).
-func (s *Service) leastRequests(usable func(int) bool) *target {
-	var candidates []int
-	for i := range s.targets {
-		if usable(i) {
+func (c *choice) leastRequests() *target {
+	var buf [16]int
+	candidates := buf[:0]
+	for i := range c.s.targets {
+		if c.usable(i) {
 			candidates = append(candidates, i)
 		}
 	}
@@ -178,20 +172,20 @@ func (s *Service) leastRequests(usable func(int) bool) *target {
 	case 0:
 		return nil
 	case 1:
-		return s.targets[candidates[0]]
+		return c.s.targets[candidates[0]]
 	}
 	a := rand.IntN(len(candidates))
-	c := rand.IntN(len(candidates) - 1)
-	if c >= a {
-		c++
+	d := rand.IntN(len(candidates) - 1)
+	if d >= a {
+		d++
 	}
-	i, j := candidates[a], candidates[c]
-	w := s.balance.weights
-	// inflight_i / w_i < inflight_j / w_j, without dividing.
-	if s.targets[i].inflight.Load()*int64(w[j]) <= s.targets[j].inflight.Load()*int64(w[i]) {
-		return s.targets[i]
+	i, j := candidates[a], candidates[d]
+	w, ts := c.s.balance.weights, c.s.targets
+	// inflight_i / w_i <= inflight_j / w_j, without dividing.
+	if ts[i].inflight.Load()*int64(w[j]) <= ts[j].inflight.Load()*int64(w[i]) {
+		return ts[i]
 	}
-	return s.targets[j]
+	return ts[j]
 }
 
 // hashKey is the value "hash" balances req on, or "".

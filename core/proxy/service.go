@@ -57,10 +57,10 @@ type target struct {
 	circuit     circuit // used when the service has a breaker
 }
 
-// coolingDown reports whether t is skipped: it failed recently, or fails
-// its health check.
-func (t *target) coolingDown() bool {
-	return t.checkedDown.Load() || t.downUntil.Load() > time.Now().UnixNano()
+// coolingDown reports whether t is skipped at now: it failed recently,
+// or fails its health check.
+func (t *target) coolingDown(now time.Time) bool {
+	return t.checkedDown.Load() || t.downUntil.Load() > now.UnixNano()
 }
 
 // NewService builds a service from its configuration (already
@@ -125,8 +125,9 @@ func NewService(cfg *config.Service, tlsConfig *tls.Config, m *Metrics, log *slo
 // Healthy reports whether at least one target is not cooling down after
 // a failure.
 func (s *Service) Healthy() bool {
+	now := time.Now()
 	for _, t := range s.targets {
-		if !t.coolingDown() {
+		if !t.coolingDown(now) {
 			return true
 		}
 	}
@@ -192,11 +193,14 @@ func (s *Service) send(req *http.Request, t *target) (*http.Response, error) {
 	u.Scheme, u.Host = t.url.Scheme, t.url.Host
 	out.URL, out.Host = &u, ""
 	setTarget(req.Context(), t.url.String())
-	ctx, span := s.startSpan(&out)
-	if span != nil {
-		out = *out.WithContext(ctx)
+	var span trace.Span
+	if trace.SpanContextFromContext(out.Context()).IsValid() { // traced: one lookup otherwise
+		var ctx context.Context
+		if ctx, span = s.startSpan(&out); span != nil {
+			out = *out.WithContext(ctx)
+		}
+		tracing.Inject(ctx, out.Header)
 	}
-	tracing.Inject(ctx, out.Header)
 	start := time.Now()
 	counted := s.balance.policy == "least_requests"
 	if counted {
@@ -298,8 +302,8 @@ func setTarget(ctx context.Context, u string) {
 	}
 }
 
-// startSpan starts the client span of one attempt, or returns a nil span
-// when the request is not traced. A gRPC call is named as gRPC names its
+// startSpan starts the client span of one attempt of a traced request,
+// or returns a nil span when the request is not recorded. A gRPC call is named as gRPC names its
 // spans ("package.Service/Method"), any other request "METHOD service".
 func (s *Service) startSpan(out *http.Request) (context.Context, trace.Span) {
 	ctx := out.Context()
