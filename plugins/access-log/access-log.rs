@@ -126,21 +126,6 @@ fn sampled(id: &str, rate: f64) -> bool {
     (h as f64) / 4294967296.0 < rate
 }
 
-/// push_json_string appends s as a JSON string.
-fn push_json_string(b: &mut String, s: &str) {
-    b.push('"');
-    for c in s.chars() {
-        match c {
-            '"' | '\\' => {
-                b.push('\\');
-                b.push(c);
-            }
-            c if (c as u32) < 0x20 => b.push_str(&format!("\\u{:04x}", c as u32)),
-            c => b.push(c),
-        }
-    }
-    b.push('"');
-}
 
 /// json_line writes the record by hand, in a fixed field order.
 fn json_line(c: &Config, id: &str) -> String {
@@ -150,13 +135,13 @@ fn json_line(c: &Config, id: &str) -> String {
         if b.len() > 1 {
             b.push(',');
         }
-        push_json_string(b, key);
+        json::write_string(b, key);
         b.push(':');
-        push_json_string(b, v);
+        json::write_string(b, v);
     };
     let num_field = |b: &mut String, key: &str, v: &str| {
         b.push(',');
-        push_json_string(b, key);
+        json::write_string(b, key);
         b.push(':');
         if v.is_empty() || v.parse::<f64>().is_err() {
             b.push_str("null");
@@ -194,7 +179,7 @@ fn json_line(c: &Config, id: &str) -> String {
             if i > 0 {
                 b.push(',');
             }
-            push_json_string(&mut b, p);
+            json::write_string(&mut b, p);
         }
         b.push(']');
     }
@@ -210,9 +195,9 @@ fn json_line(c: &Config, id: &str) -> String {
                 b.push(',');
             }
             n += 1;
-            push_json_string(&mut b, name);
+            json::write_string(&mut b, name);
             b.push(':');
-            push_json_string(&mut b, if *hidden { "[REDACTED]" } else { &v });
+            json::write_string(&mut b, if *hidden { "[REDACTED]" } else { &v });
         }
         b.push('}');
     }
@@ -334,8 +319,5 @@ mod tests {
     fn quoting() {
         assert_eq!(quote("GET /a?b=\"c\" HTTP/1.1"), "\"GET /a?b=\\\"c\\\" HTTP/1.1\"");
         assert_eq!(quote("a\u{1}"), "\"a\\x01\"");
-        let mut s = String::new();
-        push_json_string(&mut s, "a\"\n");
-        assert_eq!(s, "\"a\\\"\\u000a\"");
     }
 }

@@ -74,6 +74,23 @@ pub fn string_table(v: Option<&Value>, key: &str) -> Result<Vec<(String, String)
     }
 }
 
+/// Appends `s` to `out` as a JSON string: quotes and backslashes escaped,
+/// control characters as \u00XX.
+pub fn write_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
 /// A syntax error and the byte offset where it was found.
 #[derive(Debug, PartialEq)]
 pub struct Error {
@@ -294,6 +311,14 @@ mod tests {
         assert_eq!(string_table(v.get("t"), "t"), Ok(vec![("x".to_string(), "1".to_string()), ("y".to_string(), "2".to_string())]));
         assert_eq!(string_table(v.get("o"), "o"), Err("o.x must be a string".to_string()));
         assert_eq!(string_table(v.get("l"), "l"), Err("l must be a table of strings".to_string()));
+    }
+
+    #[test]
+    fn writes_strings() {
+        let mut s = String::new();
+        write_string(&mut s, "a\"\\\n");
+        assert_eq!(s, "\"a\\\"\\\\\\u000a\"");
+        assert_eq!(parse(&s).unwrap().as_str(), Some("a\"\\\n"));
     }
 
     #[test]
