@@ -403,7 +403,7 @@ func (c *Config) validateRoute(e *errs, key string, r *Route) {
 
 func (c *Config) validateCanary(e *errs, key string, r *Route) {
 	k := r.Canary
-	if r.Service == "" || r.Aggregate != nil || r.GRPC != nil {
+	if !r.proxied() {
 		e.add(key, "is for a proxied route only (one with service, without aggregate or grpc)")
 	}
 	switch s := c.Services[k.Service]; {
@@ -430,9 +430,13 @@ func (c *Config) validateCanary(e *errs, key string, r *Route) {
 	}
 }
 
+// proxied reports whether a route proxies requests to its service (it
+// neither aggregates nor calls a gRPC method).
+func (r *Route) proxied() bool { return r.Service != "" && r.Aggregate == nil && r.GRPC == nil }
+
 func (c *Config) validateMirror(e *errs, key string, r *Route) {
 	m := r.Mirror
-	if r.Service == "" || r.Aggregate != nil || r.GRPC != nil {
+	if !r.proxied() {
 		e.add(key, "mirrors a proxied route only (one with service, without aggregate or grpc)")
 	}
 	if m.Service == "" {
