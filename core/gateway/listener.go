@@ -187,9 +187,11 @@ func (l *listener) route(x *exchange.Exchange, w http.ResponseWriter) {
 		return
 	}
 	x.Route = rt.name
-	if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
-		span.SetName(r.Method + " " + rt.path)
-		span.SetAttributes(attribute.String("http.route", rt.path), attribute.String("lintel.route", rt.name))
+	if x.TraceID != "" { // traced: the server span is named by its route
+		if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+			span.SetName(r.Method + " " + rt.path)
+			span.SetAttributes(attribute.String("http.route", rt.path), attribute.String("lintel.route", rt.name))
+		}
 	}
 	if up := r.Header["Upgrade"]; len(up) > 0 && !rt.allowsUpgrade(up) {
 		// Not a protocol this route tunnels (h2c never is): the request
