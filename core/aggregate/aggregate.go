@@ -215,7 +215,10 @@ func (a *Aggregate) waitNeeds(ctx context.Context, p *Part, done []chan struct{}
 func (a *Aggregate) fetch(ctx context.Context, x *exchange.Exchange, p *Part, ps router.Params, results []result) (res result) {
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
-	ctx, span := tracing.Child(ctx, trace.SpanKindInternal, "part", p.Key)
+	var span trace.Span
+	if x.TraceID != "" { // traced: no context lookup otherwise
+		ctx, span = tracing.Child(ctx, trace.SpanKindInternal, "part", p.Key)
+	}
 	if span != nil {
 		span.SetAttributes(attribute.String("lintel.part", p.Key), attribute.Bool("lintel.part.optional", p.Optional))
 		defer func() {
