@@ -556,7 +556,7 @@ func post(ctx context.Context, up Upstream, x *exchange.Exchange, path string, f
 	}
 	resp, err := up.Do(x, req)
 	if err != nil {
-		if ctx.Err() != nil {
+		if timedOut(ctx) {
 			return nil, fmt.Errorf("did not answer in time: %w", context.DeadlineExceeded)
 		}
 		return nil, errors.New("could not be reached")
@@ -596,8 +596,20 @@ func readFrame(r io.Reader) ([]byte, error) {
 	return msg, nil
 }
 
-func brokeOff(ctx context.Context, err error) error {
+// timedOut reports whether a failed call ended by its deadline: ours has
+// passed, or is so near that the service, told it by grpc-timeout, ended
+// the call at its own (it resets the stream a moment before our clock
+// runs out).
+func timedOut(ctx context.Context) bool {
 	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && time.Until(d) < 20*time.Millisecond
+}
+
+func brokeOff(ctx context.Context, err error) error {
+	if timedOut(ctx) {
 		return fmt.Errorf("did not answer in time: %w", context.DeadlineExceeded)
 	}
 	return fmt.Errorf("broke off its answer: %v", err)
