@@ -47,8 +47,12 @@ type Route struct {
 
 // Upstream is a service and the state of each of its targets.
 type Upstream struct {
-	Service string           `json:"service"`
-	Targets []UpstreamTarget `json:"targets"`
+	Service string `json:"service"`
+	// InFlight and Pending count the requests holding and awaiting a
+	// slot of the service's max_concurrent (0 without one).
+	InFlight int              `json:"in_flight"`
+	Pending  int64            `json:"pending"`
+	Targets  []UpstreamTarget `json:"targets"`
 }
 
 // UpstreamTarget is one target as the balancer sees it.

@@ -36,6 +36,7 @@ type Config struct {
 	Digest  string `toml:"-"`
 	pos     positions
 	fromEnv map[string]bool
+	written map[string]bool // the keys the file sets
 }
 
 // Server holds process-wide settings.
@@ -255,10 +256,10 @@ type Service struct {
 	MaxIdleConns int `toml:"max_idle_conns"`
 	// IdleConnTimeout closes idle upstream connections. Default "90s".
 	IdleConnTimeout Duration `toml:"idle_conn_timeout"`
-	// Retry resends an idempotent request (GET, HEAD, OPTIONS, PUT,
-	// DELETE without a body) once, to another target, when the connection
-	// to the first failed before a response. Default true.
-	Retry bool `toml:"retry"`
+	// Retry is when a failed request is sent again, to another target
+	// when there is one. Default: two attempts, on a failed connection
+	// or a connection lost before the response head.
+	Retry *Retry `toml:"retry"`
 	// FailCooldown is how long a target that refused or timed out a
 	// connection is skipped. Default "10s".
 	FailCooldown Duration `toml:"fail_cooldown"`
@@ -274,14 +275,19 @@ type Service struct {
 	// HashOn is what "hash" balances on: "client_ip", "header:NAME" or
 	// "cookie:NAME". A request without it is balanced round-robin.
 	HashOn string `toml:"hash_on"`
-	// Breaker opens a target's circuit after consecutive failures: the
-	// target gets nothing until, after open_for, one request is let
-	// through to probe it (half-open); its success closes the circuit.
+	// Breaker opens a target's circuit after consecutive failures, or a
+	// share of failures over a window: the target gets nothing until,
+	// after open_for, one request is let through to probe it
+	// (half-open); its success closes the circuit.
 	Breaker *Breaker `toml:"breaker"`
-	// MaxConcurrent bounds the requests in flight to the service; beyond
-	// it the gateway answers 503 with Retry-After at once. 0 (the
+	// MaxConcurrent bounds the requests in flight to the service. 0 (the
 	// default) sets no bound.
 	MaxConcurrent int `toml:"max_concurrent"`
+	// MaxPending is how many requests beyond MaxConcurrent wait for one
+	// in flight to finish (at most their timeout); beyond them the
+	// gateway answers 503 with Retry-After at once. Default 0: none
+	// wait.
+	MaxPending int `toml:"max_pending"`
 	// HealthCheck probes every target on an interval; a target that
 	// fails it gets no requests until it passes again. It works beside
 	// the passive check (fail_cooldown).
@@ -482,19 +488,89 @@ type Route struct {
 	// Canary sends some of the route's requests to another service
 	// instead of Service (proxied routes only).
 	Canary *Canary `toml:"canary"`
+	// Retry overrides keys of the service's retry policy for this route
+	// (proxied and grpc routes): the keys it sets replace the service's,
+	// the others stay the service's.
+	Retry *Retry `toml:"retry"`
 }
 
-// Breaker is a circuit breaker on each of a service's targets.
+// Breaker is a circuit breaker on each of a service's targets. A failure
+// is a failed connection, a timeout or a 5xx answer.
 type Breaker struct {
-	// Failures is how many failures in a row (a failed connection, a
-	// timeout, a 5xx answer) open a target's circuit. Default 5.
+	// Failures is how many failures in a row open a target's circuit.
+	// Default 5.
 	Failures int `toml:"failures"`
+	// FailureRatio, from 0 to 1, opens a target's circuit when at least
+	// that share of its requests failed over the last Window (once it
+	// had MinRequests in that window). Default 0: the ratio is not
+	// watched.
+	FailureRatio float64 `toml:"failure_ratio"`
+	// Window is the span FailureRatio is measured over, in tenths.
+	// Default "10s".
+	Window Duration `toml:"window"`
+	// MinRequests is how many requests a window needs before its ratio
+	// counts. Default 20.
+	MinRequests int `toml:"min_requests"`
 	// OpenFor is how long an open circuit sends the target nothing before
 	// one probe request. Default "10s".
 	OpenFor Duration `toml:"open_for"`
 }
 
-func (b *Breaker) setDefaults() { *b = Breaker{Failures: 5, OpenFor: Duration(10e9)} }
+func (b *Breaker) setDefaults() {
+	*b = Breaker{Failures: 5, Window: Duration(10e9), MinRequests: 20, OpenFor: Duration(10e9)}
+}
+
+// Retry is when and how a request is sent again after an attempt failed.
+// A retry goes to another target when the service has one, after a
+// random wait (full jitter) of up to Backoff, doubled at every retry up
+// to MaxBackoff. The gateway's own refusals (an open circuit, a full
+// service) are never retried.
+type Retry struct {
+	// Attempts is the most times one request is sent, the first
+	// included; 1 turns retries off. Default 2.
+	Attempts int `toml:"attempts"`
+	// On are the failures retried: "connect" (no connection could be
+	// made: the request never left, so it is retried whatever its
+	// method), "reset" (the connection was lost before the response
+	// head), "timeout" (per_try_timeout, or the service's
+	// response_header_timeout, passed), a status from 400 to 599
+	// ("503"), or "5xx" for them all. Default ["connect", "reset"].
+	On []string `toml:"on"`
+	// PerTryTimeout bounds one attempt until its response head; the
+	// service's timeout still bounds the whole exchange. A body that
+	// has begun to arrive is never cut by it. Default "0s": none.
+	PerTryTimeout Duration `toml:"per_try_timeout"`
+	// Backoff is the longest wait before the first retry. Default "25ms".
+	Backoff Duration `toml:"backoff"`
+	// MaxBackoff caps the doubled wait. Default "250ms".
+	MaxBackoff Duration `toml:"max_backoff"`
+	// Budget caps retries at this share of the service's requests over
+	// the last 10 seconds, so retries cannot multiply an outage's load.
+	// Default 0.2.
+	Budget float64 `toml:"budget"`
+	// MinPerSecond are retries allowed beyond the budget, so a service
+	// with little traffic still gets them. Default 10.
+	MinPerSecond int `toml:"min_per_second"`
+	// NonIdempotent retries requests whose method is not idempotent
+	// (POST, PATCH) on any condition of On, not only "connect". Default
+	// false; set it on the routes whose upstream tolerates a repeat.
+	NonIdempotent bool `toml:"non_idempotent"`
+	// MaxBody is the largest request body kept to be sent again; a
+	// request with a larger body is not retried. Default "64KiB".
+	MaxBody ByteSize `toml:"max_body"`
+}
+
+func (r *Retry) setDefaults() {
+	*r = Retry{
+		Attempts:     2,
+		On:           []string{"connect", "reset"},
+		Backoff:      Duration(25e6),
+		MaxBackoff:   Duration(250e6),
+		Budget:       0.2,
+		MinPerSecond: 10,
+		MaxBody:      64 << 10,
+	}
+}
 
 // HealthCheck is an active health check of a service's targets.
 type HealthCheck struct {
@@ -701,11 +777,17 @@ func (s *Service) setDefaults() {
 		ResponseHeaderTimeout: Duration(15e9),
 		MaxIdleConns:          256,
 		IdleConnTimeout:       Duration(90e9),
-		Retry:                 true,
+		Retry:                 defaultRetry(),
 		FailCooldown:          Duration(10e9),
 		Protocol:              "http1",
 		Balance:               "round_robin",
 	}
+}
+
+func defaultRetry() *Retry {
+	r := &Retry{}
+	r.setDefaults()
+	return r
 }
 
 func (t *ListenerTLS) setDefaults() { *t = ListenerTLS{MinVersion: "1.2", HTTP2: true} }

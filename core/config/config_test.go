@@ -58,7 +58,7 @@ parts = [{ key = "a", service = "s", path = "/a", timeout = "10s" }, { key = "b"
 		t.Errorf("default listener = %+v", l)
 	}
 	s := c.Services["s"]
-	if s.Timeout.D() != 30*time.Second || !s.Retry || s.MaxIdleConns != 256 || s.Name != "s" {
+	if s.Timeout.D() != 30*time.Second || s.Retry.Attempts != 2 || s.MaxIdleConns != 256 || s.Name != "s" {
 		t.Errorf("service defaults = %+v", s)
 	}
 	r := c.Routes[0]
@@ -338,5 +338,47 @@ func TestByteSizeWritesAsConfigured(t *testing.T) {
 		if back, err := parseByteSize(string(b)); err != nil || back != in {
 			t.Errorf("%q reads back as %d, %v", b, back, err)
 		}
+	}
+}
+
+// A route's retry table replaces only the keys it sets: the rest stay
+// the service's, whatever they are (not the defaults).
+func TestRouteRetryOverlaysService(t *testing.T) {
+	c := parse(t, `
+[services.s]
+targets = ["http://127.0.0.1:1"]
+retry = { attempts = 3, on = ["connect", "503"], budget = 0.1 }
+[[routes]]
+path = "/a"
+service = "s"
+retry = { non_idempotent = true }
+[[routes]]
+path = "/b"
+service = "s"
+[routes.retry]
+attempts = 1
+`)
+	a, b := c.Routes[0].Retry, c.Routes[1].Retry
+	if a.Attempts != 3 || !a.NonIdempotent || a.Budget != 0.1 || strings.Join(a.On, ",") != "connect,503" {
+		t.Errorf("route a's policy = %+v", a)
+	}
+	if b.Attempts != 1 || b.NonIdempotent || b.Budget != 0.1 || a.MaxBody != 64<<10 {
+		t.Errorf("route b's policy = %+v", b)
+	}
+	if c.Routes[0].Retry == c.Services["s"].Retry || c.Services["s"].Retry.NonIdempotent {
+		t.Error("the route's overlay changed the service's policy")
+	}
+}
+
+// retry = true/false was a setting of earlier versions: it gets an error
+// that names what replaces it, not "expected a table".
+func TestRetryBoolNamesItsReplacement(t *testing.T) {
+	es := parseErr(t, `
+[services.s]
+targets = ["http://127.0.0.1:1"]
+retry = false
+`)
+	if len(es) != 1 || es[0].Line != 4 || !strings.Contains(es[0].Msg, "retry = { attempts = 1 }") {
+		t.Errorf("errors = %v", es)
 	}
 }

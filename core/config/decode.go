@@ -48,9 +48,10 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 	}
 	c := &Config{File: file, Digest: Digest(data), pos: scanPositions(string(data))}
 	c.setDefaults()
-	d := &decoder{errs: errs{file: file, pos: c.pos}, env: lookupEnv, fromEnv: map[string]bool{}}
+	d := &decoder{errs: errs{file: file, pos: c.pos}, env: lookupEnv, fromEnv: map[string]bool{}, written: map[string]bool{}}
+	migrate(&d.errs, raw)
 	d.value("", raw, reflect.ValueOf(c).Elem())
-	c.fromEnv = d.fromEnv
+	c.fromEnv, c.written = d.fromEnv, d.written
 	// Semantic checks run even after decoding errors, so one run lists
 	// every problem; keys that failed to decode are not checked again.
 	d.errs.freeze()
@@ -73,6 +74,25 @@ type decoder struct {
 	errs
 	env     func(string) (string, bool)
 	fromEnv map[string]bool // keys whose value came from the environment
+	written map[string]bool // keys the file sets
+}
+
+// migrate reports settings of earlier versions whose meaning changed, with
+// what replaces them, and removes them from raw so they are not reported
+// twice.
+func migrate(e *errs, raw map[string]any) {
+	services, _ := raw["services"].(map[string]any)
+	for _, name := range sortedKeys(services) {
+		s, _ := services[name].(map[string]any)
+		if v, ok := s["retry"].(bool); ok {
+			replacement := "remove the key for the default policy, which retries what retry = true did (attempts = 2, on = [\"connect\", \"reset\"])"
+			if !v {
+				replacement = "write retry = { attempts = 1 } to turn retries off"
+			}
+			e.add(joinKey(joinKey("services", name), "retry"), "retry = %v is from an earlier version: retry is a table now ([services.%s.retry]: attempts, on, per_try_timeout, budget, ...); %s", v, name, replacement)
+			delete(s, "retry")
+		}
+	}
 }
 
 var (
@@ -212,6 +232,7 @@ func (d *decoder) structFields(key string, m map[string]any, dst reflect.Value) 
 			d.add(joinKey(key, k), "%s", msg)
 			continue
 		}
+		d.written[joinKey(key, k)] = true
 		d.value(joinKey(key, k), m[k], dst.Field(i))
 	}
 }

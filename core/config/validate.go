@@ -8,7 +8,9 @@ import (
 	"net/netip"
 	"net/url"
 	"path/filepath"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -59,6 +61,9 @@ func (c *Config) fillNames() {
 		if r.Name == "" && (r.GRPC == nil || !r.GRPC.Annotations) { // else each generated route is named
 			r.Name = strings.Join(r.Methods, ",") + " " + r.Host + r.Path
 		}
+		if s := c.Services[r.Service]; r.Retry != nil && s != nil && s.Retry != nil {
+			r.Retry = c.overlay(RouteKey(i)+".retry", *s.Retry, r.Retry)
+		}
 		if a := r.Aggregate; a != nil {
 			for _, p := range a.Parts {
 				if p.Timeout == 0 || p.Timeout > a.Timeout {
@@ -67,6 +72,18 @@ func (c *Config) fillNames() {
 			}
 		}
 	}
+}
+
+// overlay returns base with the fields the file sets at key taken from
+// over.
+func (c *Config) overlay(key string, base Retry, over *Retry) *Retry {
+	b, o := reflect.ValueOf(&base).Elem(), reflect.ValueOf(over).Elem()
+	for i := range b.NumField() {
+		if c.written[joinKey(key, b.Type().Field(i).Tag.Get("toml"))] {
+			b.Field(i).Set(o.Field(i))
+		}
+	}
+	return &base
 }
 
 // resolvePaths makes every file path of the config relative to the
@@ -238,6 +255,21 @@ func (c *Config) validate(e *errs) {
 			if b.OpenFor < Duration(1e6) {
 				e.add(joinKey(joinKey(key, "breaker"), "open_for"), "must be at least 1ms")
 			}
+			if b.FailureRatio < 0 || b.FailureRatio > 1 || math.IsNaN(b.FailureRatio) {
+				e.add(joinKey(joinKey(key, "breaker"), "failure_ratio"), "must be from 0 to 1, found %v", b.FailureRatio)
+			}
+			if b.Window < Duration(100e6) {
+				e.add(joinKey(joinKey(key, "breaker"), "window"), "must be at least 100ms")
+			}
+			if b.MinRequests < 1 {
+				e.add(joinKey(joinKey(key, "breaker"), "min_requests"), "must be at least 1")
+			}
+		}
+		if s.MaxPending > 0 && s.MaxConcurrent == 0 {
+			e.add(joinKey(key, "max_pending"), "needs max_concurrent: requests wait for one of max_concurrent to finish")
+		}
+		if s.Retry != nil {
+			validateRetry(e, joinKey(key, "retry"), s.Retry)
 		}
 		if hc := s.HealthCheck; hc != nil {
 			hk := joinKey(key, "health_check")
@@ -398,6 +430,34 @@ func (c *Config) validateRoute(e *errs, key string, r *Route) {
 	}
 	if r.Canary != nil {
 		c.validateCanary(e, joinKey(key, "canary"), r)
+	}
+	if r.Retry != nil {
+		if r.Service == "" {
+			e.add(joinKey(key, "retry"), "is for a route with a service: an aggregate's parts follow their services' policies")
+		} else {
+			validateRetry(e, joinKey(key, "retry"), r.Retry)
+		}
+	}
+}
+
+func validateRetry(e *errs, key string, r *Retry) {
+	if r.Attempts < 1 || r.Attempts > 10 {
+		e.add(joinKey(key, "attempts"), "must be from 1 to 10, found %d", r.Attempts)
+	}
+	for i, on := range r.On {
+		switch on {
+		case "connect", "reset", "timeout", "5xx":
+			continue
+		}
+		if n, err := strconv.Atoi(on); err != nil || n < 400 || n > 599 {
+			e.add(indexKey(joinKey(key, "on"), i), "must be \"connect\", \"reset\", \"timeout\", \"5xx\" or a status from 400 to 599, found %q", on)
+		}
+	}
+	if r.Backoff > r.MaxBackoff {
+		e.add(joinKey(key, "backoff"), "is more than max_backoff (%s)", r.MaxBackoff)
+	}
+	if r.Budget < 0 || r.Budget > 1 || math.IsNaN(r.Budget) {
+		e.add(joinKey(key, "budget"), "must be from 0 to 1, found %v", r.Budget)
 	}
 }
 

@@ -70,6 +70,9 @@ type Outcome struct {
 	Duration time.Duration
 	// Upstream is the target URL that answered a proxied request.
 	Upstream string
+	// Retries is how many times the request was sent again after a
+	// failed attempt.
+	Retries int
 	// FailedParts names the aggregation parts that failed.
 	FailedParts []string
 	// AnsweredBy says who wrote the response.

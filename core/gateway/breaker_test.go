@@ -38,7 +38,7 @@ service = "api"
 	if bad.Count() != 2 {
 		t.Fatalf("bad got %d requests, want 2", bad.Count())
 	}
-	if st := h.G.Upstreams()["api"][0]; st.Circuit != "open" {
+	if st := h.G.Upstreams()["api"].Targets[0]; st.Circuit != "open" {
 		t.Fatalf("bad's circuit is %q", st.Circuit)
 	}
 	if m := h.Gather(); !strings.Contains(m, `lintel_upstream_circuit_open{service="api",target="`+strings.TrimPrefix(bad.URL, "http://")+`"} 1`) {
@@ -53,7 +53,7 @@ service = "api"
 		t.Errorf("bad got %d requests while its circuit was open", bad.Count()-2)
 	}
 	failing.Store(false)
-	for deadline := time.Now().Add(5 * time.Second); h.G.Upstreams()["api"][0].Circuit != "closed"; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); h.G.Upstreams()["api"].Targets[0].Circuit != "closed"; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the circuit never closed")
 		}

@@ -234,13 +234,13 @@ func (g *Gateway) addRoute(l *listener, rc *config.Route) *config.Error {
 		if d == nil {
 			return nil // the service's protos failed, and said so
 		}
-		m, err := transcode.NewMethod(d, g.services[rc.Service], rc.GRPC, rc.Path, g.cfg.Services[rc.Service].JSON)
+		m, err := transcode.NewMethod(d, g.service(rc.Service, rc.Retry), rc.GRPC, rc.Path, g.cfg.Services[rc.Service].JSON)
 		if err != nil {
 			return g.cfg.Errorf(key+".grpc", "%v", err)
 		}
 		rt.target, rt.grpcMethod = m.Serve, rc.GRPC.Method
 	default:
-		svc := g.services[rc.Service]
+		svc := g.service(rc.Service, rc.Retry)
 		// path is the upstream path of a request.
 		path := func(x *exchange.Exchange, _ router.Params) (string, error) {
 			// Route filters may have changed the path since routing:
@@ -259,7 +259,11 @@ func (g *Gateway) addRoute(l *listener, rc *config.Route) *config.Error {
 		if rc.Mirror != nil {
 			mirror = proxy.NewMirror(g.services[rc.Mirror.Service], rc.Name, rc.Mirror, g.registry)
 		}
-		chooser := canaryChooser(svc, g.services, rc.Canary)
+		var canary *proxy.Service
+		if rc.Canary != nil {
+			canary = g.service(rc.Canary.Service, rc.Retry)
+		}
+		chooser := canaryChooser(svc, canary, rc.Canary)
 		rt.target = func(x *exchange.Exchange, w http.ResponseWriter, ps router.Params) {
 			svc := chooser(x.Request)
 			p, err := path(x, ps)
@@ -300,7 +304,7 @@ func (g *Gateway) addAnnotatedRoutes(l *listener, rc *config.Route) *config.Erro
 	}
 	for _, rule := range rules {
 		body := rule.Body
-		m, err := transcode.NewMethod(d, g.services[rc.Service], &config.RouteGRPC{Method: rule.Method, Body: &body, ForwardHeaders: rc.GRPC.ForwardHeaders}, rule.Path, g.cfg.Services[rc.Service].JSON)
+		m, err := transcode.NewMethod(d, g.service(rc.Service, rc.Retry), &config.RouteGRPC{Method: rule.Method, Body: &body, ForwardHeaders: rc.GRPC.ForwardHeaders}, rule.Path, g.cfg.Services[rc.Service].JSON)
 		if err != nil {
 			return g.cfg.Errorf(key+".grpc.annotations", "%s: %v", rule.Method, err)
 		}
@@ -326,11 +330,11 @@ type RouteInfo struct {
 	Target string
 }
 
-// Upstreams returns each service's targets' states, by service name.
-func (g *Gateway) Upstreams() map[string][]proxy.TargetState {
-	out := make(map[string][]proxy.TargetState, len(g.services))
+// Upstreams returns each service's state, by service name.
+func (g *Gateway) Upstreams() map[string]proxy.ServiceState {
+	out := make(map[string]proxy.ServiceState, len(g.services))
 	for name, s := range g.services {
-		out[name] = s.Targets()
+		out[name] = s.State()
 	}
 	return out
 }
@@ -506,14 +510,22 @@ func (g *Gateway) release() {
 	}
 }
 
+// service returns the named service, as a route with retry policy p (nil:
+// the service's own) calls it.
+func (g *Gateway) service(name string, p *config.Retry) *proxy.Service {
+	if p == nil {
+		return g.services[name]
+	}
+	return g.services[name].WithRetry(p)
+}
+
 // canaryChooser returns what picks a proxied route's service for a
 // request: the canary's when the request carries its header or cookie or
 // is drawn for its share, else the route's own.
-func canaryChooser(svc *proxy.Service, services map[string]*proxy.Service, c *config.Canary) func(*http.Request) *proxy.Service {
+func canaryChooser(svc, canary *proxy.Service, c *config.Canary) func(*http.Request) *proxy.Service {
 	if c == nil {
 		return func(*http.Request) *proxy.Service { return svc }
 	}
-	canary := services[c.Service]
 	header, headerValue, _ := strings.Cut(c.Header, "=")
 	cookie, cookieValue, _ := strings.Cut(c.Cookie, "=")
 	return func(r *http.Request) *proxy.Service {

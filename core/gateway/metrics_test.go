@@ -66,8 +66,9 @@ parts = [{ key = "a", service = "pair", path = "/a" }, { key = "b", service = "g
 	text := h.Gather()
 	for _, want := range []string{
 		`lintel_upstream_errors_total{kind="connect",service="pair"}`,
-		`lintel_upstream_retries_total{service="pair"}`,
-		`lintel_upstream_errors_total{kind="connect",service="gone"} 1`,
+		`lintel_upstream_retries_total{on="connect",service="pair"}`,
+		// gone's one target refused twice: the request and its retry.
+		`lintel_upstream_errors_total{kind="connect",service="gone"} 2`,
 		`lintel_aggregate_part_failures_total{part="b",route="agg"} 1`,
 		`lintel_plugin_failures_total{filter="trap",kind="trap"} 2`,
 		`lintel_plugin_failures_total{filter="loop",kind="fuel"} 2`,
@@ -77,7 +78,8 @@ parts = [{ key = "a", service = "pair", path = "/a" }, { key = "b", service = "g
 		`lintel_upstream_duration_seconds_count{service="pair",target="` + strings.TrimPrefix(up.URL, "http://") + `"}`,
 		`lintel_request_size_bytes_count{listener="default",route="agg"} 1`,
 		`lintel_response_size_bytes_count{listener="default",route="pair"} 2`,
-		`lintel_upstream_retries_total{service="gone"} 0`,
+		`lintel_upstream_retries_total{on="reset",service="gone"} 0`,
+		`lintel_upstream_retries_denied_total{service="gone"} 0`,
 		`lintel_upstream_errors_total{kind="timeout",service="pair"} 0`,
 		`lintel_aggregate_part_failures_total{part="a",route="agg"} 0`,
 	} {

@@ -87,7 +87,7 @@ func hash64(s string) uint64 {
 // With a breaker, a target whose circuit is open is never chosen, and
 // pick returns nil when no target's circuit lets a request through: the
 // gateway then refuses at once rather than add to an outage.
-func (s *Service) pick(req *http.Request, avoid *target) *target {
+func (s *backend) pick(req *http.Request, avoid *target) *target {
 	c := choice{s: s, avoid: avoid, now: time.Now(), breaker: s.cfg.Breaker != nil}
 	t := c.choose(req)
 	if !c.breaker || t == nil {
@@ -108,7 +108,7 @@ func (s *Service) pick(req *http.Request, avoid *target) *target {
 
 // choice is one pick: the targets it may take, at one instant.
 type choice struct {
-	s       *Service
+	s       *backend
 	avoid   *target
 	now     time.Time
 	breaker bool
@@ -189,7 +189,7 @@ func (c *choice) leastRequests() *target {
 }
 
 // hashKey is the value "hash" balances req on, or "".
-func (s *Service) hashKey(req *http.Request) string {
+func (s *backend) hashKey(req *http.Request) string {
 	on := s.balance.hashOn
 	switch {
 	case on == "client_ip":

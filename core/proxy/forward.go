@@ -61,7 +61,7 @@ func (s *Service) Forward(x *exchange.Exchange, w http.ResponseWriter, path stri
 	f := &forward{x: x, path: path}
 	ctx = context.WithValue(ctx, stateKey{}, f)
 	s.rp.ServeHTTP(w, x.Request.WithContext(ctx))
-	x.Upstream = f.target
+	x.Upstream, x.Retries = f.target, f.retries
 }
 
 // rewrite shapes the outbound request; see Forward.

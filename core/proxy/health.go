@@ -15,7 +15,7 @@ import (
 // target on its own schedule, taken out after Unhealthy failures in a
 // row and back after Healthy passes.
 type checker struct {
-	s    *Service
+	s    *backend
 	cfg  config.HealthCheck
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -25,7 +25,7 @@ type checker struct {
 // StartHealthChecks starts probing the targets, when the service has a
 // health check; Close stops it. A gateway calls it when it starts
 // serving, so `gatewayd validate` probes nothing.
-func (s *Service) StartHealthChecks() {
+func (s *backend) StartHealthChecks() {
 	if s.checker == nil {
 		return
 	}

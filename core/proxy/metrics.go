@@ -17,6 +17,7 @@ type Metrics struct {
 	up       *prometheus.GaugeVec
 	circuits *prometheus.GaugeVec
 	refused  *prometheus.CounterVec
+	denied   *prometheus.CounterVec
 }
 
 // NewMetrics registers the upstream metrics in reg (nil: none kept).
@@ -31,7 +32,11 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 		}, []string{"service", "kind"})),
 		retries: metrics.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lintel_upstream_retries_total",
-			Help: "Requests sent again to another target after a failed connection, by service.",
+			Help: "Requests sent again after a failed attempt, by service and the condition retried (connect, reset, timeout, or the status).",
+		}, []string{"service", "on"})),
+		denied: metrics.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lintel_upstream_retries_denied_total",
+			Help: "Retries the policy allowed but the service's retry budget did not, by service.",
 		}, []string{"service"})),
 		duration: metrics.Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "lintel_upstream_duration_seconds",
@@ -74,7 +79,10 @@ func (m *Metrics) start(service string) {
 	for _, kind := range []string{"connect", "timeout", "other"} {
 		m.errors.WithLabelValues(service, kind)
 	}
-	m.retries.WithLabelValues(service)
+	for _, on := range []string{"connect", "reset"} {
+		m.retries.WithLabelValues(service, on)
+	}
+	m.denied.WithLabelValues(service)
 	for _, reason := range []string{"circuit_open", "max_concurrent"} {
 		m.refused.WithLabelValues(service, reason)
 	}
@@ -96,9 +104,15 @@ func (m *Metrics) failed(service, kind string) {
 	}
 }
 
-func (m *Metrics) retried(service string) {
+func (m *Metrics) retried(service, on string) {
 	if m != nil {
-		m.retries.WithLabelValues(service).Inc()
+		m.retries.WithLabelValues(service, on).Inc()
+	}
+}
+
+func (m *Metrics) retryDenied(service string) {
+	if m != nil {
+		m.denied.WithLabelValues(service).Inc()
 	}
 }
 

@@ -33,7 +33,9 @@ var credentials = []string{"Authorization", "Proxy-Authorization", "Cookie"}
 // NewMirror mirrors route's requests to svc as cfg says; reg counts them
 // (nil: not counted).
 func NewMirror(svc *Service, route string, cfg *config.Mirror, reg *prometheus.Registry) *Mirror {
-	m := &Mirror{svc: svc, route: route, share: cfg.Share, maxBody: int64(cfg.MaxBody), slots: make(chan struct{}, cfg.MaxConcurrent), counted: func(string) {}}
+	// A copy is sent once: retrying answers nobody reads would only add
+	// to the mirror service's load.
+	m := &Mirror{svc: svc.WithRetry(&config.Retry{Attempts: 1}), route: route, share: cfg.Share, maxBody: int64(cfg.MaxBody), slots: make(chan struct{}, cfg.MaxConcurrent), counted: func(string) {}}
 	if reg != nil {
 		vec := metrics.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lintel_mirror_requests_total",

@@ -1,7 +1,7 @@
-// Package proxy sends requests to upstream services: round-robin over a
-// service's targets, keep-alive connection pools, timeouts, one retry of an
-// idempotent request on a failed connection, and passive health (a target
-// whose connection failed is skipped for a cool-down).
+// Package proxy sends requests to upstream services: balancing over a
+// service's targets, keep-alive connection pools, timeouts, retries within
+// a budget, circuit breakers, concurrency bounds, and passive and active
+// health (a target that fails is skipped for a while).
 package proxy
 
 import (
@@ -32,7 +32,18 @@ var _ http.RoundTripper = (*Service)(nil)
 // sent through it goes to one of the service's targets, whatever its URL's
 // scheme and host and its Host field say (the target's host is sent, so
 // name-based virtual hosts route it); the path and query are the caller's.
+//
+// A Service is a view of its backend with a retry policy: WithRetry makes
+// another view, for a route that overrides the policy, sharing the
+// targets, connections, breakers and retry budget.
 type Service struct {
+	*backend
+	retry *retryPolicy
+	rp    reverseProxy
+}
+
+// backend is what every view of a service shares.
+type backend struct {
 	Name string
 	cfg  config.Service
 	log  *slog.Logger
@@ -40,10 +51,13 @@ type Service struct {
 	targets   []*target
 	balance   *balancer
 	checker   *checker // nil without a health check
-	inflight  atomic.Int64
 	transport *http.Transport
-	rp        reverseProxy
 	metrics   *Metrics
+	budget    budget
+	// slots holds a token per request in flight (max_concurrent);
+	// nil without a bound. pending counts those waiting for one.
+	slots   chan struct{}
+	pending atomic.Int64
 }
 
 type target struct {
@@ -67,7 +81,10 @@ func (t *target) coolingDown(now time.Time) bool {
 // validated). tlsConfig is for https targets; nil means the system's
 // roots and the target's host name.
 func NewService(cfg *config.Service, tlsConfig *tls.Config, m *Metrics, log *slog.Logger) *Service {
-	s := &Service{Name: cfg.Name, cfg: *cfg, log: log.With("service", cfg.Name), metrics: m}
+	s := &backend{Name: cfg.Name, cfg: *cfg, log: log.With("service", cfg.Name), metrics: m}
+	if cfg.MaxConcurrent > 0 {
+		s.slots = make(chan struct{}, cfg.MaxConcurrent)
+	}
 	weights := cfg.Weights
 	if weights == nil {
 		weights = make([]int, len(cfg.TargetURLs))
@@ -111,7 +128,6 @@ func NewService(cfg *config.Service, tlsConfig *tls.Config, m *Metrics, log *slo
 	} else {
 		s.transport.Protocols.SetHTTP1(true)
 	}
-	s.rp = newReverseProxy(s)
 	m.start(s.Name)
 	if cfg.HealthCheck != nil {
 		s.checker = &checker{s: s, cfg: *cfg.HealthCheck, stop: make(chan struct{})}
@@ -119,12 +135,22 @@ func NewService(cfg *config.Service, tlsConfig *tls.Config, m *Metrics, log *slo
 			m.healthy(s.Name, t.url.Host, true)
 		}
 	}
-	return s
+	return s.view(cfg.Retry)
+}
+
+// WithRetry returns a view of the service that retries by policy p (a
+// route's) instead of the service's own.
+func (s *Service) WithRetry(p *config.Retry) *Service { return s.view(p) }
+
+func (s *backend) view(p *config.Retry) *Service {
+	v := &Service{backend: s, retry: newRetryPolicy(p)}
+	v.rp = newReverseProxy(v)
+	return v
 }
 
 // Healthy reports whether at least one target is not cooling down after
 // a failure.
-func (s *Service) Healthy() bool {
+func (s *backend) Healthy() bool {
 	now := time.Now()
 	for _, t := range s.targets {
 		if !t.coolingDown(now) {
@@ -135,41 +161,54 @@ func (s *Service) Healthy() bool {
 }
 
 // Close stops the health check and drops idle upstream connections.
-func (s *Service) Close() {
+func (s *backend) Close() {
 	if s.checker != nil {
 		s.checker.close()
 	}
 	s.transport.CloseIdleConnections()
 }
 
-// RoundTrip sends req to the next healthy target. When the connection to
-// it fails and the request may be repeated (idempotent method, no body),
-// it is sent once more to another target.
+// RoundTrip sends req to a target chosen by the balancer, and again, by
+// the retry policy, when that attempt fails. Beyond max_concurrent (and
+// max_pending) requests in flight, or when every target's circuit is
+// open, it sends nothing and fails at once (errBusy, errCircuitOpen).
 func (s *Service) RoundTrip(req *http.Request) (*http.Response, error) {
-	if max := int64(s.cfg.MaxConcurrent); max > 0 {
-		if s.inflight.Add(1) > max {
-			s.inflight.Add(-1)
-			s.metrics.rejected(s.Name, "max_concurrent")
-			return nil, errBusy
+	if s.slots != nil {
+		if err := s.acquire(req.Context()); err != nil {
+			return nil, err
 		}
-		defer s.inflight.Add(-1)
+		defer func() { <-s.slots }()
 	}
-	t := s.pick(req, nil)
-	if t == nil {
-		s.metrics.rejected(s.Name, "circuit_open")
-		return nil, errCircuitOpen
+	return s.retry.roundTrip(s.backend, req)
+}
+
+// InFlight is how many requests are in flight to the service; counted
+// with max_concurrent only (0 otherwise).
+func (s *backend) InFlight() int { return len(s.slots) }
+
+// Pending is how many requests wait for a slot of max_concurrent.
+func (s *backend) Pending() int64 { return s.pending.Load() }
+
+// acquire takes a slot of max_concurrent, waiting (at most as long as
+// ctx) when fewer than max_pending requests already wait.
+func (s *backend) acquire(ctx context.Context) error {
+	select {
+	case s.slots <- struct{}{}:
+		return nil
+	default:
 	}
-	resp, err := s.send(req, t)
-	if err == nil || !connectFailed(err) || !s.cfg.Retry || !replayable(req) || len(s.targets) < 2 {
-		return resp, err
+	if s.pending.Add(1) > int64(s.cfg.MaxPending) {
+		s.pending.Add(-1)
+		s.metrics.rejected(s.Name, "max_concurrent")
+		return errBusy
 	}
-	other := s.pick(req, t)
-	if other == nil || other == t {
-		return resp, err
+	defer s.pending.Add(-1)
+	select {
+	case s.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	s.log.Debug("retrying on another target", "failed", t.url.Host, "error", err)
-	s.metrics.retried(s.Name)
-	return s.send(req, other)
 }
 
 // Do sends a request of the gateway's own making (a gRPC call, say) as
@@ -177,17 +216,18 @@ func (s *Service) RoundTrip(req *http.Request) (*http.Response, error) {
 func (s *Service) Do(x *exchange.Exchange, req *http.Request) (*http.Response, error) {
 	f := &forward{x: x}
 	resp, err := s.RoundTrip(req.WithContext(context.WithValue(req.Context(), stateKey{}, f)))
-	x.Upstream = f.target
+	x.Upstream, x.Retries = f.target, f.retries
 	return resp, err
 }
 
 // Timeout is the service's timeout for a whole exchange; 0 for none.
-func (s *Service) Timeout() time.Duration { return s.cfg.Timeout.D() }
+func (s *backend) Timeout() time.Duration { return s.cfg.Timeout.D() }
 
-// send makes one attempt against t and updates t's health. When the
-// request is traced, the attempt is a client span (to the response head)
-// and the upstream receives its trace context.
-func (s *Service) send(req *http.Request, t *target) (*http.Response, error) {
+// send makes one attempt against t, bounded by perTry until its response
+// head (0: no bound), and updates t's health. When the request is
+// traced, the attempt is a client span (to the response head) and the
+// upstream receives its trace context.
+func (s *backend) send(req *http.Request, t *target, perTry time.Duration) (*http.Response, error) {
 	out := *req
 	u := *req.URL
 	u.Scheme, u.Host = t.url.Scheme, t.url.Host
@@ -201,6 +241,10 @@ func (s *Service) send(req *http.Request, t *target) (*http.Response, error) {
 		}
 		tracing.Inject(ctx, out.Header)
 	}
+	var try *tryTimer
+	if perTry > 0 {
+		try = startTry(&out, perTry)
+	}
 	start := time.Now()
 	counted := s.balance.policy == "least_requests"
 	if counted {
@@ -208,6 +252,9 @@ func (s *Service) send(req *http.Request, t *target) (*http.Response, error) {
 	}
 	resp, err := s.transport.RoundTrip(&out)
 	t.latency(time.Since(start))
+	if try != nil {
+		resp, err = try.stop(resp, err)
+	}
 	if counted {
 		// In flight until its body is closed; a protocol switch (101)
 		// keeps its body as the connection, which must stay unwrapped.
@@ -220,6 +267,14 @@ func (s *Service) send(req *http.Request, t *target) (*http.Response, error) {
 	if span != nil {
 		endSpan(span, resp, err)
 	}
+	s.record(req, t, resp, err)
+	return resp, err
+}
+
+// record updates t's passive health and circuit with an attempt's
+// outcome. A failure of the client's making (it left, its body broke) is
+// not the target's.
+func (s *backend) record(req *http.Request, t *target, resp *http.Response, err error) {
 	switch {
 	case err == nil:
 		if t.down.Load() && t.down.CompareAndSwap(true, false) {
@@ -240,7 +295,7 @@ func (s *Service) send(req *http.Request, t *target) (*http.Response, error) {
 	}
 	if b := s.cfg.Breaker; b != nil && req.Context().Err() == nil && !clientFault(err) {
 		failed := err != nil || resp.StatusCode >= 500
-		if state, changed := t.circuit.record(failed, b.Failures, b.OpenFor.D(), time.Now()); changed {
+		if state, changed := t.circuit.record(failed, b, time.Now()); changed {
 			s.metrics.circuit(s.Name, t.url.Host, state)
 			if state == circuitOpen {
 				s.log.Warn("upstream target's circuit open", "target", t.url.Host, "open_for", b.OpenFor)
@@ -249,7 +304,6 @@ func (s *Service) send(req *http.Request, t *target) (*http.Response, error) {
 			}
 		}
 	}
-	return resp, err
 }
 
 // connectFailed reports whether err happened before the request reached an
@@ -276,24 +330,15 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// replayable reports whether a request may be sent twice.
-func replayable(req *http.Request) bool {
-	switch req.Method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete, http.MethodTrace:
-	default:
-		return false
-	}
-	return req.Body == nil || req.Body == http.NoBody
-}
-
 type stateKey struct{}
 
 // forward is one proxied request's state, carried in its context from
 // Forward to the Rewrite, RoundTrip and ErrorHandler callbacks.
 type forward struct {
-	x      *exchange.Exchange
-	path   string
-	target string
+	x       *exchange.Exchange
+	path    string
+	target  string
+	retries int
 }
 
 func setTarget(ctx context.Context, u string) {
@@ -305,7 +350,7 @@ func setTarget(ctx context.Context, u string) {
 // startSpan starts the client span of one attempt of a traced request,
 // or returns a nil span when the request is not recorded. A gRPC call is named as gRPC names its
 // spans ("package.Service/Method"), any other request "METHOD service".
-func (s *Service) startSpan(out *http.Request) (context.Context, trace.Span) {
+func (s *backend) startSpan(out *http.Request) (context.Context, trace.Span) {
 	ctx := out.Context()
 	if !tracing.Recording(ctx) {
 		return ctx, nil
@@ -361,8 +406,22 @@ type TargetState struct {
 	InFlight    int64  // counted with balance = "least_requests" only
 }
 
+// ServiceState is a service as the gateway sees it.
+type ServiceState struct {
+	// InFlight and Pending count requests holding and awaiting a slot
+	// of max_concurrent (0 without it).
+	InFlight int
+	Pending  int64
+	Targets  []TargetState
+}
+
+// State reports the service's state.
+func (s *backend) State() ServiceState {
+	return ServiceState{InFlight: s.InFlight(), Pending: s.Pending(), Targets: s.Targets()}
+}
+
 // Targets reports the state of each target, in configuration order.
-func (s *Service) Targets() []TargetState {
+func (s *backend) Targets() []TargetState {
 	now := time.Now().UnixNano()
 	out := make([]TargetState, len(s.targets))
 	for i, t := range s.targets {

@@ -366,8 +366,8 @@ func (s *Supervisor) Upstreams() []admin.Upstream {
 	ups := s.cur.Load().gw.Upstreams()
 	var out []admin.Upstream
 	for _, name := range slices.Sorted(maps.Keys(ups)) {
-		u := admin.Upstream{Service: name}
-		for _, t := range ups[name] {
+		u := admin.Upstream{Service: name, InFlight: ups[name].InFlight, Pending: ups[name].Pending}
+		for _, t := range ups[name].Targets {
 			u.Targets = append(u.Targets, admin.UpstreamTarget{URL: t.URL, Weight: t.Weight, CoolingDown: t.CoolingDown, HealthCheck: t.HealthCheck, Circuit: t.Circuit, InFlight: t.InFlight})
 		}
 		out = append(out, u)

@@ -117,7 +117,13 @@ var hostProperties = map[string]func(s *callState) string{
 	"duration_ms": func(s *callState) string {
 		return completed(s, strconv.FormatFloat(s.x.Duration.Seconds()*1000, 'f', 3, 64))
 	},
-	"upstream":     func(s *callState) string { return s.x.Upstream },
+	"upstream": func(s *callState) string { return s.x.Upstream },
+	"upstream_retries": func(s *callState) string {
+		if s.x.Retries == 0 {
+			return ""
+		}
+		return strconv.Itoa(s.x.Retries)
+	},
 	"failed_parts": func(s *callState) string { return strings.Join(s.x.FailedParts, ",") },
 	"grpc_status":  func(s *callState) string { return s.x.GRPCStatus },
 }

@@ -167,6 +167,10 @@ fn json_line(c: &Config, id: &str) -> String {
     str_field(&mut b, "route", &prop("route"));
     str_field(&mut b, "listener", &prop("listener"));
     str_field(&mut b, "upstream", &prop("upstream"));
+    let retries = prop("upstream_retries");
+    if !retries.is_empty() {
+        num_field(&mut b, "retries", &retries);
+    }
     str_field(&mut b, "user", &prop("user"));
     let gs = prop("grpc_status");
     if !gs.is_empty() {
