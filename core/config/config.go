@@ -240,10 +240,17 @@ type Certificate struct {
 // Service is a set of interchangeable upstream targets.
 type Service struct {
 	Name string `toml:"-"`
-	// Targets are base URLs ("http://10.0.0.5:9101"), balanced round-robin.
+	// Targets are base URLs ("http://10.0.0.5:9101"). With DNS, a
+	// target whose host is a name stands for every address the name
+	// resolves to, and "srv+http://_api._tcp.example.internal" (or
+	// srv+https) for the hosts and ports of its SRV records.
 	Targets []string `toml:"targets"`
 	// TargetURLs are Targets, parsed (scheme and host only).
 	TargetURLs []*url.URL `toml:"-"`
+	// DNS resolves the targets' names on an interval, so addresses
+	// join and leave the balancer as DNS says. Without it a name is
+	// resolved by each new connection, and is one target.
+	DNS *DNS `toml:"dns"`
 	// Timeout bounds a whole upstream exchange, body included; "0s" means
 	// none (for streams). Default "30s".
 	Timeout Duration `toml:"timeout"`
@@ -519,6 +526,19 @@ type Breaker struct {
 func (b *Breaker) setDefaults() {
 	*b = Breaker{Failures: 5, Window: Duration(10e9), MinRequests: 20, OpenFor: Duration(10e9)}
 }
+
+// DNS is how a service's target names are resolved.
+type DNS struct {
+	// Interval between two resolutions of every name. Default "30s".
+	Interval Duration `toml:"interval"`
+	// Timeout bounds one resolution. Default "2s".
+	Timeout Duration `toml:"timeout"`
+	// Servers are the DNS servers asked, "host:port", in turn.
+	// Default: those of /etc/resolv.conf.
+	Servers []string `toml:"servers"`
+}
+
+func (d *DNS) setDefaults() { *d = DNS{Interval: Duration(30e9), Timeout: Duration(2e9)} }
 
 // Retry is when and how a request is sent again after an attempt failed.
 // A retry goes to another target when the service has one, after a

@@ -222,10 +222,29 @@ func (c *Config) validate(e *errs) {
 		s.TargetURLs = nil
 		for i, t := range s.Targets {
 			u, err := parseTarget(t)
-			if err != nil {
+			switch {
+			case err != nil:
 				e.add(indexKey(joinKey(key, "targets"), i), "%v", err)
+			case strings.HasPrefix(u.Scheme, "srv+") && s.DNS == nil:
+				e.add(indexKey(joinKey(key, "targets"), i), "an SRV target needs the service's dns table (dns = { interval = \"30s\" })")
 			}
 			s.TargetURLs = append(s.TargetURLs, u)
+		}
+		if s.Reflection && len(s.TargetURLs) > 0 && s.TargetURLs[0] != nil && strings.HasPrefix(s.TargetURLs[0].Scheme, "srv+") {
+			e.add(indexKey(joinKey(key, "targets"), 0), "reflection asks the first target for the descriptors: make it an http(s) target")
+		}
+		if d := s.DNS; d != nil {
+			if d.Interval < Duration(1e9) {
+				e.add(joinKey(joinKey(key, "dns"), "interval"), "must be at least 1s")
+			}
+			if d.Timeout <= 0 {
+				e.add(joinKey(joinKey(key, "dns"), "timeout"), "must be positive")
+			}
+			for i, srv := range d.Servers {
+				if _, port, err := net.SplitHostPort(srv); err != nil || port == "" {
+					e.add(indexKey(joinKey(joinKey(key, "dns"), "servers"), i), "write it as \"host:port\", found %q", srv)
+				}
+			}
 		}
 		if s.Protocol != "http1" && s.Protocol != "http2" && s.Protocol != "grpc" {
 			e.add(joinKey(key, "protocol"), "must be \"http1\", \"http2\" or \"grpc\", found %q", s.Protocol)
@@ -622,8 +641,11 @@ func known[V any](m map[string]V) string {
 // parseTarget reads a service target: scheme and host only.
 func parseTarget(t string) (*url.URL, error) {
 	u, err := url.Parse(t)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("invalid target %q (write it as \"http://host:port\")", t)
+	if err != nil || u.Host == "" || !slices.Contains([]string{"http", "https", "srv+http", "srv+https"}, u.Scheme) {
+		return nil, fmt.Errorf("invalid target %q (write it as \"http://host:port\", or \"srv+http://_service._tcp.domain\")", t)
+	}
+	if strings.HasPrefix(u.Scheme, "srv+") && u.Port() != "" {
+		return nil, fmt.Errorf("target %q: an SRV target takes its ports from its records; write it without one", t)
 	}
 	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil || u.Fragment != "" {
 		return nil, fmt.Errorf("target %q must be scheme://host:port only; put paths in the route's rewrite", t)

@@ -92,7 +92,7 @@ func (s *Server) Serve(g *Gateway) (prev *Gateway, err error) {
 	prev, s.current = s.current, g
 	g.serving.Store(true)
 	for _, svc := range g.services {
-		svc.StartHealthChecks() // once serving: validate probes nothing
+		svc.Start() // once serving: validate probes nothing
 	}
 	return prev, nil
 }

@@ -23,10 +23,9 @@ type balancer struct {
 	schedule []int
 	next     atomic.Uint64
 	weights  []int
-	// hashOn and ring serve "hash": points on a ring of 64-bit hashes,
-	// 100 per unit of weight, owned by target indexes.
-	hashOn string
-	ring   []ringPoint
+	// ring serves "hash": points on a ring of 64-bit hashes, 100 per
+	// unit of weight, owned by target indexes.
+	ring []ringPoint
 }
 
 type ringPoint struct {
@@ -34,8 +33,8 @@ type ringPoint struct {
 	target int
 }
 
-func newBalancer(policy, hashOn string, weights []int, keys []string) *balancer {
-	b := &balancer{policy: policy, hashOn: hashOn, weights: weights}
+func newBalancer(policy string, weights []int, keys []string) *balancer {
+	b := &balancer{policy: policy, weights: weights}
 	// Smooth weighted round robin (as nginx): each step every target
 	// gains its weight, the richest is chosen and pays the total.
 	total := 0
@@ -88,7 +87,7 @@ func hash64(s string) uint64 {
 // pick returns nil when no target's circuit lets a request through: the
 // gateway then refuses at once rather than add to an outage.
 func (s *backend) pick(req *http.Request, avoid *target) *target {
-	c := choice{s: s, avoid: avoid, now: time.Now(), breaker: s.cfg.Breaker != nil}
+	c := choice{s: s, set: s.set.Load(), avoid: avoid, now: time.Now(), breaker: s.cfg.Breaker != nil}
 	t := c.choose(req)
 	if !c.breaker || t == nil {
 		return t
@@ -98,7 +97,7 @@ func (s *backend) pick(req *http.Request, avoid *target) *target {
 	}
 	// t was a fallback (cooling down) or lost its probe to another
 	// request: any target whose circuit lets a request through.
-	for _, o := range s.targets {
+	for _, o := range c.set.targets {
 		if o != avoid && o.circuit.allow(c.now) {
 			return o
 		}
@@ -109,6 +108,7 @@ func (s *backend) pick(req *http.Request, avoid *target) *target {
 // choice is one pick: the targets it may take, at one instant.
 type choice struct {
 	s       *backend
+	set     *targetSet
 	avoid   *target
 	now     time.Time
 	breaker bool
@@ -117,13 +117,13 @@ type choice struct {
 // usable reports whether target i may be chosen: not avoided, not
 // drained, not cooling down and, with a breaker, its circuit not open.
 func (c *choice) usable(i int) bool {
-	t := c.s.targets[i]
-	return t != c.avoid && c.s.balance.weights[i] > 0 && !t.coolingDown(c.now) && (!c.breaker || !t.circuit.blocked(c.now))
+	t := c.set.targets[i]
+	return t != c.avoid && c.set.balance.weights[i] > 0 && !t.coolingDown(c.now) && (!c.breaker || !t.circuit.blocked(c.now))
 }
 
 // choose is pick without the breaker's last word.
 func (c *choice) choose(req *http.Request) *target {
-	s, b := c.s, c.s.balance
+	s, b, ts := c.s, c.set.balance, c.set.targets
 	switch b.policy {
 	case "least_requests":
 		if t := c.leastRequests(); t != nil {
@@ -134,7 +134,7 @@ func (c *choice) choose(req *http.Request) *target {
 			at, _ := slices.BinarySearchFunc(b.ring, hash64(key), func(p ringPoint, h uint64) int { return cmp.Compare(p.hash, h) })
 			for i := range len(b.ring) {
 				if p := b.ring[(at+i)%len(b.ring)]; c.usable(p.target) {
-					return s.targets[p.target]
+					return ts[p.target]
 				}
 			}
 		}
@@ -145,9 +145,9 @@ func (c *choice) choose(req *http.Request) *target {
 	for i := range n {
 		j := b.schedule[(start+i)%n]
 		if c.usable(j) {
-			return s.targets[j]
+			return ts[j]
 		}
-		if t := s.targets[j]; fallback == nil && t != c.avoid {
+		if t := ts[j]; fallback == nil && t != c.avoid {
 			fallback = t
 		}
 	}
@@ -163,7 +163,7 @@ func (c *choice) choose(req *http.Request) *target {
 func (c *choice) leastRequests() *target {
 	var buf [16]int
 	candidates := buf[:0]
-	for i := range c.s.targets {
+	for i := range c.set.targets {
 		if c.usable(i) {
 			candidates = append(candidates, i)
 		}
@@ -172,7 +172,7 @@ func (c *choice) leastRequests() *target {
 	case 0:
 		return nil
 	case 1:
-		return c.s.targets[candidates[0]]
+		return c.set.targets[candidates[0]]
 	}
 	a := rand.IntN(len(candidates))
 	d := rand.IntN(len(candidates) - 1)
@@ -180,7 +180,7 @@ func (c *choice) leastRequests() *target {
 		d++
 	}
 	i, j := candidates[a], candidates[d]
-	w, ts := c.s.balance.weights, c.s.targets
+	w, ts := c.set.balance.weights, c.set.targets
 	// inflight_i / w_i <= inflight_j / w_j, without dividing.
 	if ts[i].inflight.Load()*int64(w[j]) <= ts[j].inflight.Load()*int64(w[i]) {
 		return ts[i]
@@ -190,7 +190,7 @@ func (c *choice) leastRequests() *target {
 
 // hashKey is the value "hash" balances req on, or "".
 func (s *backend) hashKey(req *http.Request) string {
-	on := s.balance.hashOn
+	on := s.cfg.HashOn
 	switch {
 	case on == "client_ip":
 		if f, ok := req.Context().Value(stateKey{}).(*forward); ok && f.x.ClientIP.IsValid() {

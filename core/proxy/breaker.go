@@ -15,12 +15,14 @@ const (
 	circuitHalfOpen = "half_open"
 )
 
-// errCircuitOpen and errBusy are the gateway's own refusals: every
-// target's circuit is open, or the service has max_concurrent requests in
-// flight. Both are answered 503 with Retry-After, and never retried.
+// errCircuitOpen, errBusy and errNoAddress are the gateway's own
+// refusals: every target's circuit is open, the service has
+// max_concurrent requests in flight, or DNS gave it no address. They are
+// answered 503 with Retry-After, and never retried.
 var (
 	errCircuitOpen = errors.New("every target's circuit is open")
 	errBusy        = errors.New("the service has max_concurrent requests in flight")
+	errNoAddress   = errors.New("no target address: its names have not resolved")
 )
 
 // circuit is one target's breaker (services.breaker): closed, it counts

@@ -95,7 +95,7 @@ func (s *Service) fail(w http.ResponseWriter, r *http.Request, err error) {
 		// The client left: nobody reads an answer.
 		x.Log().Debug("client went away during upstream call", "service", s.Name)
 		w.WriteHeader(exchange.StatusClientClosed)
-	case errors.Is(err, errCircuitOpen) || errors.Is(err, errBusy):
+	case errors.Is(err, errCircuitOpen) || errors.Is(err, errBusy) || errors.Is(err, errNoAddress):
 		// The gateway's own refusal, to spare a failing or saturated
 		// service: at once, with when to come back.
 		x.AnsweredBy = exchange.ByGateway

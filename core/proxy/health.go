@@ -11,58 +11,54 @@ import (
 	"github.com/lintelhq/lintel/core/config"
 )
 
-// checker probes a service's targets (services.health_check): each
-// target on its own schedule, taken out after Unhealthy failures in a
-// row and back after Healthy passes.
+// checker probes a service's targets (services.health_check): every
+// target each interval, taken out after Unhealthy failures in a row and
+// back after Healthy passes. Targets that join (by DNS) are probed from
+// the next round.
 type checker struct {
-	s    *backend
-	cfg  config.HealthCheck
-	stop chan struct{}
-	wg   sync.WaitGroup
-	once sync.Once
+	s   *backend
+	cfg config.HealthCheck
 }
 
-// StartHealthChecks starts probing the targets, when the service has a
-// health check; Close stops it. A gateway calls it when it starts
-// serving, so `gatewayd validate` probes nothing.
-func (s *backend) StartHealthChecks() {
-	if s.checker == nil {
-		return
-	}
-	s.checker.once.Do(func() {
-		for _, t := range s.targets {
-			s.checker.wg.Add(1)
-			go s.checker.run(t)
-		}
-	})
-}
-
-func (c *checker) run(t *target) {
-	defer c.wg.Done()
+// run probes until stop closes.
+func (c *checker) run(stop <-chan struct{}) {
 	tick := time.NewTicker(c.cfg.Interval.D())
 	defer tick.Stop()
-	passes, fails := 0, 0
 	for {
 		select {
-		case <-c.stop:
+		case <-stop:
 			return
 		case <-tick.C:
 		}
-		if c.probe(t) {
-			passes, fails = passes+1, 0
-			if t.checkedDown.Load() && passes >= c.cfg.Healthy {
-				t.checkedDown.Store(false)
-				c.s.metrics.healthy(c.s.Name, t.url.Host, true)
-				c.s.log.Info("upstream target passes its health check again", "target", t.url.Host)
-			}
-			continue
+		var wg sync.WaitGroup
+		for _, t := range c.s.set.Load().targets {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c.observe(t, c.probe(t))
+			}()
 		}
-		passes, fails = 0, fails+1
-		if !t.checkedDown.Load() && fails >= c.cfg.Unhealthy {
-			t.checkedDown.Store(true)
-			c.s.metrics.healthy(c.s.Name, t.url.Host, false)
-			c.s.log.Warn("upstream target fails its health check, taken out", "target", t.url.Host, "failures", fails, "path", c.cfg.Path)
+		wg.Wait()
+	}
+}
+
+// observe takes one probe's result for t.
+func (c *checker) observe(t *target, passed bool) {
+	s := c.s
+	if passed {
+		t.passes, t.fails = t.passes+1, 0
+		if t.checkedDown.Load() && t.passes >= c.cfg.Healthy {
+			t.checkedDown.Store(false)
+			s.metrics.healthy(s.Name, t.url.Host, true)
+			s.log.Info("upstream target passes its health check again", "target", t.label())
 		}
+		return
+	}
+	t.passes, t.fails = 0, t.fails+1
+	if !t.checkedDown.Load() && t.fails >= c.cfg.Unhealthy {
+		t.checkedDown.Store(true)
+		s.metrics.healthy(s.Name, t.url.Host, false)
+		s.log.Warn("upstream target fails its health check, taken out", "target", t.label(), "failures", t.fails, "path", c.cfg.Path)
 	}
 }
 
@@ -76,8 +72,9 @@ func (c *checker) probe(t *target) bool {
 	if err != nil {
 		return false
 	}
+	req.Host = t.host
 	req.Header.Set("User-Agent", "lintel-health-check")
-	resp, err := c.s.transport.RoundTrip(req)
+	resp, err := t.transport.RoundTrip(req)
 	if err != nil {
 		return false
 	}
@@ -87,9 +84,4 @@ func (c *checker) probe(t *target) bool {
 		return resp.StatusCode >= 200 && resp.StatusCode <= 299
 	}
 	return slices.Contains(c.cfg.Statuses, resp.StatusCode)
-}
-
-func (c *checker) close() {
-	close(c.stop)
-	c.wg.Wait()
 }

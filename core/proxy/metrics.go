@@ -49,7 +49,7 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 		}, []string{"service", "target"})),
 		refused: metrics.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lintel_upstream_refused_total",
-			Help: "Requests the gateway answered 503 itself instead of sending them, by service and reason (circuit_open, max_concurrent).",
+			Help: "Requests the gateway answered 503 itself instead of sending them, by service and reason (circuit_open, max_concurrent, no_address: DNS gave none).",
 		}, []string{"service", "reason"})),
 		up: metrics.Register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "lintel_upstream_target_healthy",
@@ -83,7 +83,7 @@ func (m *Metrics) start(service string) {
 		m.retries.WithLabelValues(service, on)
 	}
 	m.denied.WithLabelValues(service)
-	for _, reason := range []string{"circuit_open", "max_concurrent"} {
+	for _, reason := range []string{"circuit_open", "max_concurrent", "no_address"} {
 		m.refused.WithLabelValues(service, reason)
 	}
 }
@@ -126,6 +126,16 @@ func (m *Metrics) circuit(service, target, state string) {
 		v = 0
 	}
 	m.circuits.WithLabelValues(service, target).Set(v)
+}
+
+// forget drops the series of a target that left.
+func (m *Metrics) forget(service, target string) {
+	if m == nil {
+		return
+	}
+	m.duration.DeleteLabelValues(service, target)
+	m.circuits.DeleteLabelValues(service, target)
+	m.up.DeleteLabelValues(service, target)
 }
 
 // rejected counts a request the gateway refused for a service.

@@ -70,6 +70,10 @@ func newRetryPolicy(c *config.Retry) *retryPolicy {
 func (p *retryPolicy) roundTrip(s *backend, req *http.Request) (*http.Response, error) {
 	t := s.pick(req, nil)
 	if t == nil {
+		if len(s.set.Load().targets) == 0 {
+			s.metrics.rejected(s.Name, "no_address")
+			return nil, errNoAddress
+		}
 		s.metrics.rejected(s.Name, "circuit_open")
 		return nil, errCircuitOpen
 	}
@@ -110,7 +114,7 @@ func (p *retryPolicy) roundTrip(s *backend, req *http.Request) (*http.Response, 
 			resp.Body.Close()
 		}
 		s.metrics.retried(s.Name, on)
-		s.log.Debug("retrying", "on", on, "failed", t.url.Host, "next", next.url.Host, "attempt", n+1)
+		s.log.Debug("retrying", "on", on, "failed", t.label(), "next", next.label(), "attempt", n+1)
 		if f, ok := req.Context().Value(stateKey{}).(*forward); ok {
 			f.retries++
 		}

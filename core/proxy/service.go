@@ -11,9 +11,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -47,95 +47,61 @@ type backend struct {
 	Name string
 	cfg  config.Service
 	log  *slog.Logger
+	tls  *tls.Config // for https targets; nil: the system's roots and the target's name
 
-	targets   []*target
-	balance   *balancer
-	checker   *checker // nil without a health check
-	transport *http.Transport
-	metrics   *Metrics
-	budget    budget
+	set      atomic.Pointer[targetSet]
+	resolver *resolver
+	checker  *checker // nil without a health check
+	metrics  *Metrics
+	budget   budget
 	// slots holds a token per request in flight (max_concurrent);
 	// nil without a bound. pending counts those waiting for one.
 	slots   chan struct{}
 	pending atomic.Int64
-}
 
-type target struct {
-	url       *url.URL
-	latency   func(time.Duration) // its upstream_duration_seconds series
-	down      atomic.Bool
-	downUntil atomic.Int64 // unix nanos
-	inflight  atomic.Int64 // requests sent and not yet answered in full
-	// checkedDown: the active health check took it out.
-	checkedDown atomic.Bool
-	circuit     circuit // used when the service has a breaker
-}
-
-// coolingDown reports whether t is skipped at now: it failed recently,
-// or fails its health check.
-func (t *target) coolingDown(now time.Time) bool {
-	return t.checkedDown.Load() || t.downUntil.Load() > now.UnixNano()
+	start sync.Once
+	stop  chan struct{}
+	wg    sync.WaitGroup
 }
 
 // NewService builds a service from its configuration (already
 // validated). tlsConfig is for https targets; nil means the system's
-// roots and the target's host name.
+// roots and the target's host name. With services.dns, the targets' names
+// are resolved once here (within the DNS timeout); Start re-resolves
+// them on the interval.
 func NewService(cfg *config.Service, tlsConfig *tls.Config, m *Metrics, log *slog.Logger) *Service {
-	s := &backend{Name: cfg.Name, cfg: *cfg, log: log.With("service", cfg.Name), metrics: m}
+	s := &backend{Name: cfg.Name, cfg: *cfg, log: log.With("service", cfg.Name), tls: tlsConfig, metrics: m, stop: make(chan struct{})}
 	if cfg.MaxConcurrent > 0 {
 		s.slots = make(chan struct{}, cfg.MaxConcurrent)
 	}
-	weights := cfg.Weights
-	if weights == nil {
-		weights = make([]int, len(cfg.TargetURLs))
-		for i := range weights {
-			weights[i] = 1
-		}
-	}
-	var keys []string
-	for _, u := range cfg.TargetURLs {
-		s.targets = append(s.targets, &target{url: u, latency: m.latency(cfg.Name, u.Host)})
-		keys = append(keys, u.String())
-	}
-	s.balance = newBalancer(cfg.Balance, cfg.HashOn, weights, keys)
-	for _, t := range s.targets {
-		t.circuit.state = circuitClosed
-		if cfg.Breaker != nil {
-			m.circuit(s.Name, t.url.Host, circuitClosed)
-		}
-	}
-	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout.D(), KeepAlive: 30 * time.Second}
-	s.transport = &http.Transport{
-		DialContext:            dialer.DialContext,
-		MaxIdleConns:           cfg.MaxIdleConns * len(s.targets),
-		MaxIdleConnsPerHost:    cfg.MaxIdleConns,
-		IdleConnTimeout:        cfg.IdleConnTimeout.D(),
-		ResponseHeaderTimeout:  cfg.ResponseHeaderTimeout.D(),
-		ExpectContinueTimeout:  time.Second,
-		MaxResponseHeaderBytes: 1 << 20,
-		// Encodings pass through untouched: the client negotiates them
-		// with the upstream.
-		DisableCompression:  true,
-		TLSClientConfig:     tlsConfig,
-		TLSHandshakeTimeout: cfg.ConnectTimeout.D(),
-		Protocols:           new(http.Protocols),
-	}
-	if cfg.Protocol == "http2" || cfg.Protocol == "grpc" {
-		// Only HTTP/2: over TLS by ALPN, over plain TCP with prior
-		// knowledge (h2c).
-		s.transport.Protocols.SetHTTP2(true)
-		s.transport.Protocols.SetUnencryptedHTTP2(true)
-	} else {
-		s.transport.Protocols.SetHTTP1(true)
-	}
 	m.start(s.Name)
+	s.resolver = newResolver(s)
+	if cfg.DNS != nil {
+		s.resolver.refresh()
+	} else {
+		addrs, _ := s.resolver.resolve(context.Background()) // as written: no lookup
+		s.update(addrs)
+	}
 	if cfg.HealthCheck != nil {
-		s.checker = &checker{s: s, cfg: *cfg.HealthCheck, stop: make(chan struct{})}
-		for _, t := range s.targets {
-			m.healthy(s.Name, t.url.Host, true)
-		}
+		s.checker = &checker{s: s, cfg: *cfg.HealthCheck}
 	}
 	return s.view(cfg.Retry)
+}
+
+// Start starts the active health check and the re-resolution of target
+// names, when the service has them; Close stops them. A gateway calls it
+// when it starts serving, so `gatewayd validate` probes nothing.
+func (s *backend) Start() {
+	s.start.Do(func() {
+		if s.checker != nil {
+			s.wg.Add(1)
+			go func() { defer s.wg.Done(); s.checker.run(s.stop) }()
+		}
+		if s.cfg.DNS != nil {
+			s.wg.Add(1)
+			go func() { defer s.wg.Done(); s.resolver.run(s.stop) }()
+		}
+	})
 }
 
 // WithRetry returns a view of the service that retries by policy p (a
@@ -152,7 +118,7 @@ func (s *backend) view(p *config.Retry) *Service {
 // a failure.
 func (s *backend) Healthy() bool {
 	now := time.Now()
-	for _, t := range s.targets {
+	for _, t := range s.set.Load().targets {
 		if !t.coolingDown(now) {
 			return true
 		}
@@ -160,12 +126,19 @@ func (s *backend) Healthy() bool {
 	return false
 }
 
-// Close stops the health check and drops idle upstream connections.
+// Close stops the health check and the resolution, and drops idle
+// upstream connections.
 func (s *backend) Close() {
-	if s.checker != nil {
-		s.checker.close()
+	s.start.Do(func() {}) // a service never started is not started now
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
 	}
-	s.transport.CloseIdleConnections()
+	s.wg.Wait()
+	for _, t := range s.set.Load().targets {
+		t.transport.CloseIdleConnections()
+	}
 }
 
 // RoundTrip sends req to a target chosen by the balancer, and again, by
@@ -231,7 +204,7 @@ func (s *backend) send(req *http.Request, t *target, perTry time.Duration) (*htt
 	out := *req
 	u := *req.URL
 	u.Scheme, u.Host = t.url.Scheme, t.url.Host
-	out.URL, out.Host = &u, ""
+	out.URL, out.Host = &u, t.host
 	setTarget(req.Context(), t.url.String())
 	var span trace.Span
 	if trace.SpanContextFromContext(out.Context()).IsValid() { // traced: one lookup otherwise
@@ -246,11 +219,11 @@ func (s *backend) send(req *http.Request, t *target, perTry time.Duration) (*htt
 		try = startTry(&out, perTry)
 	}
 	start := time.Now()
-	counted := s.balance.policy == "least_requests"
+	counted := s.cfg.Balance == "least_requests"
 	if counted {
 		t.inflight.Add(1)
 	}
-	resp, err := s.transport.RoundTrip(&out)
+	resp, err := t.transport.RoundTrip(&out)
 	t.latency(time.Since(start))
 	if try != nil {
 		resp, err = try.stop(resp, err)
@@ -278,7 +251,7 @@ func (s *backend) record(req *http.Request, t *target, resp *http.Response, err 
 	switch {
 	case err == nil:
 		if t.down.Load() && t.down.CompareAndSwap(true, false) {
-			s.log.Info("upstream target healthy again", "target", t.url.Host)
+			s.log.Info("upstream target healthy again", "target", t.label())
 		}
 	case connectFailed(err) || isTimeout(err) && req.Context().Err() == nil:
 		kind := "connect"
@@ -288,7 +261,7 @@ func (s *backend) record(req *http.Request, t *target, resp *http.Response, err 
 		s.metrics.failed(s.Name, kind)
 		t.downUntil.Store(time.Now().Add(s.cfg.FailCooldown.D()).UnixNano())
 		if t.down.CompareAndSwap(false, true) {
-			s.log.Warn("upstream target failing, skipped for cool-down", "target", t.url.Host, "cooldown", s.cfg.FailCooldown, "error", err)
+			s.log.Warn("upstream target failing, skipped for cool-down", "target", t.label(), "cooldown", s.cfg.FailCooldown, "error", err)
 		}
 	case req.Context().Err() == nil && !clientFault(err):
 		s.metrics.failed(s.Name, "other")
@@ -298,9 +271,9 @@ func (s *backend) record(req *http.Request, t *target, resp *http.Response, err 
 		if state, changed := t.circuit.record(failed, b, time.Now()); changed {
 			s.metrics.circuit(s.Name, t.url.Host, state)
 			if state == circuitOpen {
-				s.log.Warn("upstream target's circuit open", "target", t.url.Host, "open_for", b.OpenFor)
+				s.log.Warn("upstream target's circuit open", "target", t.label(), "open_for", b.OpenFor)
 			} else {
-				s.log.Info("upstream target's circuit "+state, "target", t.url.Host)
+				s.log.Info("upstream target's circuit "+state, "target", t.label())
 			}
 		}
 	}
@@ -399,6 +372,7 @@ func endSpan(span trace.Span, resp *http.Response, err error) {
 // TargetState is one target as the balancer sees it.
 type TargetState struct {
 	URL         string
+	Host        string // the name it was resolved from, as sent in Host; "" for URL's
 	Weight      int
 	CoolingDown bool   // its connection failed recently
 	HealthCheck string // "passing", "failing", or "" without a check
@@ -423,9 +397,10 @@ func (s *backend) State() ServiceState {
 // Targets reports the state of each target, in configuration order.
 func (s *backend) Targets() []TargetState {
 	now := time.Now().UnixNano()
-	out := make([]TargetState, len(s.targets))
-	for i, t := range s.targets {
-		st := TargetState{URL: t.url.String(), Weight: s.balance.weights[i], CoolingDown: t.downUntil.Load() > now, InFlight: t.inflight.Load()}
+	set := s.set.Load()
+	out := make([]TargetState, len(set.targets))
+	for i, t := range set.targets {
+		st := TargetState{URL: t.url.String(), Host: t.host, Weight: set.balance.weights[i], CoolingDown: t.downUntil.Load() > now, InFlight: t.inflight.Load()}
 		if s.checker != nil {
 			st.HealthCheck = "passing"
 			if t.checkedDown.Load() {

@@ -1,6 +1,7 @@
 package proxy_test
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,6 +22,12 @@ import (
 // changes.
 func service(t *testing.T, src string, targets ...string) *proxy.Service {
 	t.Helper()
+	return serviceTLS(t, src, nil, targets...)
+}
+
+// serviceTLS is service with https targets verified by tc.
+func serviceTLS(t *testing.T, src string, tc *tls.Config, targets ...string) *proxy.Service {
+	t.Helper()
 	quoted := make([]string, len(targets))
 	for i, u := range targets {
 		quoted[i] = fmt.Sprintf("%q", u)
@@ -29,7 +36,7 @@ func service(t *testing.T, src string, targets ...string) *proxy.Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := proxy.NewService(cfg.Services["s"], nil, nil, slog.New(slog.DiscardHandler))
+	s := proxy.NewService(cfg.Services["s"], tc, nil, slog.New(slog.DiscardHandler))
 	t.Cleanup(s.Close)
 	return s
 }
