@@ -553,7 +553,8 @@ type Retry struct {
 	// made: the request never left, so it is retried whatever its
 	// method), "reset" (the connection was lost before the response
 	// head), "timeout" (per_try_timeout, or the service's
-	// response_header_timeout, passed), a status from 400 to 599
+	// response_header_timeout, passed), "unavailable" (a gRPC answer
+	// whose head says UNAVAILABLE, status 14), a status from 400 to 599
 	// ("503"), or "5xx" for them all. Default ["connect", "reset"].
 	On []string `toml:"on"`
 	// PerTryTimeout bounds one attempt until its response head; the

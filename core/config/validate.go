@@ -465,11 +465,11 @@ func validateRetry(e *errs, key string, r *Retry) {
 	}
 	for i, on := range r.On {
 		switch on {
-		case "connect", "reset", "timeout", "5xx":
+		case "connect", "reset", "timeout", "5xx", "unavailable":
 			continue
 		}
 		if n, err := strconv.Atoi(on); err != nil || n < 400 || n > 599 {
-			e.add(indexKey(joinKey(key, "on"), i), "must be \"connect\", \"reset\", \"timeout\", \"5xx\" or a status from 400 to 599, found %q", on)
+			e.add(indexKey(joinKey(key, "on"), i), "must be \"connect\", \"reset\", \"timeout\", \"unavailable\", \"5xx\" or a status from 400 to 599, found %q", on)
 		}
 	}
 	if r.Backoff > r.MaxBackoff {

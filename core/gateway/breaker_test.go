@@ -105,7 +105,11 @@ service = "slow"
 	for deadline := time.Now().Add(5 * time.Second); slow.Count() == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 	}
 	resp, body = h.Do("GET", "/slow/x", nil)
+	held := h.Gather()
 	close(release)
+	if want := `lintel_upstream_requests{service="slow",state="in_flight"} 1`; !strings.Contains(held, want) {
+		t.Errorf("missing %s while one request is held", want)
+	}
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "1" || !strings.Contains(body, "max_concurrent") || slow.Count() != 1 {
 		t.Errorf("over max_concurrent: %d Retry-After %q %s (upstream called %d times)", resp.StatusCode, resp.Header.Get("Retry-After"), body, slow.Count())
 	}

@@ -18,6 +18,7 @@ type Metrics struct {
 	circuits *prometheus.GaugeVec
 	refused  *prometheus.CounterVec
 	denied   *prometheus.CounterVec
+	held     *prometheus.GaugeVec
 }
 
 // NewMetrics registers the upstream metrics in reg (nil: none kept).
@@ -51,6 +52,10 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 			Name: "lintel_upstream_refused_total",
 			Help: "Requests the gateway answered 503 itself instead of sending them, by service and reason (circuit_open, max_concurrent, no_address: DNS gave none).",
 		}, []string{"service", "reason"})),
+		held: metrics.Register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "lintel_upstream_requests",
+			Help: "Requests holding (state=in_flight) or awaiting (state=pending) a slot of a service's max_concurrent (services with max_concurrent only).",
+		}, []string{"service", "state"})),
 		up: metrics.Register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "lintel_upstream_target_healthy",
 			Help: "1 while a target passes its service's active health check, 0 while it is taken out (services with health_check only).",
@@ -126,6 +131,15 @@ func (m *Metrics) circuit(service, target, state string) {
 		v = 0
 	}
 	m.circuits.WithLabelValues(service, target).Set(v)
+}
+
+// slots returns the gauges of a service's requests in flight and
+// pending, looked up once; nil without metrics.
+func (m *Metrics) slots(service string) (inFlight, pending prometheus.Gauge) {
+	if m == nil {
+		return nil, nil
+	}
+	return m.held.WithLabelValues(service, "in_flight"), m.held.WithLabelValues(service, "pending")
 }
 
 // forget drops the series of a target that left.

@@ -20,6 +20,7 @@ type retryPolicy struct {
 	connect       bool
 	reset         bool
 	timeout       bool
+	unavailable   bool
 	statuses      [600]bool // the statuses retried
 	perTry        time.Duration
 	backoff       time.Duration
@@ -49,6 +50,8 @@ func newRetryPolicy(c *config.Retry) *retryPolicy {
 			p.reset = true
 		case "timeout":
 			p.timeout = true
+		case "unavailable":
+			p.unavailable = true
 		case "5xx":
 			for i := 500; i < 600; i++ {
 				p.statuses[i] = true
@@ -126,7 +129,7 @@ func (p *retryPolicy) roundTrip(s *backend, req *http.Request) (*http.Response, 
 }
 
 // retryOn returns the condition of On an attempt's outcome meets ("connect",
-// "reset", "timeout" or its status), or "" when it is not to be retried:
+// "reset", "timeout", "unavailable" or its status), or "" when it is not to be retried:
 // it succeeded, failed in a way not retried, or the request may not be
 // sent again.
 func (p *retryPolicy) retryOn(req *http.Request, resp *http.Response, err error) string {
@@ -148,6 +151,11 @@ func (p *retryPolicy) retryOn(req *http.Request, resp *http.Response, err error)
 	case err == nil:
 		if p.statuses[resp.StatusCode] {
 			return strconv.Itoa(resp.StatusCode)
+		}
+		// gRPC answers a call refused before it ran (a server going
+		// away) with its status in the head: "trailers-only".
+		if p.unavailable && resp.Header.Get("Grpc-Status") == "14" {
+			return "unavailable"
 		}
 	case req.Context().Err() != nil || clientFault(err):
 	case isTimeout(err):

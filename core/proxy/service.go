@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
@@ -55,9 +56,11 @@ type backend struct {
 	metrics  *Metrics
 	budget   budget
 	// slots holds a token per request in flight (max_concurrent);
-	// nil without a bound. pending counts those waiting for one.
-	slots   chan struct{}
-	pending atomic.Int64
+	// nil without a bound. pending counts those waiting for one. The
+	// gauges show both in /metrics (nil without metrics).
+	slots                       chan struct{}
+	pending                     atomic.Int64
+	inFlightGauge, pendingGauge prometheus.Gauge
 
 	start sync.Once
 	stop  chan struct{}
@@ -73,6 +76,7 @@ func NewService(cfg *config.Service, tlsConfig *tls.Config, m *Metrics, log *slo
 	s := &backend{Name: cfg.Name, cfg: *cfg, log: log.With("service", cfg.Name), tls: tlsConfig, metrics: m, stop: make(chan struct{})}
 	if cfg.MaxConcurrent > 0 {
 		s.slots = make(chan struct{}, cfg.MaxConcurrent)
+		s.inFlightGauge, s.pendingGauge = m.slots(s.Name)
 	}
 	m.start(s.Name)
 	s.resolver = newResolver(s)
@@ -150,7 +154,7 @@ func (s *Service) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err := s.acquire(req.Context()); err != nil {
 			return nil, err
 		}
-		defer func() { <-s.slots }()
+		defer s.release()
 	}
 	return s.retry.roundTrip(s.backend, req)
 }
@@ -167,6 +171,7 @@ func (s *backend) Pending() int64 { return s.pending.Load() }
 func (s *backend) acquire(ctx context.Context) error {
 	select {
 	case s.slots <- struct{}{}:
+		s.held(s.inFlightGauge, 1)
 		return nil
 	default:
 	}
@@ -175,12 +180,28 @@ func (s *backend) acquire(ctx context.Context) error {
 		s.metrics.rejected(s.Name, "max_concurrent")
 		return errBusy
 	}
-	defer s.pending.Add(-1)
+	s.held(s.pendingGauge, 1)
+	defer func() {
+		s.pending.Add(-1)
+		s.held(s.pendingGauge, -1)
+	}()
 	select {
 	case s.slots <- struct{}{}:
+		s.held(s.inFlightGauge, 1)
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+func (s *backend) release() {
+	<-s.slots
+	s.held(s.inFlightGauge, -1)
+}
+
+func (s *backend) held(g prometheus.Gauge, d float64) {
+	if g != nil {
+		g.Add(d)
 	}
 }
 

@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"net"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -66,5 +69,55 @@ filters = ["auth"]
 		if lines[i]["status"] != float64(200) || lines[i]["grpc_status"] != want {
 			t.Errorf("line %d: status %v grpc_status %v, want 200 and %v", i, lines[i]["status"], lines[i]["grpc_status"], want)
 		}
+	}
+}
+
+// TestGRPCRetryOnUnavailable: of two targets, one answers every call
+// UNAVAILABLE (as a server going away does); a route whose policy
+// retries "unavailable" for its non-idempotent calls gets every call
+// through, over gRPC and as REST.
+func TestGRPCRetryOnUnavailable(t *testing.T) {
+	inv := grpcinventory.Serve(t, grpcinventory.Options{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refused atomic.Int64
+	draining := grpc.NewServer(grpc.UnknownServiceHandler(func(any, grpc.ServerStream) error {
+		refused.Add(1)
+		return status.Error(codes.Unavailable, "draining")
+	}))
+	go draining.Serve(ln)
+	t.Cleanup(draining.Stop)
+	h := gatewaytest.Start(t, `
+[listeners.default]
+listen = "127.0.0.1:0"
+h2c = true
+[services.inventory]
+protocol = "grpc"
+targets = ["{{draining}}", "{{inventory}}"]
+protos = ["{{proto}}"]
+retry = { on = ["connect", "unavailable"], non_idempotent = true, backoff = "1ms", max_backoff = "1ms" }
+[[routes]]
+path = "/lintel.demo.inventory.v1.Inventory/GetProduct"
+methods = ["POST"]
+service = "inventory"
+[[routes]]
+path = "/products/:id"
+methods = ["GET"]
+service = "inventory"
+grpc = { method = "lintel.demo.inventory.v1.Inventory/GetProduct" }
+`, map[string]string{"inventory": "http://" + inv.Addr, "draining": "http://" + ln.Addr().String(), "proto": grpcinventory.Proto()})
+	c := grpcinventory.Dial(t, h.Addr("default"))
+	for i := range 4 {
+		if _, _, err := c.GetProduct("123"); err != nil {
+			t.Errorf("gRPC call %d: %v", i, err)
+		}
+		if resp, body := h.Do("GET", "/products/123", nil); resp.StatusCode != 200 {
+			t.Errorf("REST call %d: %d %s", i, resp.StatusCode, body)
+		}
+	}
+	if refused.Load() == 0 {
+		t.Error("the draining target was never tried")
 	}
 }
