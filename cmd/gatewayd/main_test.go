@@ -129,7 +129,7 @@ func TestPluginInspect(t *testing.T) {
 		}
 	}
 	stdout.Reset()
-	if code := run([]string{"plugin", "inspect", "testdata/wasm/declare.wasm"}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "abi:      http-wasm + lintel v2") {
+	if code := run([]string{"plugin", "inspect", "testdata/wasm/declare.wasm"}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "abi:      http-wasm + lintel v3") {
 		t.Errorf("declare: exit %d\n%s", code, stdout.String())
 	}
 	stdout.Reset()

@@ -71,6 +71,7 @@ const (
 	fnHTTPResponseBody   = "http_response_body"
 	fnEmit               = "emit"
 	fnVerifySignature    = "verify_signature"
+	fnMemoize            = "memoize"
 )
 
 // sectionConfigSchema is the custom section in which a plugin may declare
@@ -91,7 +92,7 @@ const exportOnComplete = "lintel_on_complete"
 const exportHousekeep = "lintel_housekeep"
 
 // lintelABIVersion is what abi_version returns.
-const lintelABIVersion = 2
+const lintelABIVersion = 3
 
 // The ABI a plugin speaks, as /plugins and `gatewayd plugin inspect`
 // report it.
@@ -117,6 +118,10 @@ const (
 	// on; the host never calls it (an access log's filter, say), and the
 	// response phase, if any, runs on any instance.
 	declareNoRequest = 1 << 3
+	// declareMemoizable: the guest may call memoize in its request
+	// phase; the host records what each such call does so it can
+	// replay it (memo.go).
+	declareMemoizable = 1 << 4
 )
 
 // Feature flags of enable_features.

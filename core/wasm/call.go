@@ -195,6 +195,10 @@ type callState struct {
 
 	outResp *http.Response // the last http_call's response
 	outBody []byte
+
+	// rec records a memoizable guest's request-phase call (memo.go);
+	// nil otherwise.
+	rec *recording
 }
 
 type stateKey struct{}

@@ -176,6 +176,7 @@ func (e *Engine) New(spec *config.Filter) (filter.Filter, error) {
 		registry:     e.opt.Metrics,
 		metrics:      e.m,
 		callTimer:    e.m.callTimer(spec.Name),
+		memoHits:     e.m.memoCounter(spec.Name),
 		metricIDs:    map[string]int{},
 	}
 	if spec.Outbound != nil {

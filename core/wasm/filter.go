@@ -62,6 +62,8 @@ type Filter struct {
 	headerKeysMu sync.Mutex
 	metrics      *engineMetrics // the host's, of this filter's calls
 	callTimer    prometheus.Observer
+	memoHits     prometheus.Counter // nil when metrics are off
+	memo         memoTable          // of a memoizable guest's decisions
 	metricsMu    sync.Mutex
 	defined      []metric // the plugin's own
 	metricIDs    map[string]int
@@ -128,6 +130,20 @@ func (f *Filter) Request(x *exchange.Exchange, w http.ResponseWriter) (bool, fil
 			return false, nil, nil
 		}
 	}
+	d := f.declared.Load()
+	memoizable := d&declareMemoizable != 0 && d&declareNoResponse != 0
+	if memoizable {
+		if e := f.memo.lookup(x, time.Now()); e != nil {
+			if f.onComplete && d&declareOnComplete != 0 {
+				x.OnComplete(func() { f.complete(x) })
+			}
+			f.replay(x, e)
+			if f.memoHits != nil {
+				f.memoHits.Inc()
+			}
+			return true, nil, nil
+		}
+	}
 	inst, err := f.pool.get(x.Request.Context())
 	if err != nil {
 		if errors.Is(err, errPoolTimeout) {
@@ -152,9 +168,18 @@ func (f *Filter) Request(x *exchange.Exchange, w http.ResponseWriter) (bool, fil
 	if f.initFeatures.Load()&featureBufferResponse != 0 {
 		x.BufferResponse = true
 	}
+	if memoizable {
+		s.rec = &recording{}
+	}
 	ctxNext, err := f.call(inst, s, inst.handleRequest)
 	if s.reqBody != nil {
 		s.applyRequestBody()
+	}
+	if s.rec != nil {
+		if err == nil && uint32(ctxNext)&1 == 1 && len(s.answerBody) == 0 {
+			f.memo.store(x, s.rec, time.Now())
+		}
+		s.rec = nil
 	}
 	if err != nil {
 		f.pool.put(inst)

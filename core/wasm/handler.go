@@ -85,7 +85,9 @@ const supportedFeatures = featureBufferRequest | featureBufferResponse
 func hostLog(ctx context.Context, mod api.Module, stack []uint64) {
 	level := int32(stack[0])
 	msg := read(mod, uint32(stack[1]), uint32(stack[2]), fnLog)
-	stateOf(ctx).log(level, msg)
+	s := stateOf(ctx)
+	s.rec.spoil() // a line per request is not a line per memoized request
+	s.log(level, msg)
 }
 
 func hostLogEnabled(ctx context.Context, mod api.Module, stack []uint64) {
@@ -132,11 +134,13 @@ func hostEnableFeatures(ctx context.Context, mod api.Module, stack []uint64) {
 
 func hostGetMethod(ctx context.Context, mod api.Module, stack []uint64) {
 	s := req(ctx, fnGetMethod)
+	s.rec.spoil() // its effect or input cannot be memoized
 	stack[0] = uint64(writeLimited(mod, uint32(stack[0]), uint32(stack[1]), []byte(s.x.Request.Method), fnGetMethod))
 }
 
 func hostSetMethod(ctx context.Context, mod api.Module, stack []uint64) {
 	s := req(ctx, fnSetMethod)
+	s.rec.spoil() // its effect or input cannot be memoized
 	s.requestPhase(fnSetMethod)
 	m := readString(mod, uint32(stack[0]), uint32(stack[1]), fnSetMethod)
 	if m == "" || strings.ContainsAny(m, " \t\r\n") {
@@ -147,12 +151,14 @@ func hostSetMethod(ctx context.Context, mod api.Module, stack []uint64) {
 
 func hostGetURI(ctx context.Context, mod api.Module, stack []uint64) {
 	s := req(ctx, fnGetURI)
+	s.rec.spoil() // its effect or input cannot be memoized
 	uri := s.x.Request.URL.RequestURI()
 	stack[0] = uint64(writeLimited(mod, uint32(stack[0]), uint32(stack[1]), []byte(uri), fnGetURI))
 }
 
 func hostSetURI(ctx context.Context, mod api.Module, stack []uint64) {
 	s := req(ctx, fnSetURI)
+	s.rec.spoil() // its effect or input cannot be memoized
 	s.requestPhase(fnSetURI)
 	uri := readString(mod, uint32(stack[0]), uint32(stack[1]), fnSetURI)
 	if err := setURI(s.x.Request, uri); err != nil {
@@ -162,6 +168,7 @@ func hostSetURI(ctx context.Context, mod api.Module, stack []uint64) {
 
 func hostGetProtocolVersion(ctx context.Context, mod api.Module, stack []uint64) {
 	s := req(ctx, fnGetProtocolVersion)
+	s.rec.spoil() // its effect or input cannot be memoized
 	proto := s.x.Request.Proto
 	if proto == "HTTP/2" {
 		proto = "HTTP/2.0"
@@ -171,6 +178,7 @@ func hostGetProtocolVersion(ctx context.Context, mod api.Module, stack []uint64)
 
 func hostGetSourceAddr(ctx context.Context, mod api.Module, stack []uint64) {
 	s := req(ctx, fnGetSourceAddr)
+	s.rec.spoil() // its effect or input cannot be memoized
 	stack[0] = uint64(writeLimited(mod, uint32(stack[0]), uint32(stack[1]), []byte(s.x.Request.RemoteAddr), fnGetSourceAddr))
 }
 
@@ -193,6 +201,7 @@ func (s *callState) headers(kind uint32, fn string) http.Header {
 
 func hostGetHeaderNames(ctx context.Context, mod api.Module, stack []uint64) {
 	s := req(ctx, fnGetHeaderNames)
+	s.rec.spoil() // its effect or input cannot be memoized
 	kind := uint32(stack[0])
 	h := s.headers(kind, fnGetHeaderNames)
 	names := make([]string, 0, len(h)+1)
@@ -211,8 +220,13 @@ func hostGetHeaderValues(ctx context.Context, mod api.Module, stack []uint64) {
 	h := s.headers(uint32(stack[0]), fnGetHeaderValues)
 	name := s.f.headerKey(read(mod, uint32(stack[1]), uint32(stack[2]), fnGetHeaderValues), fnGetHeaderValues)
 	values := h.Values(name)
-	if isHost(uint32(stack[0]), name) && s.x.Request.Host != "" {
+	if uint32(stack[0]) == headerKindRequest && name == "Host" && s.x.Request.Host != "" {
 		values = []string{s.x.Request.Host}
+	}
+	if uint32(stack[0]) == headerKindRequest {
+		s.rec.read(name, values)
+	} else {
+		s.rec.spoil()
 	}
 	stack[0] = writeNULTerminated(mod, uint32(stack[3]), uint32(stack[4]), values, fnGetHeaderValues)
 }
@@ -278,56 +292,43 @@ func (f *Filter) headerKey(b []byte, fn string) string {
 
 // isHost reports whether a request header name is Host, which net/http
 // keeps in Request.Host rather than in the header map.
-func isHost(kind uint32, name string) bool {
-	return kind == headerKindRequest && strings.EqualFold(name, "host")
-}
-
-// dropSpellings makes a request header a guest changed the only one of
-// its name: a client's X_User cannot ride beside the X-User a filter set.
-func (s *callState) dropSpellings(kind uint32, name string) {
-	if kind == headerKindRequest {
-		s.x.DropSpellings(name)
-	}
-}
-
 func hostSetHeaderValue(ctx context.Context, mod api.Module, stack []uint64) {
-	s := req(ctx, fnSetHeaderValue)
-	h := s.writableHeaders(uint32(stack[0]), fnSetHeaderValue)
-	name, value := s.headerField(mod, stack, fnSetHeaderValue)
-	if isHost(uint32(stack[0]), name) {
-		s.x.Request.Host = value
-		return
-	}
-	h[name] = []string{value}
-	s.dropSpellings(uint32(stack[0]), name)
+	changeHeader(ctx, mod, stack, fnSetHeaderValue, opSetHeader)
 }
 
 func hostAddHeaderValue(ctx context.Context, mod api.Module, stack []uint64) {
-	s := req(ctx, fnAddHeaderValue)
-	h := s.writableHeaders(uint32(stack[0]), fnAddHeaderValue)
-	name, value := s.headerField(mod, stack, fnAddHeaderValue)
-	if isHost(uint32(stack[0]), name) {
-		s.x.Request.Host = value // a request has one Host
-		return
-	}
-	h.Add(name, value)
-	s.dropSpellings(uint32(stack[0]), name)
+	changeHeader(ctx, mod, stack, fnAddHeaderValue, opAddHeader)
 }
 
 func hostRemoveHeader(ctx context.Context, mod api.Module, stack []uint64) {
-	s := req(ctx, fnRemoveHeader)
-	h := s.writableHeaders(uint32(stack[0]), fnRemoveHeader)
-	name, _ := s.headerField(mod, stack[:3], fnRemoveHeader)
-	if isHost(uint32(stack[0]), name) {
-		s.x.Request.Host = ""
+	changeHeader(ctx, mod, stack[:3], fnRemoveHeader, opRemoveHeader)
+}
+
+// changeHeader is set_header_value, add_header_value and remove_header.
+func changeHeader(ctx context.Context, mod api.Module, stack []uint64, fn string, op memoKind) {
+	s := req(ctx, fn)
+	kind := uint32(stack[0])
+	h := s.writableHeaders(kind, fn)
+	name, value := s.headerField(mod, stack, fn)
+	if kind == headerKindRequest {
+		changeRequestHeader(s.x, op, name, value)
+		s.rec.add(memoOp{kind: op, name: name, value: value})
 		return
 	}
-	h.Del(name)
-	s.dropSpellings(uint32(stack[0]), name)
+	s.rec.spoil()
+	switch op {
+	case opSetHeader:
+		h[name] = []string{value}
+	case opAddHeader:
+		h[name] = append(h[name], value)
+	case opRemoveHeader:
+		delete(h, name)
+	}
 }
 
 func hostReadBody(ctx context.Context, mod api.Module, stack []uint64) {
 	s := req(ctx, fnReadBody)
+	s.rec.spoil() // its effect or input cannot be memoized
 	kind, buf, limit := uint32(stack[0]), uint32(stack[1]), uint32(stack[2])
 	if limit == 0 {
 		fail("%s: buf_limit is zero", fnReadBody)
@@ -374,6 +375,7 @@ func hostReadBody(ctx context.Context, mod api.Module, stack []uint64) {
 
 func hostWriteBody(ctx context.Context, mod api.Module, stack []uint64) {
 	s := req(ctx, fnWriteBody)
+	s.rec.spoil() // its effect or input cannot be memoized
 	kind := uint32(stack[0])
 	b := read(mod, uint32(stack[1]), uint32(stack[2]), fnWriteBody)
 	s.spend(fnWriteBody, "body", &s.spent.body, len(b), int(s.f.spec.Limits.Body))
@@ -423,6 +425,7 @@ func hostGetStatusCode(ctx context.Context, mod api.Module, stack []uint64) {
 
 func hostSetStatusCode(ctx context.Context, mod api.Module, stack []uint64) {
 	s := req(ctx, fnSetStatusCode)
+	s.rec.spoil() // its effect or input cannot be memoized
 	code := int(int32(stack[0]))
 	if code < 100 || code > 999 {
 		fail("%s: invalid status code %d", fnSetStatusCode, code)

@@ -22,7 +22,7 @@ var lintelFuncs = []hostFunc{
 		stack[0] = lintelABIVersion
 	}},
 	{fnDeclare, []api.ValueType{i32}, nil, func(ctx context.Context, _ api.Module, stack []uint64) {
-		stateOf(ctx).f.declared.Or(uint32(stack[0]) & (declareStateless | declareNoResponse | declareOnComplete | declareNoRequest))
+		stateOf(ctx).f.declared.Or(uint32(stack[0]) & (declareStateless | declareNoResponse | declareOnComplete | declareNoRequest | declareMemoizable))
 	}},
 	{fnNow, nil, []api.ValueType{i64}, func(_ context.Context, _ api.Module, stack []uint64) {
 		stack[0] = uint64(time.Now().UnixNano())
@@ -43,12 +43,14 @@ var lintelFuncs = []hostFunc{
 	{fnHTTPResponseBody, []api.ValueType{i32, i32}, []api.ValueType{i32}, hostHTTPResponseBody},
 	{fnEmit, []api.ValueType{i32, i32}, []api.ValueType{i32}, hostEmit},
 	{fnVerifySignature, []api.ValueType{i32, i32, i32, i32, i32, i32, i32, i32}, []api.ValueType{i32}, hostVerifySignature},
+	{fnMemoize, []api.ValueType{i32, i32, i32}, nil, hostMemoize},
 }
 
 // hostEmit writes one raw line to the filter's configured output (an
 // access log): 0, or -1 when the filter has no output or writing failed.
 func hostEmit(ctx context.Context, mod api.Module, stack []uint64) {
 	s := stateOf(ctx)
+	s.rec.spoil() // its effect or input cannot be memoized
 	line := read(mod, uint32(stack[0]), uint32(stack[1]), fnEmit)
 	if s.f.output == nil {
 		stack[0] = i32Result(resultError)
@@ -81,6 +83,7 @@ func nulList(b []byte) []string {
 
 func hostLogKV(ctx context.Context, mod api.Module, stack []uint64) {
 	s := stateOf(ctx)
+	s.rec.spoil() // its effect or input cannot be memoized
 	level := int32(stack[0])
 	msg := read(mod, uint32(stack[1]), uint32(stack[2]), fnLogKV)
 	kv := nulList(read(mod, uint32(stack[3]), uint32(stack[4]), fnLogKV))
@@ -138,6 +141,7 @@ func completed(s *callState, v string) string {
 
 func hostGetProperty(ctx context.Context, mod api.Module, stack []uint64) {
 	s := req(ctx, fnGetProperty)
+	s.rec.spoil() // its effect or input cannot be memoized
 	name := readString(mod, uint32(stack[0]), uint32(stack[1]), fnGetProperty)
 	var v string
 	var ok bool
@@ -167,6 +171,7 @@ func hostSetProperty(ctx context.Context, mod api.Module, stack []uint64) {
 	value := readString(mod, uint32(stack[2]), uint32(stack[3]), fnSetProperty)
 	s.spend(fnSetProperty, "properties", &s.spent.properties, len(name)+len(value), int(s.f.spec.Limits.Properties))
 	s.x.SetProperty(name, value)
+	s.rec.add(memoOp{kind: opSetProperty, name: name, value: value})
 }
 
 func ttl(ms uint64) time.Duration {
@@ -237,6 +242,7 @@ func (s *callState) stateErr(op string, err error) {
 
 func hostStateGet(ctx context.Context, mod api.Module, stack []uint64) {
 	s := stateOf(ctx)
+	s.rec.spoil() // its effect or input cannot be memoized
 	key := s.stateKey(mod, uint32(stack[0]), uint32(stack[1]), fnStateGet)
 	r, err := storeCall(s, fnStateGet, func(ctx context.Context) (found, error) {
 		v, ok, err := s.f.state.Get(ctx, key)
@@ -256,6 +262,7 @@ func hostStateGet(ctx context.Context, mod api.Module, stack []uint64) {
 
 func hostStateSet(ctx context.Context, mod api.Module, stack []uint64) {
 	s := stateOf(ctx)
+	s.rec.spoil() // its effect or input cannot be memoized
 	key := s.stateKey(mod, uint32(stack[0]), uint32(stack[1]), fnStateSet)
 	v := s.stateValue(mod, uint32(stack[2]), uint32(stack[3]), fnStateSet)
 	if s.f.stateTimeout != 0 {
@@ -271,6 +278,7 @@ func hostStateSet(ctx context.Context, mod api.Module, stack []uint64) {
 
 func hostStateCAS(ctx context.Context, mod api.Module, stack []uint64) {
 	s := stateOf(ctx)
+	s.rec.spoil() // its effect or input cannot be memoized
 	key := s.stateKey(mod, uint32(stack[0]), uint32(stack[1]), fnStateCAS)
 	var old []byte
 	if int32(stack[3]) >= 0 {
@@ -300,6 +308,7 @@ func hostStateCAS(ctx context.Context, mod api.Module, stack []uint64) {
 
 func hostStateIncr(ctx context.Context, mod api.Module, stack []uint64) {
 	s := stateOf(ctx)
+	s.rec.spoil() // its effect or input cannot be memoized
 	key := s.stateKey(mod, uint32(stack[0]), uint32(stack[1]), fnStateIncr)
 	out := uint32(stack[4])
 	if _, ok := mod.Memory().Read(out, 8); !ok {
@@ -326,6 +335,7 @@ func hostStateIncr(ctx context.Context, mod api.Module, stack []uint64) {
 // retry-after and reset (ns) are written as three little-endian i64.
 func hostRateLimit(ctx context.Context, mod api.Module, stack []uint64) {
 	s := stateOf(ctx)
+	s.rec.spoil() // its effect or input cannot be memoized
 	key := s.stateKey(mod, uint32(stack[0]), uint32(stack[1]), fnRateLimit)
 	interval, burst, out := int64(stack[2]), int32(stack[3]), uint32(stack[4])
 	if interval <= 0 || burst < 1 {
@@ -353,6 +363,7 @@ func hostRateLimit(ctx context.Context, mod api.Module, stack []uint64) {
 
 func hostStateDelete(ctx context.Context, mod api.Module, stack []uint64) {
 	s := stateOf(ctx)
+	s.rec.spoil() // its effect or input cannot be memoized
 	key := s.stateKey(mod, uint32(stack[0]), uint32(stack[1]), fnStateDelete)
 	stack[0] = 0
 	if _, err := storeCall(s, fnStateDelete, func(ctx context.Context) (struct{}, error) { return struct{}{}, s.f.state.Delete(ctx, key) }); err != nil {

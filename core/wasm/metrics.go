@@ -99,14 +99,22 @@ func hostMetricUpdate(ctx context.Context, mod api.Module, stack []uint64) {
 	if _, ok := m.vec.(*prometheus.CounterVec); ok && v < 0 {
 		fail("%s: a counter cannot decrease", fnMetricUpdate)
 	}
+	if err := f.updateMetric(id, v, values); err != nil && seriesOf(m.vec).warnOnce() {
+		s.warn("plugin metric series refused", "metric", m.name, "error", err)
+	}
+	s.rec.add(memoOp{kind: opMetric, metric: id, v: v, labels: values})
+}
+
+// updateMetric applies an update the guest made (already checked) to
+// metric id. A series beyond the metric's bound is refused, not failed:
+// the request goes on, the series is not made, and it is counted.
+func (f *Filter) updateMetric(id int, v float64, values []string) error {
+	f.metricsMu.Lock()
+	m := f.defined[id]
+	f.metricsMu.Unlock()
 	if err := seriesOf(m.vec).admit(values); err != nil {
-		// Refused, not failed: the request goes on, the series is not
-		// made. One warning per metric; the rest are counted.
 		f.metrics.seriesRefused(f.name)
-		if seriesOf(m.vec).warnOnce() {
-			s.warn("plugin metric series refused", "metric", m.name, "error", err)
-		}
-		return
+		return err
 	}
 	switch vec := m.vec.(type) {
 	case *prometheus.CounterVec:
@@ -116,6 +124,7 @@ func hostMetricUpdate(ctx context.Context, mod api.Module, stack []uint64) {
 	case *prometheus.HistogramVec:
 		vec.WithLabelValues(values...).Observe(v)
 	}
+	return nil
 }
 
 // maxSeries bounds the label series of one plugin metric: a plugin that
@@ -223,6 +232,7 @@ type engineMetrics struct {
 	failures *prometheus.CounterVec
 	waits    *prometheus.CounterVec
 	refused  *prometheus.CounterVec
+	memoHits *prometheus.CounterVec
 }
 
 func newEngineMetrics(reg *prometheus.Registry) *engineMetrics {
@@ -243,6 +253,10 @@ func newEngineMetrics(reg *prometheus.Registry) *engineMetrics {
 			Name: "lintel_plugin_pool_waits_total",
 			Help: "Requests that found no idle instance and waited for one or for a new one, by filter.",
 		}, []string{"filter"})),
+		memoHits: metrics.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lintel_plugin_memo_hits_total",
+			Help: "Requests a filter's memoized decision served without calling the plugin (memoize), by filter.",
+		}, []string{"filter"})),
 		refused: metrics.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lintel_plugin_metric_series_refused_total",
 			Help: "Updates of a plugin metric refused because they would make a series past the cap (1000 a metric) or had a label value that is not UTF-8, by filter.",
@@ -257,6 +271,15 @@ func (m *engineMetrics) callTimer(filter string) prometheus.Observer {
 		return nil
 	}
 	return m.calls.WithLabelValues(filter)
+}
+
+// memoHits returns the counter of one filter's memo hits, looked up
+// once; nil when metrics are off.
+func (m *engineMetrics) memoCounter(filter string) prometheus.Counter {
+	if m == nil {
+		return nil
+	}
+	return m.memoHits.WithLabelValues(filter)
 }
 
 func (m *engineMetrics) failed(filter, kind string) {

@@ -18,6 +18,7 @@ import (
 
 func hostHTTPCall(ctx context.Context, mod api.Module, stack []uint64) {
 	s := stateOf(ctx)
+	s.rec.spoil() // its effect or input cannot be memoized
 	method := readString(mod, uint32(stack[0]), uint32(stack[1]), fnHTTPCall)
 	rawURL := readString(mod, uint32(stack[2]), uint32(stack[3]), fnHTTPCall)
 	headers := nulList(read(mod, uint32(stack[4]), uint32(stack[5]), fnHTTPCall))

@@ -84,7 +84,7 @@ func init() {
 	if v, err = newVerifier(c); err != nil && lintel.Hosted {
 		panic("jwt-auth: config: " + err.Error())
 	}
-	lintel.Declare(lintel.Stateless | lintel.NoResponse)
+	lintel.Declare(lintel.Stateless | lintel.NoResponse | lintel.Memoizable)
 	lintel.HandleRequest(func(req lintel.Request, resp lintel.Response) bool { return v.handle(req, resp) })
 }
 
@@ -168,7 +168,7 @@ func (v *verifier) handle(req lintel.Request, resp lintel.Response) bool {
 	if token == "" {
 		return v.deny(resp, 401, "", "missing bearer token")
 	}
-	claims, err := v.verify(token)
+	claims, until, err := v.verify(token)
 	if errors.Is(err, errNoKeys) {
 		decisions.Add(1, "keys_unavailable")
 		resp.Header().Set("Retry-After", "5")
@@ -188,6 +188,15 @@ func (v *verifier) handle(req lintel.Request, resp lintel.Response) bool {
 		}
 	}
 	decisions.Add(1, "allowed")
+	// The same credentials get the same answer until the token's cache
+	// entry ends: the host may give it without calling this filter.
+	if !until.IsZero() {
+		if v.cfg.Cookie != "" {
+			lintel.Memoize(time.Until(until), "Authorization", "Cookie")
+		} else {
+			lintel.Memoize(time.Until(until), "Authorization")
+		}
+	}
 	return true
 }
 
@@ -247,40 +256,42 @@ var verifications int
 // verify checks a token, from the cache of verified tokens when it can:
 // a token is remembered (the whole token is the key, so a hit is an exact
 // match, never a collision) until it expires, so a client sending the same
-// token pays for one signature check.
-func (v *verifier) verify(token string) (jwt.MapClaims, error) {
+// token pays for one signature check. until is when the token's cache
+// entry ends (zero when it is not cached).
+func (v *verifier) verify(token string) (claims jwt.MapClaims, until time.Time, err error) {
 	now := time.Now()
 	if c, ok := v.cache[token]; ok {
 		if now.Before(c.until) {
-			return c.claims, nil
+			return c.claims, c.until, nil
 		}
 		delete(v.cache, token)
 	}
 	if err := v.ensureKeys(now, false); err != nil && !v.keys.loaded {
-		return nil, errNoKeys
+		return nil, time.Time{}, errNoKeys
 	}
 	verifications++
-	claims := jwt.MapClaims{}
-	_, err := v.parser.ParseWithClaims(token, claims, v.keyFunc)
+	claims = jwt.MapClaims{}
+	_, err = v.parser.ParseWithClaims(token, claims, v.keyFunc)
 	if errors.Is(err, errUnknownKID) && v.cfg.JWKSURL != "" && v.ensureKeys(now, true) == nil {
 		claims = jwt.MapClaims{}
 		_, err = v.parser.ParseWithClaims(token, claims, v.keyFunc)
 	}
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	for _, c := range v.cfg.RequiredClaims {
 		if _, ok := claims[c]; !ok {
-			return nil, fmt.Errorf("required claim %q is missing", c)
+			return nil, time.Time{}, fmt.Errorf("required claim %q is missing", c)
 		}
 	}
-	v.remember(token, claims, now)
-	return claims, nil
+	return claims, v.remember(token, claims, now), nil
 }
 
-func (v *verifier) remember(token string, claims jwt.MapClaims, now time.Time) {
+// remember caches a verified token, and returns until when (zero when
+// the cache is off).
+func (v *verifier) remember(token string, claims jwt.MapClaims, now time.Time) time.Time {
 	if v.cacheSize <= 0 {
-		return
+		return time.Time{}
 	}
 	until := now.Add(5 * time.Minute)
 	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil && exp.Before(until) {
@@ -297,6 +308,7 @@ func (v *verifier) remember(token string, claims jwt.MapClaims, now time.Time) {
 		}
 	}
 	v.cache[strings.Clone(token)] = cached{claims, until}
+	return until
 }
 
 func (v *verifier) keyFunc(t *jwt.Token) (any, error) {

@@ -51,6 +51,10 @@ type FakeHost struct {
 	// fail as on a filter without output.
 	Emitted  []string
 	NoOutput bool
+	// Memoized holds the last Memoize call's headers and ttl (nil when
+	// the plugin did not memoize).
+	Memoized    []string
+	MemoizedTTL time.Duration
 
 	phase      int // 0 request, 1 response, 2 complete
 	features   uint32
@@ -87,6 +91,7 @@ func (h *FakeHost) Run() {
 	fake = h
 	defer func() { fake = nil }()
 	h.phase, h.bodyRead, h.bodyWrites = 0, 0, [2]bool{}
+	h.Memoized, h.MemoizedTTL = nil, 0
 	h.declared = initDeclared
 	h.Status, h.ResponseHeader, h.ResponseBody, h.Answered = 200, http.Header{}, nil, false
 	if !handleRequest() {
@@ -208,6 +213,14 @@ func getProperty(name string) (string, bool) {
 }
 
 func setProperty(name, value string) { host().Properties[name] = value }
+
+func memoize(ttl time.Duration, names []string) {
+	h := host()
+	if h.phase != 0 || h.declared&Memoizable == 0 {
+		return
+	}
+	h.Memoized, h.MemoizedTTL = append([]string{}, names...), ttl
+}
 
 func (h *FakeHost) live(key string) ([]byte, bool) {
 	if exp, ok := h.expires[key]; ok && !h.now().Before(exp) {

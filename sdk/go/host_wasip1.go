@@ -3,6 +3,7 @@
 package lintel
 
 import (
+	"bytes"
 	"encoding/binary"
 	"time"
 	"unsafe"
@@ -101,6 +102,9 @@ func lGetProperty(name, nameLen, buf, limit uint32) uint64
 //go:wasmimport lintel set_property
 func lSetProperty(name, nameLen, value, valueLen uint32)
 
+//go:wasmimport lintel memoize
+func lMemoize(names, namesLen, ttlMillis uint32)
+
 //go:wasmimport lintel state_get
 func lStateGet(key, keyLen, buf, limit uint32) uint64
 
@@ -196,6 +200,10 @@ func nulSplit(b []byte, cl uint64) []string {
 		return nil
 	}
 	b = b[:uint32(cl)]
+	if cl>>32 == 1 {
+		// One value: it ends at the last byte, no scan needed.
+		return []string{string(b[:len(b)-1])}
+	}
 	out := make([]string, 0, cl>>32)
 	start := 0
 	for i, c := range b {
@@ -268,10 +276,11 @@ func headerValue(kind uint32, name string) string {
 		p, n = bptr(b)
 		cl = hGetHeaderValues(kind, np, nn, p, n)
 	}
-	for i, c := range b[:uint32(cl)] {
-		if c == 0 {
-			return string(b[:i])
-		}
+	if cl>>32 == 1 {
+		return string(b[:uint32(cl)-1])
+	}
+	if i := bytes.IndexByte(b[:uint32(cl)], 0); i >= 0 {
+		return string(b[:i])
 	}
 	return ""
 }
@@ -326,6 +335,15 @@ func getProperty(name string) (string, bool) {
 	p, _ = bptr(b)
 	lGetProperty(np, nn, p, size)
 	return unsafe.String(&b[0], size), found
+}
+
+func memoize(ttl time.Duration, names []string) {
+	ms := min(ttl.Milliseconds(), 1<<31-1)
+	if ms <= 0 {
+		return
+	}
+	p, n := bptr(nulJoin(names))
+	lMemoize(p, n, uint32(ms))
 }
 
 func setProperty(name, value string) {

@@ -94,6 +94,8 @@ const (
 	// NoRequest promises the plugin's request phase does nothing but pass
 	// the request on (an access log, say): the host then never calls it.
 	NoRequest = 8
+	// Memoizable lets the request phase call Memoize (with NoResponse).
+	Memoizable = 16
 
 	declareComplete = 4 // set by HandleComplete
 )
@@ -184,6 +186,17 @@ func Property(name string) (string, bool) { return getProperty(name) }
 
 // SetProperty sets a property for later filters and the gateway's logs.
 func SetProperty(name, value string) { setProperty(name, value) }
+
+// Memoize tells the host, in the request phase of a Memoizable plugin
+// that lets the request through, that this decision depended only on the
+// request headers named (which must include every request header the
+// phase read) and holds for ttl: the host then serves a request with the
+// same values of those headers by replaying what this call did (request
+// headers set, added or removed, properties set, metric updates) without
+// calling the plugin. A call that did anything else (answered, read the
+// body or the URI, used the shared state, logged, ...) is not memoized.
+// See sdk/ABI.md, memoize.
+func Memoize(ttl time.Duration, headers ...string) { memoize(ttl, headers) }
 
 // Now is the host's wall clock.
 func Now() time.Time { return time.Unix(0, now()) }

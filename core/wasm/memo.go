@@ -1,0 +1,277 @@
+package wasm
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/lintelhq/lintel/core/config"
+	"github.com/lintelhq/lintel/core/exchange"
+)
+
+// A memoizable guest (declareMemoizable) may end a request-phase call by
+// calling memoize: "this decision depended on these request headers
+// only; for as long as ttl, a request whose values of them are the same
+// gets the same outcome". The host then answers such a request itself,
+// without an instance or a guest call, by replaying what the guest did:
+// the request headers it set, added and removed, the properties it set
+// and the metric updates it made, in order. Only a request the guest let
+// through (next = 1) is memoized, and only when everything the call did
+// can be replayed: a call that answered, read a body, changed the method
+// or URI, used the shared state, made an outbound call, emitted a line or
+// logged is not. jwt-auth memoizes a verified token until it expires: the
+// policy (which tokens, which claims become which headers) stays the
+// guest's, and a token seen again costs a lookup instead of a call.
+
+// memoOp is one replayable effect of a call.
+type memoOp struct {
+	kind   memoKind
+	name   string
+	value  string
+	metric int
+	v      float64
+	labels []string
+}
+
+type memoKind uint8
+
+const (
+	opSetHeader memoKind = iota
+	opAddHeader
+	opRemoveHeader
+	opSetProperty
+	opMetric
+)
+
+// recording collects a request-phase call's effects, for memoize.
+type recording struct {
+	ops     []memoOp
+	spoiled bool // the call did something that cannot be replayed
+	// memoize was called, with the headers the decision read, and for
+	// how long it holds.
+	memoize bool
+	names   []string
+	ttl     time.Duration
+	// reads are the request headers the call read (canonical), with
+	// the values it first saw: the names given to memoize must cover
+	// them, and the memo's key is made of them.
+	reads http.Header
+}
+
+// read notes that the call read request header name, valued values
+// (nil-safe).
+func (r *recording) read(name string, values []string) {
+	if r == nil {
+		return
+	}
+	if r.reads == nil {
+		r.reads = http.Header{}
+	}
+	if _, seen := r.reads[name]; !seen {
+		r.reads[name] = slices.Clone(values)
+	}
+}
+
+// replayable reports whether the recording may be memoized: memoize was
+// called, nothing unreplayable happened, and every request header the
+// call read is among the names its outcome is keyed by.
+func (r *recording) replayable(names []string) bool {
+	if !r.memoize || r.spoiled || r.ttl <= 0 {
+		return false
+	}
+	for read := range r.reads {
+		if !slices.Contains(names, read) {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *recording) add(op memoOp) {
+	if r != nil {
+		r.ops = append(r.ops, op)
+	}
+}
+
+// spoil marks the call as not replayable (nil-safe).
+func (r *recording) spoil() {
+	if r != nil {
+		r.spoiled = true
+	}
+}
+
+// memoTable holds a filter's memoized outcomes, by the values of the
+// headers they depend on.
+type memoTable struct {
+	mu      sync.RWMutex
+	names   []string // canonical; the key's headers, from the latest memoize
+	entries map[string]*memoEntry
+}
+
+type memoEntry struct {
+	until time.Time
+	ops   []memoOp
+}
+
+// Bounds of a memo table: entries, and the size of one key (a request
+// whose headers are larger is not memoized).
+const (
+	maxMemoEntries = 4096
+	maxMemoKey     = 8 << 10
+	maxMemoTTL     = time.Hour
+)
+
+// memoKey writes the values of names in h (Host: host, when not empty),
+// each value and each name ended by a separator byte a header cannot
+// hold, so that absence, an empty value and the split between values all
+// make distinct keys.
+func memoKey(buf []byte, names []string, h http.Header, host string) []byte {
+	for _, n := range names {
+		values := h[n]
+		if n == "Host" && host != "" {
+			values = []string{host}
+		}
+		for _, v := range values {
+			buf = append(buf, v...)
+			buf = append(buf, 0)
+		}
+		buf = append(buf, 1)
+	}
+	return buf
+}
+
+// lookup returns the outcome memoized for x's request at now, or nil.
+func (m *memoTable) lookup(x *exchange.Exchange, now time.Time) *memoEntry {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if len(m.entries) == 0 {
+		return nil
+	}
+	var buf [512]byte
+	key := memoKey(buf[:0], m.names, x.Request.Header, x.Request.Host)
+	e := m.entries[string(key)] // no allocation for the lookup
+	if e == nil || !now.Before(e.until) {
+		return nil
+	}
+	return e
+}
+
+// store memoizes a call's recording, when it is replayable, as of now.
+// Its key is made of the values the guest read; a name it gave but did
+// not read is keyed by the request's value (which its decision did not
+// depend on: that only narrows what matches).
+func (m *memoTable) store(x *exchange.Exchange, r *recording, now time.Time) {
+	names := make([]string, len(r.names))
+	keyed := http.Header{}
+	for i, n := range r.names {
+		names[i] = http.CanonicalHeaderKey(n)
+		switch v, read := r.reads[names[i]]; {
+		case read:
+			keyed[names[i]] = v
+		case names[i] == "Host" && x.Request.Host != "":
+			keyed[names[i]] = []string{x.Request.Host}
+		default:
+			keyed[names[i]] = x.Request.Header[names[i]]
+		}
+	}
+	if !r.replayable(names) {
+		return
+	}
+	key := memoKey(nil, names, keyed, "")
+	if len(key) > maxMemoKey {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !sameNames(m.names, names) {
+		// The decision depends on other headers now: the old keys mean
+		// nothing.
+		m.names, m.entries = names, nil
+	}
+	if m.entries == nil {
+		m.entries = map[string]*memoEntry{}
+	}
+	if len(m.entries) >= maxMemoEntries {
+		for k, e := range m.entries {
+			if !now.Before(e.until) {
+				delete(m.entries, k)
+			}
+		}
+		if len(m.entries) >= maxMemoEntries {
+			clear(m.entries)
+		}
+	}
+	m.entries[string(key)] = &memoEntry{until: now.Add(min(r.ttl, maxMemoTTL)), ops: r.ops}
+}
+
+func sameNames(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// replay applies a memoized outcome to x, as the guest's call did.
+func (f *Filter) replay(x *exchange.Exchange, e *memoEntry) {
+	for _, op := range e.ops {
+		switch op.kind {
+		case opSetHeader, opAddHeader, opRemoveHeader:
+			changeRequestHeader(x, op.kind, op.name, op.value)
+		case opSetProperty:
+			x.SetProperty(op.name, op.value)
+		case opMetric:
+			f.updateMetric(op.metric, op.v, op.labels)
+		}
+	}
+}
+
+// changeRequestHeader sets, adds or removes a request header named name
+// (canonical), as the http_handler functions do: Host is the request's
+// Host, and a name a filter changed keeps no other spelling (X_User
+// beside X-User).
+func changeRequestHeader(x *exchange.Exchange, kind memoKind, name, value string) {
+	if name == "Host" {
+		if kind == opRemoveHeader {
+			value = ""
+		}
+		x.Request.Host = value
+		return
+	}
+	h := x.Request.Header
+	switch kind {
+	case opSetHeader:
+		h[name] = []string{value}
+	case opAddHeader:
+		h[name] = append(h[name], value)
+	case opRemoveHeader:
+		delete(h, name)
+	}
+	x.DropSpellings(name)
+}
+
+// hostMemoize is lintel.memoize(names, names_len, ttl_ms): names are the
+// request headers (NUL-terminated) the call's decision read.
+func hostMemoize(ctx context.Context, mod api.Module, stack []uint64) {
+	s := req(ctx, fnMemoize)
+	if s.rec == nil {
+		// Not in a memoizable guest's request phase: nothing to memoize.
+		return
+	}
+	names := nulList(read(mod, uint32(stack[0]), uint32(stack[1]), fnMemoize))
+	for _, n := range names {
+		if !config.ValidToken(n) {
+			fail("%s: invalid header name %q", fnMemoize, n)
+		}
+	}
+	s.rec.memoize, s.rec.names = true, names
+	s.rec.ttl = time.Duration(int64(int32(stack[2]))) * time.Millisecond
+}
