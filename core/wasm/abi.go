@@ -72,6 +72,7 @@ const (
 	fnEmit               = "emit"
 	fnVerifySignature    = "verify_signature"
 	fnMemoize            = "memoize"
+	fnGetProperties      = "get_properties"
 )
 
 // sectionConfigSchema is the custom section in which a plugin may declare

@@ -3,6 +3,7 @@ package wasm
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"log/slog"
 	"math"
@@ -44,6 +45,7 @@ var lintelFuncs = []hostFunc{
 	{fnEmit, []api.ValueType{i32, i32}, []api.ValueType{i32}, hostEmit},
 	{fnVerifySignature, []api.ValueType{i32, i32, i32, i32, i32, i32, i32, i32}, []api.ValueType{i32}, hostVerifySignature},
 	{fnMemoize, []api.ValueType{i32, i32, i32}, nil, hostMemoize},
+	{fnGetProperties, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i64}, hostGetProperties},
 }
 
 // hostEmit writes one raw line to the filter's configured output (an
@@ -139,22 +141,44 @@ func completed(s *callState, v string) string {
 	return v
 }
 
+// property returns a property of the request: the host's, or one a
+// filter set. An empty value reads as absent.
+func (s *callState) property(name string) (string, bool) {
+	if get, builtin := hostProperties[name]; builtin {
+		v := get(s)
+		return v, v != ""
+	}
+	if name == "trace_id" && s.x.TraceID != "" {
+		// The gateway's trace, when it traces; otherwise whatever a
+		// plugin (such as a trace-context filter) set.
+		return s.x.TraceID, true
+	}
+	return s.x.Property(name)
+}
+
+// hostGetProperties is get_properties(names, names_len, buf, buf_limit)
+// -> i64: the values of the NUL-terminated names, in their order, each
+// as a 4-byte little-endian length and its bytes (an absent property is
+// empty); it returns the length, and writes nothing when it exceeds
+// buf_limit. One call where a log line needs twenty.
+func hostGetProperties(ctx context.Context, mod api.Module, stack []uint64) {
+	s := req(ctx, fnGetProperties)
+	s.rec.spoil() // its input cannot be memoized
+	names := nulList(read(mod, uint32(stack[0]), uint32(stack[1]), fnGetProperties))
+	out := make([]byte, 0, 512)
+	for _, name := range names {
+		v, _ := s.property(name)
+		out = binary.LittleEndian.AppendUint32(out, uint32(len(v)))
+		out = append(out, v...)
+	}
+	stack[0] = uint64(writeLimited(mod, uint32(stack[2]), uint32(stack[3]), out, fnGetProperties))
+}
+
 func hostGetProperty(ctx context.Context, mod api.Module, stack []uint64) {
 	s := req(ctx, fnGetProperty)
 	s.rec.spoil() // its effect or input cannot be memoized
 	name := readString(mod, uint32(stack[0]), uint32(stack[1]), fnGetProperty)
-	var v string
-	var ok bool
-	if get, builtin := hostProperties[name]; builtin {
-		v = get(s)
-		ok = v != ""
-	} else if name == "trace_id" && s.x.TraceID != "" {
-		// The gateway's trace, when it traces; otherwise whatever a
-		// plugin (such as a trace-context filter) set.
-		v, ok = s.x.TraceID, true
-	} else {
-		v, ok = s.x.Property(name)
-	}
+	v, ok := s.property(name)
 	if !ok {
 		stack[0] = 0
 		return

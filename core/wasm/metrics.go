@@ -112,17 +112,18 @@ func (f *Filter) updateMetric(id int, v float64, values []string) error {
 	f.metricsMu.Lock()
 	m := f.defined[id]
 	f.metricsMu.Unlock()
-	if err := seriesOf(m.vec).admit(values); err != nil {
+	e, err := seriesOf(m.vec).admit(values)
+	if err != nil {
 		f.metrics.seriesRefused(f.name)
 		return err
 	}
-	switch vec := m.vec.(type) {
-	case *prometheus.CounterVec:
-		vec.WithLabelValues(values...).Add(v)
-	case *prometheus.GaugeVec:
-		vec.WithLabelValues(values...).Set(v)
-	case *prometheus.HistogramVec:
-		vec.WithLabelValues(values...).Observe(v)
+	switch c := e.child.(type) {
+	case prometheus.Gauge: // first: a Gauge is a Counter too (Add)
+		c.Set(v)
+	case prometheus.Counter:
+		c.Add(v)
+	case prometheus.Observer:
+		c.Observe(v)
 	}
 	return nil
 }
@@ -146,6 +147,8 @@ var seriesByCollector sync.Map // prometheus.Collector -> *series
 type seriesEntry struct {
 	values []string
 	last   int64 // seriesMinute of the latest update
+	// child is the series' Counter, Gauge or Observer, looked up once.
+	child any
 }
 
 // seriesMinute counts the minutes since the first plugin metric was
@@ -194,27 +197,43 @@ func expireSeries(minute int64) {
 	})
 }
 
-// admit reports whether label values may make (or update) a series: valid
-// UTF-8, and an existing series or room for a new one.
-func (s *series) admit(values []string) error {
-	for _, v := range values {
-		if !utf8.ValidString(v) {
-			return errors.New("a label value is not valid UTF-8")
-		}
+// admit returns the series of label values, made when it may be: valid
+// UTF-8, and room for a new one.
+func (s *series) admit(values []string) (*seriesEntry, error) {
+	var key string
+	switch len(values) {
+	case 0:
+	case 1: // a metric's values are as many as its labels: no ambiguity
+		key = values[0]
+	default:
+		key = strings.Join(values, "\x00")
 	}
-	key := strings.Join(values, "\x00")
 	now := seriesMinute.Load()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e, ok := s.keys[key]; ok {
 		e.last = now
-		return nil
+		return e, nil
+	}
+	for _, v := range values {
+		if !utf8.ValidString(v) {
+			return nil, errors.New("a label value is not valid UTF-8")
+		}
 	}
 	if len(s.keys) >= maxSeries {
-		return fmt.Errorf("the metric has %d series, the most a plugin metric may have", maxSeries)
+		return nil, fmt.Errorf("the metric has %d series, the most a plugin metric may have", maxSeries)
 	}
-	s.keys[key] = &seriesEntry{slices.Clone(values), now}
-	return nil
+	e := &seriesEntry{values: slices.Clone(values), last: now}
+	switch vec := s.vec.(type) {
+	case *prometheus.CounterVec:
+		e.child = vec.WithLabelValues(values...)
+	case *prometheus.GaugeVec:
+		e.child = vec.WithLabelValues(values...)
+	case *prometheus.HistogramVec:
+		e.child = vec.WithLabelValues(values...)
+	}
+	s.keys[key] = e
+	return e, nil
 }
 
 func (s *series) warnOnce() bool {

@@ -88,13 +88,14 @@ pub extern "C" fn lintel_on_complete() {
     CONFIG.with(|cell| {
         let c = cell.borrow();
         let c = c.as_ref().expect("configured in _initialize");
-        let id = prop("request_id");
-        let result = if !sampled(&id, c.sample) {
+        // Every property a line needs, in one host call.
+        let p = lintel::properties(&PROPERTIES);
+        let result = if !sampled(p.get(REQUEST_ID), c.sample) {
             "sampled_out"
         } else {
             let line = match c.format {
-                Format::Json => json_line(c, &id),
-                f => ncsa_line(f == Format::Combined),
+                Format::Json => json_line(c, &p),
+                f => ncsa_line(f == Format::Combined, &p),
             };
             if lintel::emit(&line) {
                 "written"
@@ -108,8 +109,39 @@ pub extern "C" fn lintel_on_complete() {
     })
 }
 
-fn prop(name: &str) -> String {
-    lintel::property(name).unwrap_or_default()
+/// The properties a line is made of, and their indexes in PROPERTIES.
+const PROPERTIES: [&str; 17] = [
+    "request_id", "start_time", "trace_id", "client_ip", "method", "path", "status", "duration_ms", "bytes_in",
+    "bytes_out", "route", "listener", "upstream", "upstream_retries", "user", "grpc_status", "failed_parts",
+];
+const REQUEST_ID: usize = 0;
+const START_TIME: usize = 1;
+const TRACE_ID: usize = 2;
+const CLIENT_IP: usize = 3;
+const METHOD: usize = 4;
+const PATH: usize = 5;
+const STATUS: usize = 6;
+const DURATION_MS: usize = 7;
+const BYTES_IN: usize = 8;
+const BYTES_OUT: usize = 9;
+const ROUTE: usize = 10;
+const LISTENER: usize = 11;
+const UPSTREAM: usize = 12;
+const RETRIES: usize = 13;
+const USER: usize = 14;
+const GRPC_STATUS: usize = 15;
+const FAILED_PARTS: usize = 16;
+
+/// is_number reports whether v is a JSON number as the host writes its
+/// properties: an optional '-', digits, and optionally '.' and digits.
+fn is_number(v: &str) -> bool {
+    let digits = v.strip_prefix('-').unwrap_or(v);
+    let (int, frac) = match digits.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (digits, None),
+    };
+    let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+    all_digits(int) && frac.map_or(true, all_digits)
 }
 
 /// sampled keeps a request when the FNV-1a hash of its id falls under the
@@ -128,7 +160,7 @@ fn sampled(id: &str, rate: f64) -> bool {
 
 
 /// json_line writes the record by hand, in a fixed field order.
-fn json_line(c: &Config, id: &str) -> String {
+fn json_line(c: &Config, p: &lintel::Properties) -> String {
     let mut b = String::with_capacity(512);
     b.push('{');
     let str_field = |b: &mut String, key: &str, v: &str| {
@@ -143,40 +175,40 @@ fn json_line(c: &Config, id: &str) -> String {
         b.push(',');
         json::write_string(b, key);
         b.push(':');
-        if v.is_empty() || v.parse::<f64>().is_err() {
+        if !is_number(v) {
             b.push_str("null");
         } else {
             b.push_str(v);
         }
     };
-    str_field(&mut b, "time", &prop("start_time"));
-    str_field(&mut b, "request_id", id);
-    let trace = prop("trace_id");
+    str_field(&mut b, "time", p.get(START_TIME));
+    str_field(&mut b, "request_id", p.get(REQUEST_ID));
+    let trace = p.get(TRACE_ID);
     if !trace.is_empty() {
-        str_field(&mut b, "trace_id", &trace);
+        str_field(&mut b, "trace_id", trace);
     }
-    str_field(&mut b, "client_ip", &prop("client_ip"));
-    str_field(&mut b, "method", &prop("method"));
-    str_field(&mut b, "path", &prop("path"));
+    str_field(&mut b, "client_ip", p.get(CLIENT_IP));
+    str_field(&mut b, "method", p.get(METHOD));
+    str_field(&mut b, "path", p.get(PATH));
     str_field(&mut b, "uri", &lintel::uri());
     str_field(&mut b, "proto", &lintel::protocol_version());
-    num_field(&mut b, "status", &prop("status"));
-    num_field(&mut b, "duration_ms", &prop("duration_ms"));
-    num_field(&mut b, "bytes_in", &prop("bytes_in"));
-    num_field(&mut b, "bytes_out", &prop("bytes_out"));
-    str_field(&mut b, "route", &prop("route"));
-    str_field(&mut b, "listener", &prop("listener"));
-    str_field(&mut b, "upstream", &prop("upstream"));
-    let retries = prop("upstream_retries");
+    num_field(&mut b, "status", p.get(STATUS));
+    num_field(&mut b, "duration_ms", p.get(DURATION_MS));
+    num_field(&mut b, "bytes_in", p.get(BYTES_IN));
+    num_field(&mut b, "bytes_out", p.get(BYTES_OUT));
+    str_field(&mut b, "route", p.get(ROUTE));
+    str_field(&mut b, "listener", p.get(LISTENER));
+    str_field(&mut b, "upstream", p.get(UPSTREAM));
+    let retries = p.get(RETRIES);
     if !retries.is_empty() {
-        num_field(&mut b, "retries", &retries);
+        num_field(&mut b, "retries", retries);
     }
-    str_field(&mut b, "user", &prop("user"));
-    let gs = prop("grpc_status");
+    str_field(&mut b, "user", p.get(USER));
+    let gs = p.get(GRPC_STATUS);
     if !gs.is_empty() {
-        num_field(&mut b, "grpc_status", &gs);
+        num_field(&mut b, "grpc_status", gs);
     }
-    let failed = prop("failed_parts");
+    let failed = p.get(FAILED_PARTS);
     if !failed.is_empty() {
         b.push_str(",\"failed_parts\":[");
         for (i, p) in failed.split(',').enumerate() {
@@ -268,16 +300,16 @@ fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
 
 /// ncsa_line is the Common Log Format, or Combined with referer and agent:
 /// host ident user [time] "request" status bytes ["referer" "agent"].
-fn ncsa_line(combined: bool) -> String {
+fn ncsa_line(combined: bool, p: &lintel::Properties) -> String {
     let dash = |s: String| if s.is_empty() { "-".to_string() } else { s };
     let mut b = format!(
         "{} - {} {} {} {} {}",
-        dash(prop("client_ip")),
-        dash(prop("user")),
-        clf_time(&prop("start_time"), lintel::now()),
-        quote(&format!("{} {} {}", prop("method"), lintel::uri(), lintel::protocol_version())),
-        dash(prop("status")),
-        dash(prop("bytes_out"))
+        dash(p.get(CLIENT_IP).to_string()),
+        dash(p.get(USER).to_string()),
+        clf_time(p.get(START_TIME), lintel::now()),
+        quote(&format!("{} {} {}", p.get(METHOD), lintel::uri(), lintel::protocol_version())),
+        dash(p.get(STATUS).to_string()),
+        dash(p.get(BYTES_OUT).to_string())
     );
     if combined {
         let h = |name: &str| dash(lintel::header(Kind::Request, name).unwrap_or_default());

@@ -78,16 +78,28 @@ pub fn string_table(v: Option<&Value>, key: &str) -> Result<Vec<(String, String)
 /// control characters as \u00XX.
 pub fn write_string(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' | '\\' => {
-                out.push('\\');
-                out.push(c);
+    // Runs of bytes that need no escape are copied whole: every byte of
+    // a multi-byte UTF-8 character is >= 0x80, so cutting at an escaped
+    // ASCII byte never splits one.
+    let b = s.as_bytes();
+    let mut start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'"' || c == b'\\' || c < 0x20 {
+            out.push_str(&s[start..i]);
+            match c {
+                b'"' => out.push_str("\\\""),
+                b'\\' => out.push_str("\\\\"),
+                _ => {
+                    const HEX: &[u8; 16] = b"0123456789abcdef";
+                    out.push_str("\\u00");
+                    out.push(HEX[(c >> 4) as usize] as char);
+                    out.push(HEX[(c & 15) as usize] as char);
+                }
             }
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
+            start = i + 1;
         }
     }
+    out.push_str(&s[start..]);
     out.push('"');
 }
 

@@ -53,6 +53,7 @@ mod raw {
         pub fn now() -> i64;
         pub fn log_kv(level: i32, msg: *const u8, msg_len: u32, kv: *const u8, kv_len: u32);
         pub fn get_property(name: *const u8, name_len: u32, buf: *mut u8, limit: u32) -> i64;
+        pub fn get_properties(names: *const u8, names_len: u32, buf: *mut u8, limit: u32) -> i64;
         pub fn set_property(name: *const u8, name_len: u32, value: *const u8, value_len: u32);
         pub fn state_get(key: *const u8, key_len: u32, buf: *mut u8, limit: u32) -> i64;
         pub fn state_set(key: *const u8, key_len: u32, value: *const u8, value_len: u32, ttl_ms: i64) -> i32;
@@ -305,6 +306,45 @@ pub fn now() -> i64 {
 /// (`client_ip`, `request_id`, `route`, ...).
 pub fn property(name: &str) -> Option<String> {
     read_list(|b, l| unsafe { raw::get_property(name.as_ptr(), name.len() as u32, b, l) as u64 }).map(string)
+}
+
+/// Several properties read in one host call (a log line reads twenty):
+/// `get(i)` is the value of `names[i]`, "" when absent.
+pub struct Properties {
+    buf: Vec<u8>,
+    spans: Vec<(usize, usize)>,
+}
+
+impl Properties {
+    pub fn get(&self, i: usize) -> &str {
+        match self.spans.get(i) {
+            Some(&(start, end)) => core::str::from_utf8(&self.buf[start..end]).unwrap_or(""),
+            None => "",
+        }
+    }
+}
+
+pub fn properties(names: &[&str]) -> Properties {
+    let list = nul_list(names);
+    let mut buf = vec![0u8; 512];
+    let call = |buf: &mut Vec<u8>| unsafe {
+        raw::get_properties(list.as_ptr(), list.len() as u32, buf.as_mut_ptr(), buf.len() as u32) as u32 as usize
+    };
+    let mut n = call(&mut buf);
+    if n > buf.len() {
+        buf.resize(n, 0);
+        n = call(&mut buf);
+    }
+    buf.truncate(n);
+    let mut spans = Vec::with_capacity(names.len());
+    let mut at = 0;
+    while at + 4 <= buf.len() {
+        let len = u32::from_le_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]) as usize;
+        let end = (at + 4 + len).min(buf.len());
+        spans.push((at + 4, end));
+        at = end;
+    }
+    Properties { buf, spans }
 }
 
 pub fn set_property(name: &str, value: &str) {
