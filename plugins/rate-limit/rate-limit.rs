@@ -157,7 +157,9 @@ pub extern "C" fn _initialize() {
     let mut c = lintel::configure("rate-limit", load);
     c.decisions = lintel::metric(MetricKind::Counter, "rate_limit_decisions_total", "Rate limit decisions.", &["result"]);
     CONFIG.with(|cell| *cell.borrow_mut() = Some(c));
-    lintel::declare(lintel::STATELESS);
+    // The RateLimit fields go on the response from the request phase,
+    // so there is no response phase to run.
+    lintel::declare(lintel::STATELESS | lintel::NO_RESPONSE);
 }
 
 /// short_key keeps a key built from what clients send (header values) to
@@ -232,17 +234,16 @@ pub extern "C" fn handle_request() -> i64 {
             Ok(d) => {
                 let policy = field(&c.policy, "q", l.burst, "w", seconds((interval * l.burst) as f64));
                 let fields = field(&c.policy, "r", d.remaining, "t", seconds(d.reset_ns as f64));
+                // Set now, they reach whatever answers: the upstream (its
+                // own RateLimit policies, if any, join the lists), the
+                // gateway, or this filter's 429.
+                lintel::set_header(Kind::Response, "ratelimit-policy", &policy);
+                lintel::set_header(Kind::Response, "ratelimit", &fields);
                 if !d.allowed {
                     count(c, "limited");
-                    lintel::set_header(Kind::Response, "ratelimit-policy", &policy);
-                    lintel::set_header(Kind::Response, "ratelimit", &fields);
                     return answer(429, "rate limit exceeded", seconds(d.retry_after_ns as f64));
                 }
                 count(c, "allowed");
-                // The response phase may run on another instance: the
-                // fields travel as properties.
-                lintel::set_property("ratelimit.policy", &policy);
-                lintel::set_property("ratelimit.fields", &fields);
                 lintel::next(0)
             }
         }
@@ -250,14 +251,7 @@ pub extern "C" fn handle_request() -> i64 {
 }
 
 #[no_mangle]
-pub extern "C" fn handle_response(_req_ctx: i32, _is_error: i32) {
-    if let Some(v) = lintel::property("ratelimit.policy") {
-        lintel::set_header(Kind::Response, "ratelimit-policy", &v);
-    }
-    if let Some(v) = lintel::property("ratelimit.fields") {
-        lintel::set_header(Kind::Response, "ratelimit", &v);
-    }
-}
+pub extern "C" fn handle_response(_req_ctx: i32, _is_error: i32) {}
 
 
 /// answer refuses the request with a problem+json body.
