@@ -64,6 +64,7 @@ type Filter struct {
 	callTimer    prometheus.Observer
 	memoHits     prometheus.Counter // nil when metrics are off
 	memo         memoTable          // of a memoizable guest's decisions
+	lastNames    atomic.Pointer[nameList]
 	metricsMu    sync.Mutex
 	defined      []metric // the plugin's own
 	metricIDs    map[string]int

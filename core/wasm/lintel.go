@@ -9,6 +9,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -164,14 +165,36 @@ func (s *callState) property(name string) (string, bool) {
 func hostGetProperties(ctx context.Context, mod api.Module, stack []uint64) {
 	s := req(ctx, fnGetProperties)
 	s.rec.spoil() // its input cannot be memoized
-	names := nulList(read(mod, uint32(stack[0]), uint32(stack[1]), fnGetProperties))
-	out := make([]byte, 0, 512)
+	names := s.f.propertyNames(read(mod, uint32(stack[0]), uint32(stack[1]), fnGetProperties))
+	buf := propertyBufs.Get().(*[]byte)
+	out := (*buf)[:0]
 	for _, name := range names {
 		v, _ := s.property(name)
 		out = binary.LittleEndian.AppendUint32(out, uint32(len(v)))
 		out = append(out, v...)
 	}
 	stack[0] = uint64(writeLimited(mod, uint32(stack[2]), uint32(stack[3]), out, fnGetProperties))
+	*buf = out
+	propertyBufs.Put(buf)
+}
+
+// propertyBufs recycles get_properties' answers.
+var propertyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// propertyNames parses get_properties' list of names, keeping the last
+// list a filter asked for: a plugin asks for the same one every time.
+func (f *Filter) propertyNames(list []byte) []string {
+	if last := f.lastNames.Load(); last != nil && last.list == string(list) {
+		return last.names
+	}
+	names := nulList(list)
+	f.lastNames.Store(&nameList{list: string(list), names: names})
+	return names
+}
+
+type nameList struct {
+	list  string
+	names []string
 }
 
 func hostGetProperty(ctx context.Context, mod api.Module, stack []uint64) {
