@@ -316,14 +316,7 @@ func changeHeader(ctx context.Context, mod api.Module, stack []uint64, fn string
 		return
 	}
 	s.rec.spoil()
-	switch op {
-	case opSetHeader:
-		h[name] = []string{value}
-	case opAddHeader:
-		h[name] = append(h[name], value)
-	case opRemoveHeader:
-		delete(h, name)
-	}
+	changeHeaderIn(h, op, name, value)
 }
 
 func hostReadBody(ctx context.Context, mod api.Module, stack []uint64) {

@@ -187,7 +187,7 @@ func (m *memoTable) store(x *exchange.Exchange, r *recording, now time.Time) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !sameNames(m.names, names) {
+	if !slices.Equal(m.names, names) {
 		// The decision depends on other headers now: the old keys mean
 		// nothing.
 		m.names, m.entries = names, nil
@@ -206,18 +206,6 @@ func (m *memoTable) store(x *exchange.Exchange, r *recording, now time.Time) {
 		}
 	}
 	m.entries[string(key)] = &memoEntry{until: now.Add(min(r.ttl, maxMemoTTL)), ops: r.ops}
-}
-
-func sameNames(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // replay applies a memoized outcome to x, as the guest's call did.
@@ -246,7 +234,12 @@ func changeRequestHeader(x *exchange.Exchange, kind memoKind, name, value string
 		x.Request.Host = value
 		return
 	}
-	h := x.Request.Header
+	changeHeaderIn(x.Request.Header, kind, name, value)
+	x.DropSpellings(name)
+}
+
+// changeHeaderIn sets, adds or removes header name (canonical) in h.
+func changeHeaderIn(h http.Header, kind memoKind, name, value string) {
 	switch kind {
 	case opSetHeader:
 		h[name] = []string{value}
@@ -255,7 +248,6 @@ func changeRequestHeader(x *exchange.Exchange, kind memoKind, name, value string
 	case opRemoveHeader:
 		delete(h, name)
 	}
-	x.DropSpellings(name)
 }
 
 // hostMemoize is lintel.memoize(names, names_len, ttl_ms): names are the

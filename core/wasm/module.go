@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -83,7 +84,7 @@ func validate(m wazero.CompiledModule) (usesWASI bool, err error) {
 		if !ok {
 			return false, fmt.Errorf("imports %s.%s: no such function in %s", module, name, module)
 		}
-		if !sameTypes(imp.ParamTypes(), want.params) || !sameTypes(imp.ResultTypes(), want.results) {
+		if !slices.Equal(imp.ParamTypes(), want.params) || !slices.Equal(imp.ResultTypes(), want.results) {
 			return false, fmt.Errorf("imports %s.%s with signature %s, the host's is %s", module, name,
 				signature(imp.ParamTypes(), imp.ResultTypes()), signature(want.params, want.results))
 		}
@@ -106,7 +107,7 @@ func validate(m wazero.CompiledModule) (usesWASI bool, err error) {
 		if !ok {
 			return false, fmt.Errorf("does not export function %q", want.name)
 		}
-		if !sameTypes(fn.ParamTypes(), want.params) || !sameTypes(fn.ResultTypes(), want.results) {
+		if !slices.Equal(fn.ParamTypes(), want.params) || !slices.Equal(fn.ResultTypes(), want.results) {
 			return false, fmt.Errorf("exports %q with signature %s, the ABI's is %s", want.name,
 				signature(fn.ParamTypes(), fn.ResultTypes()), signature(want.params, want.results))
 		}
@@ -117,18 +118,6 @@ func validate(m wazero.CompiledModule) (usesWASI bool, err error) {
 		}
 	}
 	return usesWASI, nil
-}
-
-func sameTypes(a, b []api.ValueType) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func signature(params, results []api.ValueType) string {
