@@ -32,7 +32,7 @@ type memoOp struct {
 	kind   memoKind
 	name   string
 	value  string
-	metric int
+	metric metric
 	v      float64
 	labels []string
 }

@@ -22,7 +22,7 @@ type metric struct {
 	name   string
 	kind   int32
 	labels int
-	vec    prometheus.Collector
+	series *series // of the registered collector (shared across reloads)
 }
 
 func hostMetricDefine(ctx context.Context, mod api.Module, stack []uint64) {
@@ -75,7 +75,7 @@ func (f *Filter) defineMetric(kind int32, name, help string, labels []string) (i
 	if err != nil {
 		return 0, err
 	}
-	f.defined = append(f.defined, metric{name, kind, len(labels), vec})
+	f.defined = append(f.defined, metric{name, kind, len(labels), seriesOf(vec)})
 	f.metricIDs[name] = len(f.defined) - 1
 	return len(f.defined) - 1, nil
 }
@@ -96,23 +96,20 @@ func hostMetricUpdate(ctx context.Context, mod api.Module, stack []uint64) {
 	if len(values) != m.labels {
 		fail("%s: metric %d has %d labels, got %d values", fnMetricUpdate, id, m.labels, len(values))
 	}
-	if _, ok := m.vec.(*prometheus.CounterVec); ok && v < 0 {
+	if _, ok := m.series.vec.(*prometheus.CounterVec); ok && v < 0 {
 		fail("%s: a counter cannot decrease", fnMetricUpdate)
 	}
-	if err := f.updateMetric(id, v, values); err != nil && seriesOf(m.vec).warnOnce() {
+	if err := f.updateMetric(m, v, values); err != nil && m.series.warnOnce() {
 		s.warn("plugin metric series refused", "metric", m.name, "error", err)
 	}
-	s.rec.add(memoOp{kind: opMetric, metric: id, v: v, labels: values})
+	s.rec.add(memoOp{kind: opMetric, metric: m, v: v, labels: values})
 }
 
-// updateMetric applies an update the guest made (already checked) to
-// metric id. A series beyond the metric's bound is refused, not failed:
-// the request goes on, the series is not made, and it is counted.
-func (f *Filter) updateMetric(id int, v float64, values []string) error {
-	f.metricsMu.Lock()
-	m := f.defined[id]
-	f.metricsMu.Unlock()
-	e, err := seriesOf(m.vec).admit(values)
+// updateMetric applies an update the guest made (already checked) to m.
+// A series beyond the metric's bound is refused, not failed: the request
+// goes on, the series is not made, and it is counted.
+func (f *Filter) updateMetric(m metric, v float64, values []string) error {
+	e, err := m.series.admit(values)
 	if err != nil {
 		f.metrics.seriesRefused(f.name)
 		return err
