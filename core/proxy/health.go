@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/lintelhq/lintel/core/config"
 )
@@ -20,26 +19,17 @@ type checker struct {
 	cfg config.HealthCheck
 }
 
-// run probes until stop closes.
-func (c *checker) run(stop <-chan struct{}) {
-	tick := time.NewTicker(c.cfg.Interval.D())
-	defer tick.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-tick.C:
-		}
-		var wg sync.WaitGroup
-		for _, t := range c.s.set.Load().targets {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				c.observe(t, c.probe(t))
-			}()
-		}
-		wg.Wait()
+// round probes every target once, in parallel.
+func (c *checker) round() {
+	var wg sync.WaitGroup
+	for _, t := range c.s.set.Load().targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.observe(t, c.probe(t))
+		}()
 	}
+	wg.Wait()
 }
 
 // observe takes one probe's result for t.

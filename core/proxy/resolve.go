@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"time"
 )
 
 // resolver turns a service's configured targets into addresses: as
@@ -143,18 +142,4 @@ func (r *resolver) refresh() {
 		r.s.log.Warn("upstream names not resolved; their last addresses are kept", "error", err)
 	}
 	r.s.update(addrs)
-}
-
-// run re-resolves every interval until stop closes.
-func (r *resolver) run(stop <-chan struct{}) {
-	tick := time.NewTicker(r.s.cfg.DNS.Interval.D())
-	defer tick.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-tick.C:
-			r.refresh()
-		}
-	}
 }

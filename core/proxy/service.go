@@ -98,14 +98,30 @@ func NewService(cfg *config.Service, tlsConfig *tls.Config, m *Metrics, log *slo
 func (s *backend) Start() {
 	s.start.Do(func() {
 		if s.checker != nil {
-			s.wg.Add(1)
-			go func() { defer s.wg.Done(); s.checker.run(s.stop) }()
+			s.every(s.cfg.HealthCheck.Interval.D(), s.checker.round)
 		}
 		if s.cfg.DNS != nil {
-			s.wg.Add(1)
-			go func() { defer s.wg.Done(); s.resolver.run(s.stop) }()
+			s.every(s.cfg.DNS.Interval.D(), s.resolver.refresh)
 		}
 	})
+}
+
+// every runs fn every interval, on its own goroutine, until Close.
+func (s *backend) every(interval time.Duration, fn func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-tick.C:
+				fn()
+			}
+		}
+	}()
 }
 
 // WithRetry returns a view of the service that retries by policy p (a
