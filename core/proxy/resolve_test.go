@@ -3,7 +3,6 @@ package proxy_test
 import (
 	"crypto/tls"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -148,18 +147,6 @@ func whoAmI(ip string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "%s %s", ip, r.Host) }
 }
 
-func get(t *testing.T, s http.RoundTripper, path string) (int, string) {
-	t.Helper()
-	req, _ := http.NewRequest("GET", "http://placeholder"+path, nil)
-	resp, err := s.RoundTrip(req)
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
 // eventually polls cond for up to 5 seconds.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -199,7 +186,7 @@ func TestDNSTargetsJoinAndLeave(t *testing.T) {
 
 	s := service(t, fmt.Sprintf("timeout = \"2s\"\ndns = { interval = \"1s\", servers = [%q] }", dns.addr), fmt.Sprintf("http://orders.test:%d", port))
 	host := fmt.Sprintf("orders.test:%d", port)
-	if code, body := get(t, s, "/"); code != 200 || body != "127.0.0.1 "+host {
+	if code, body := send(t, s, "GET", "/", ""); code != 200 || body != "127.0.0.1 "+host {
 		t.Fatalf("first request: %d %q", code, body)
 	}
 	s.Start()
@@ -207,7 +194,7 @@ func TestDNSTargetsJoinAndLeave(t *testing.T) {
 	dns.setA("orders.test", "127.0.0.1", "127.0.0.2")
 	seen := map[string]bool{}
 	eventually(t, "both addresses serve", func() bool {
-		_, body := get(t, s, "/")
+		_, body := send(t, s, "GET", "/", "")
 		seen[body] = true
 		return seen["127.0.0.1 "+host] && seen["127.0.0.2 "+host]
 	})
@@ -216,7 +203,7 @@ func TestDNSTargetsJoinAndLeave(t *testing.T) {
 	held := make(chan string, 1)
 	go func() {
 		for holding.Load() == 0 {
-			code, body := get(t, s, "/hold")
+			code, body := send(t, s, "GET", "/hold", "")
 			if strings.HasPrefix(body, "127.0.0.1") {
 				held <- fmt.Sprintf("%d %s", code, body)
 				return
@@ -231,7 +218,7 @@ func TestDNSTargetsJoinAndLeave(t *testing.T) {
 		t.Errorf("the request held while its address left: %q", got)
 	}
 	for range 6 {
-		if _, body := get(t, s, "/"); body != "127.0.0.2 "+host {
+		if _, body := send(t, s, "GET", "/", ""); body != "127.0.0.2 "+host {
 			t.Errorf("after 127.0.0.1 left: %q", body)
 		}
 	}
@@ -242,7 +229,7 @@ func TestDNSTargetsJoinAndLeave(t *testing.T) {
 	before := dns.queries.Load()
 	eventually(t, "a failed lookup", func() bool { return dns.queries.Load() > before })
 	time.Sleep(100 * time.Millisecond)
-	if code, body := get(t, s, "/"); code != 200 || body != "127.0.0.2 "+host || len(s.Targets()) != 1 {
+	if code, body := send(t, s, "GET", "/", ""); code != 200 || body != "127.0.0.2 "+host || len(s.Targets()) != 1 {
 		t.Errorf("with DNS failing: %d %q, %d targets", code, body, len(s.Targets()))
 	}
 }
@@ -265,7 +252,7 @@ func TestDNSSRVTargets(t *testing.T) {
 	s := service(t, fmt.Sprintf("dns = { servers = [%q] }", dns.addr), "srv+http://_api._tcp.test")
 	seen := map[string]int{}
 	for range 10 {
-		_, body := get(t, s, "/")
+		_, body := send(t, s, "GET", "/", "")
 		seen[body]++
 	}
 	wantA, wantB := fmt.Sprintf("a node-a.test:%d", portOf(a)), fmt.Sprintf("b node-b.test:%d", portOf(b))
@@ -289,7 +276,7 @@ func TestDNSTargetOverTLSKeepsTheNameAsServerName(t *testing.T) {
 	dns := startDNS(t)
 	dns.setA("secure.test", "127.0.0.1")
 	s := serviceTLS(t, fmt.Sprintf("dns = { servers = [%q] }", dns.addr), &tls.Config{InsecureSkipVerify: true}, fmt.Sprintf("https://secure.test:%d", port))
-	if code, body := get(t, s, "/"); code != 200 || body != fmt.Sprintf("tls secure.test:%d", port) || sni.Load() != "secure.test" {
+	if code, body := send(t, s, "GET", "/", ""); code != 200 || body != fmt.Sprintf("tls secure.test:%d", port) || sni.Load() != "secure.test" {
 		t.Errorf("%d %q, SNI %q", code, body, sni.Load())
 	}
 }
@@ -299,7 +286,7 @@ func TestDNSTargetOverTLSKeepsTheNameAsServerName(t *testing.T) {
 func TestDNSNameThatNeverResolved(t *testing.T) {
 	dns := startDNS(t)
 	s := service(t, fmt.Sprintf("dns = { servers = [%q] }", dns.addr), "http://missing.test:80")
-	if code, body := get(t, s, "/"); code != 0 || !strings.Contains(body, "no target address") {
+	if code, body := send(t, s, "GET", "/", ""); code != 0 || !strings.Contains(body, "no target address") {
 		t.Errorf("%d %q", code, body)
 	}
 }

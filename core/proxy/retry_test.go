@@ -57,23 +57,6 @@ func reset(_ int64, w http.ResponseWriter, _ *http.Request) {
 	}
 }
 
-func send(t *testing.T, s http.RoundTripper, method, body string) (int, string) {
-	t.Helper()
-	var r io.Reader
-	if body != "" {
-		// As a server's request body: no GetBody.
-		r = struct{ io.Reader }{strings.NewReader(body)}
-	}
-	req, _ := http.NewRequest(method, "http://placeholder/p", r)
-	resp, err := s.RoundTrip(req)
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
 // A 503 burst on one target: a GET goes on to the other target; a POST
 // is not repeated (its 503 reaches the caller) unless the route says its
 // upstream tolerates it, and then it arrives with its body whole.
@@ -82,13 +65,13 @@ func TestRetryOn503GoesToAnotherTargetIdempotentOnly(t *testing.T) {
 	good := newScripted(t, "good", nil)
 	s := service(t, `retry = { on = ["503"], backoff = "1ms", max_backoff = "1ms" }`, bad.URL, good.URL)
 	for range 4 {
-		if code, body := send(t, s, "GET", ""); code != 200 || !strings.HasPrefix(body, "good") {
+		if code, body := send(t, s, "GET", "/p", ""); code != 200 || !strings.HasPrefix(body, "good") {
 			t.Fatalf("GET: %d %q", code, body)
 		}
 	}
 	codes := map[int]int{}
 	for range 4 {
-		code, _ := send(t, s, "POST", "order")
+		code, _ := send(t, s, "POST", "/p", "order")
 		codes[code]++
 	}
 	if codes[503] != 2 || codes[200] != 2 {
@@ -96,7 +79,7 @@ func TestRetryOn503GoesToAnotherTargetIdempotentOnly(t *testing.T) {
 	}
 	route := s.WithRetry(&config.Retry{Attempts: 2, On: []string{"503"}, NonIdempotent: true, MaxBody: 1 << 10, Budget: 1})
 	for range 4 {
-		if code, body := send(t, route, "POST", "order"); code != 200 || body != "good order" {
+		if code, body := send(t, route, "POST", "/p", "order"); code != 200 || body != "good order" {
 			t.Errorf("POST on a route that allows it: %d %q", code, body)
 		}
 	}
@@ -108,7 +91,7 @@ func TestRetryOnReset(t *testing.T) {
 	good := newScripted(t, "good", nil)
 	s := service(t, `retry = { backoff = "0s" }`, broken.URL, good.URL)
 	for range 4 {
-		if code, body := send(t, s, "GET", ""); code != 200 || !strings.HasPrefix(body, "good") {
+		if code, body := send(t, s, "GET", "/p", ""); code != 200 || !strings.HasPrefix(body, "good") {
 			t.Errorf("GET: %d %q", code, body)
 		}
 	}
@@ -132,7 +115,7 @@ func TestPerTryTimeoutRetriesAHungTarget(t *testing.T) {
 	s := service(t, "timeout = \"10s\"\nretry = { on = [\"timeout\"], per_try_timeout = \"100ms\", backoff = \"0s\" }", hung.URL, good.URL)
 	for range 2 {
 		start := time.Now()
-		if code, body := send(t, s, "GET", ""); code != 200 || !strings.HasPrefix(body, "good") {
+		if code, body := send(t, s, "GET", "/p", ""); code != 200 || !strings.HasPrefix(body, "good") {
 			t.Errorf("GET: %d %q", code, body)
 		}
 		if d := time.Since(start); d > 5*time.Second {
@@ -156,7 +139,7 @@ func TestPerTryTimeoutDoesNotCutABodyAfterItsHead(t *testing.T) {
 		}
 	})
 	s := service(t, `retry = { on = ["timeout"], per_try_timeout = "50ms" }`, up.URL)
-	if code, body := send(t, s, "GET", ""); code != 200 || body != "part0 part1 part2 part3 part4 " {
+	if code, body := send(t, s, "GET", "/p", ""); code != 200 || body != "part0 part1 part2 part3 part4 " {
 		t.Errorf("GET: %d %q", code, body)
 	}
 }
@@ -167,7 +150,7 @@ func TestRetryKeepsOnlyABodySmallEnough(t *testing.T) {
 	good := newScripted(t, "good", nil)
 	big := strings.Repeat("b", 100)
 	s := service(t, `retry = { max_body = 10, backoff = "0s" }`, good.URL)
-	if code, body := send(t, s, "PUT", big); code != 200 || body != "good "+big {
+	if code, body := send(t, s, "PUT", "/p", big); code != 200 || body != "good "+big {
 		t.Errorf("large body: %d %q", code, body)
 	}
 	dead := deadURL(t)
@@ -175,10 +158,10 @@ func TestRetryKeepsOnlyABodySmallEnough(t *testing.T) {
 	codes := map[int]int{}
 	for range 4 {
 		for range 2 { // two in a row: one meets the dead target
-			code, _ := send(t, s, "PUT", big)
+			code, _ := send(t, s, "PUT", "/p", big)
 			codes[code]++
 		}
-		if code, body := send(t, s, "PUT", "small"); code != 200 || body != "good small" {
+		if code, body := send(t, s, "PUT", "/p", "small"); code != 200 || body != "good small" {
 			t.Errorf("small body after a failed connection: %d %q", code, body)
 		}
 	}
@@ -194,7 +177,7 @@ func TestRetryBudgetBoundsTheExtraLoad(t *testing.T) {
 	s := service(t, `retry = { attempts = 5, on = ["503"], budget = 0.2, min_per_second = 0, backoff = "0s" }`, down.URL)
 	const n = 200
 	for range n {
-		if code, _ := send(t, s, "GET", ""); code != 503 {
+		if code, _ := send(t, s, "GET", "/p", ""); code != 503 {
 			t.Fatalf("status %d, want the upstream's 503", code)
 		}
 	}
@@ -215,7 +198,7 @@ func TestRetryBudgetFloorLetsLowTrafficRetry(t *testing.T) {
 	})
 	s := service(t, `retry = { on = ["503"], backoff = "0s" }`, flaky.URL)
 	for range 3 {
-		if code, _ := send(t, s, "GET", ""); code != 200 {
+		if code, _ := send(t, s, "GET", "/p", ""); code != 200 {
 			t.Errorf("status %d: the retry the floor allows was not made", code)
 		}
 	}
@@ -227,7 +210,7 @@ func TestRetryBudgetFloorLetsLowTrafficRetry(t *testing.T) {
 func TestRetryNeverRetriesAnOpenCircuit(t *testing.T) {
 	down := newScripted(t, "down", status503)
 	s := service(t, "breaker = { failures = 1, open_for = \"1m\" }\nretry = { attempts = 5, on = [\"503\"], backoff = \"0s\" }", down.URL)
-	if code, _ := send(t, s, "GET", ""); code != 503 || down.hits.Load() != 1 {
+	if code, _ := send(t, s, "GET", "/p", ""); code != 503 || down.hits.Load() != 1 {
 		t.Errorf("status %d after %d attempts, want the upstream's 503 after 1", code, down.hits.Load())
 	}
 }
@@ -242,12 +225,12 @@ func TestBreakerOpensOnAFailureRatio(t *testing.T) {
 	})
 	s := service(t, "retry = { attempts = 1 }\nbreaker = { failure_ratio = 0.4, min_requests = 10, open_for = \"1m\" }", flaky.URL)
 	for range 10 {
-		send(t, s, "GET", "")
+		send(t, s, "GET", "/p", "")
 	}
 	if st := s.Targets()[0].Circuit; st != "open" {
 		t.Fatalf("circuit %q after 5 failures in 10", st)
 	}
-	if code, body := send(t, s, "GET", ""); code != 0 || !strings.Contains(body, "circuit is open") || flaky.hits.Load() != 10 {
+	if code, body := send(t, s, "GET", "/p", ""); code != 0 || !strings.Contains(body, "circuit is open") || flaky.hits.Load() != 10 {
 		t.Errorf("with the circuit open: %d %q, upstream hit %d times", code, body, flaky.hits.Load())
 	}
 }
@@ -265,14 +248,14 @@ func TestMaxPendingQueuesThenRefuses(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			codes[i], _ = send(t, s, "GET", "")
+			codes[i], _ = send(t, s, "GET", "/p", "")
 		}()
 		for deadline := time.Now().Add(5 * time.Second); s.Pending() < int64(i) && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 		}
 	}
 	for deadline := time.Now().Add(5 * time.Second); (slow.hits.Load() < 1 || s.Pending() < 1) && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 	}
-	if code, body := send(t, s, "GET", ""); code != 0 || !strings.Contains(body, "max_concurrent") {
+	if code, body := send(t, s, "GET", "/p", ""); code != 0 || !strings.Contains(body, "max_concurrent") {
 		t.Errorf("third request: %d %q, want refused at once", code, body)
 	}
 	close(release)
