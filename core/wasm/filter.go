@@ -100,7 +100,8 @@ func (f *Filter) closeRuntime() {
 
 // Request runs handle_request. See filter.Filter.
 func (f *Filter) Request(x *exchange.Exchange, w http.ResponseWriter) (bool, filter.Pending, error) {
-	if d := f.declared.Load(); d&declareNoRequest != 0 {
+	d := f.declared.Load()
+	if d&declareNoRequest != 0 {
 		// Nothing to run now: no instance, no call.
 		if f.onComplete && d&declareOnComplete != 0 {
 			x.OnComplete(func() { f.complete(x) })
@@ -131,7 +132,6 @@ func (f *Filter) Request(x *exchange.Exchange, w http.ResponseWriter) (bool, fil
 			return false, nil, nil
 		}
 	}
-	d := f.declared.Load()
 	memoizable := d&declareMemoizable != 0 && d&declareNoResponse != 0
 	if memoizable {
 		if e := f.memo.lookup(x, time.Now()); e != nil {
