@@ -233,18 +233,8 @@ func (c *Config) validate(e *errs) {
 		if s.Reflection && len(s.TargetURLs) > 0 && s.TargetURLs[0] != nil && strings.HasPrefix(s.TargetURLs[0].Scheme, "srv+") {
 			e.add(indexKey(joinKey(key, "targets"), 0), "reflection asks the first target for the descriptors: make it an http(s) target")
 		}
-		if d := s.DNS; d != nil {
-			if d.Interval < Duration(1e9) {
-				e.add(joinKey(joinKey(key, "dns"), "interval"), "must be at least 1s")
-			}
-			if d.Timeout <= 0 {
-				e.add(joinKey(joinKey(key, "dns"), "timeout"), "must be positive")
-			}
-			for i, srv := range d.Servers {
-				if _, port, err := net.SplitHostPort(srv); err != nil || port == "" {
-					e.add(indexKey(joinKey(joinKey(key, "dns"), "servers"), i), "write it as \"host:port\", found %q", srv)
-				}
-			}
+		if s.DNS != nil {
+			validateDNS(e, joinKey(key, "dns"), s.DNS)
 		}
 		if s.Protocol != "http1" && s.Protocol != "http2" && s.Protocol != "grpc" {
 			e.add(joinKey(key, "protocol"), "must be \"http1\", \"http2\" or \"grpc\", found %q", s.Protocol)
@@ -267,22 +257,8 @@ func (c *Config) validate(e *errs) {
 			e.add(joinKey(key, "max_idle_conns"), "must be at least 1")
 		}
 		c.validateBalance(e, key, s)
-		if b := s.Breaker; b != nil {
-			if b.Failures < 1 {
-				e.add(joinKey(joinKey(key, "breaker"), "failures"), "must be at least 1")
-			}
-			if b.OpenFor < Duration(1e6) {
-				e.add(joinKey(joinKey(key, "breaker"), "open_for"), "must be at least 1ms")
-			}
-			if b.FailureRatio < 0 || b.FailureRatio > 1 || math.IsNaN(b.FailureRatio) {
-				e.add(joinKey(joinKey(key, "breaker"), "failure_ratio"), "must be from 0 to 1, found %v", b.FailureRatio)
-			}
-			if b.Window < Duration(100e6) {
-				e.add(joinKey(joinKey(key, "breaker"), "window"), "must be at least 100ms")
-			}
-			if b.MinRequests < 1 {
-				e.add(joinKey(joinKey(key, "breaker"), "min_requests"), "must be at least 1")
-			}
+		if s.Breaker != nil {
+			validateBreaker(e, joinKey(key, "breaker"), s.Breaker)
 		}
 		if s.MaxPending > 0 && s.MaxConcurrent == 0 {
 			e.add(joinKey(key, "max_pending"), "needs max_concurrent: requests wait for one of max_concurrent to finish")
@@ -459,6 +435,43 @@ func (c *Config) validateRoute(e *errs, key string, r *Route) {
 	}
 }
 
+// checkFraction refuses a share that is not from 0 to 1.
+func checkFraction(e *errs, key string, v float64) {
+	if v < 0 || v > 1 || math.IsNaN(v) {
+		e.add(key, "must be from 0 to 1, found %v", v)
+	}
+}
+
+func validateDNS(e *errs, key string, d *DNS) {
+	if d.Interval < Duration(1e9) {
+		e.add(joinKey(key, "interval"), "must be at least 1s")
+	}
+	if d.Timeout <= 0 {
+		e.add(joinKey(key, "timeout"), "must be positive")
+	}
+	for i, srv := range d.Servers {
+		if _, port, err := net.SplitHostPort(srv); err != nil || port == "" {
+			e.add(indexKey(joinKey(key, "servers"), i), "write it as \"host:port\", found %q", srv)
+		}
+	}
+}
+
+func validateBreaker(e *errs, key string, b *Breaker) {
+	if b.Failures < 1 {
+		e.add(joinKey(key, "failures"), "must be at least 1")
+	}
+	if b.OpenFor < Duration(1e6) {
+		e.add(joinKey(key, "open_for"), "must be at least 1ms")
+	}
+	checkFraction(e, joinKey(key, "failure_ratio"), b.FailureRatio)
+	if b.Window < Duration(100e6) {
+		e.add(joinKey(key, "window"), "must be at least 100ms")
+	}
+	if b.MinRequests < 1 {
+		e.add(joinKey(key, "min_requests"), "must be at least 1")
+	}
+}
+
 func validateRetry(e *errs, key string, r *Retry) {
 	if r.Attempts < 1 || r.Attempts > 10 {
 		e.add(joinKey(key, "attempts"), "must be from 1 to 10, found %d", r.Attempts)
@@ -475,9 +488,7 @@ func validateRetry(e *errs, key string, r *Retry) {
 	if r.Backoff > r.MaxBackoff {
 		e.add(joinKey(key, "backoff"), "is more than max_backoff (%s)", r.MaxBackoff)
 	}
-	if r.Budget < 0 || r.Budget > 1 || math.IsNaN(r.Budget) {
-		e.add(joinKey(key, "budget"), "must be from 0 to 1, found %v", r.Budget)
-	}
+	checkFraction(e, joinKey(key, "budget"), r.Budget)
 }
 
 func (c *Config) validateCanary(e *errs, key string, r *Route) {
@@ -493,9 +504,7 @@ func (c *Config) validateCanary(e *errs, key string, r *Route) {
 	case c.Services[r.Service] != nil && s.Protocol != c.Services[r.Service].Protocol:
 		e.add(joinKey(key, "service"), "speaks %q, the route's service %q: a canary speaks its protocol", s.Protocol, c.Services[r.Service].Protocol)
 	}
-	if k.Share < 0 || k.Share > 1 || math.IsNaN(k.Share) {
-		e.add(joinKey(key, "share"), "must be from 0 to 1, found %v", k.Share)
-	}
+	checkFraction(e, joinKey(key, "share"), k.Share)
 	for _, m := range []struct{ name, v string }{{"header", k.Header}, {"cookie", k.Cookie}} {
 		if m.v == "" {
 			continue
@@ -523,9 +532,7 @@ func (c *Config) validateMirror(e *errs, key string, r *Route) {
 	} else {
 		c.checkService(e, joinKey(key, "service"), m.Service)
 	}
-	if m.Share < 0 || m.Share > 1 || math.IsNaN(m.Share) {
-		e.add(joinKey(key, "share"), "must be from 0 to 1, found %v", m.Share)
-	}
+	checkFraction(e, joinKey(key, "share"), m.Share)
 	if m.MaxConcurrent < 1 {
 		e.add(joinKey(key, "max_concurrent"), "must be at least 1")
 	}
@@ -708,9 +715,7 @@ func (c *Config) validateTracing(e *errs) {
 	if t.Protocol != "http/protobuf" && t.Protocol != "grpc" {
 		e.add("tracing.protocol", "must be \"http/protobuf\" or \"grpc\", found %q", t.Protocol)
 	}
-	if t.SampleRatio < 0 || t.SampleRatio > 1 || math.IsNaN(t.SampleRatio) {
-		e.add("tracing.sample_ratio", "must be from 0 to 1, found %v", t.SampleRatio)
-	}
+	checkFraction(e, "tracing.sample_ratio", t.SampleRatio)
 	if !slices.Contains([]string{"join", "follow", "restart"}, t.Incoming) {
 		e.add("tracing.incoming", "must be \"join\", \"follow\" or \"restart\", found %q", t.Incoming)
 	}
