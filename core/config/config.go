@@ -422,8 +422,9 @@ type Limits struct {
 	// HTTPCallBody bounds the body of one outbound call. Default "1MiB".
 	HTTPCallBody ByteSize `toml:"http_call_body"`
 	// Fuel bounds the plugin's own work in one call, in WebAssembly
-	// instructions counted at loop heads and function entries (about
-	// 100 ms of a tight loop on a current core); a call that runs out
+	// instructions counted at loop heads and function entries, a bulk
+	// memory or table instruction one for every 16 bytes or elements it
+	// touches (about 100 ms of a tight loop on a current core); a call that runs out
 	// is stopped (kind "fuel"). Initialisation gets 50 times as much.
 	// Default 1000000000.
 	Fuel int64 `toml:"fuel"`

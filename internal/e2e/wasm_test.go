@@ -231,6 +231,7 @@ func TestWASMHostileGuests(t *testing.T) {
 		header string
 	}{
 		{"loop", "limits = { fuel = 10000000 }", "X-Hostile"},
+		{"fillbomb", "limits = { fuel = 10000000 }", "X-Hostile"},
 		{"recurse", "memory_limit = \"1MiB\"", "X-Hostile"},
 		{"membomb", "memory_limit = \"4MiB\"\nrecycle_memory = \"1MiB\"", "X-Hostile"},
 		{"trap", "", "X-Hostile"},

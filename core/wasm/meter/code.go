@@ -44,8 +44,17 @@ type function struct {
 	// it calls (and so takes a frame).
 	charges []int64
 	calls   bool
+	bulk    bool  // has a bulk memory or table instruction
 	frames  int64 // taken from the depth budget on entry
 }
+
+// bytesPerFuelShift: a bulk instruction (memory.fill, memory.copy,
+// memory.init and their table forms) pays one unit of fuel for every
+// 1<<bytesPerFuelShift bytes or elements it may touch, about what the
+// host's memmove does in the time of one instruction. Counting such an
+// instruction as one would let a loop of them run for hours on one
+// call's fuel.
+const bytesPerFuelShift = 4
 
 // valuesPerFrame is how many params and locals make a frame: a function
 // with more takes a frame for each valuesPerFrame of them, so the depth
@@ -63,13 +72,15 @@ func (f *function) rewrite(fn []byte) ([]byte, error) {
 	if r.err != nil {
 		return nil, fmt.Errorf("locals: %w", r.err)
 	}
+	locals := fn[:r.pos]
 	code := fn[r.pos:]
 
 	// First pass: count.
 	f.charges = []int64{0}
 	open := []int{0} // per open block: the charge it adds to
-	err := walk(code, func(op byte, _, _ int, final bool) {
+	err := walk(code, func(op byte, start, end int, final bool) {
 		f.charges[open[len(open)-1]]++
+		f.bulk = f.bulk || bulkSized(code[start:end])
 		switch op {
 		case opBlock, opIf:
 			open = append(open, open[len(open)-1])
@@ -88,7 +99,13 @@ func (f *function) rewrite(fn []byte) ([]byte, error) {
 
 	// Second pass: write.
 	out := make([]byte, 0, len(fn)+64)
-	out = append(out, fn[:r.pos]...)
+	if f.bulk {
+		// One more i32 local, after the others (no index moves), to hold
+		// a bulk instruction's size while it is charged.
+		out = appendLocal(out, locals, opI32)
+	} else {
+		out = append(out, locals...)
+	}
 	if f.calls {
 		out = f.takeFrame(out)
 		out = f.charge(out, f.charges[0])
@@ -105,6 +122,9 @@ func (f *function) rewrite(fn []byte) ([]byte, error) {
 			if f.calls {
 				out = f.giveFrame(out)
 			}
+		}
+		if f.bulk && bulkSized(code[start:end]) {
+			out = f.chargeSize(out, uint64(values))
 		}
 		out = append(out, code[start:end]...)
 		if op == opLoop {
@@ -130,6 +150,51 @@ func (f *function) charge(out []byte, n int64) []byte {
 	out = append(out, opGlobalGet)
 	out = append(out, g...)
 	return append(out, opI64Const, 0, opI64LtS, opIf, blockEmpty, opUnreachable, opEnd)
+}
+
+// chargeSize charges a bulk instruction for its size, the i32 on top of
+// the stack, which it leaves there (through the scratch local).
+func (f *function) chargeSize(out []byte, scratch uint64) []byte {
+	g, l := uleb(uint64(f.fuel)), uleb(scratch)
+	out = append(out, opLocalTee)
+	out = append(out, l...)
+	out = append(out, opGlobalGet)
+	out = append(out, g...)
+	out = append(out, opLocalGet)
+	out = append(out, l...)
+	out = append(out, opI64ExtendI32U, opI64Const)
+	out = append(out, sleb(bytesPerFuelShift)...)
+	out = append(out, opI64ShrU, opI64Sub, opGlobalSet)
+	out = append(out, g...)
+	out = append(out, opGlobalGet)
+	out = append(out, g...)
+	return append(out, opI64Const, 0, opI64LtS, opIf, blockEmpty, opUnreachable, opEnd)
+}
+
+// bulkSized reports whether instr (an instruction's bytes) is a bulk
+// instruction whose work grows with the size on top of the stack:
+// memory.init, memory.copy, memory.fill, table.init, table.copy,
+// table.grow and table.fill.
+func bulkSized(instr []byte) bool {
+	if len(instr) < 2 || instr[0] != 0xFC {
+		return false
+	}
+	r := &reader{b: instr, pos: 1}
+	switch r.u32() {
+	case 8, 10, 11, 12, 14, 15, 17:
+		return true
+	}
+	return false
+}
+
+// appendLocal appends a function's locals declaration (a vector of
+// count-type groups) with one more local of type t at its end.
+func appendLocal(out, locals []byte, t byte) []byte {
+	r := &reader{b: locals}
+	n := r.u32()
+	out = append(out, uleb(uint64(n)+1)...)
+	out = append(out, locals[r.pos:]...)
+	return append(out, 1, t)
 }
 
 // takeFrame takes the function's frames from the depth budget; with too
@@ -176,6 +241,8 @@ const (
 	opCallIndirect       = 0x11
 	opReturnCall         = 0x12
 	opReturnCallIndirect = 0x13
+	opLocalGet           = 0x20
+	opLocalTee           = 0x22
 	opGlobalGet          = 0x23
 	opGlobalSet          = 0x24
 	opI32Const           = 0x41
@@ -185,6 +252,9 @@ const (
 	opI32Add             = 0x6A
 	opI32Sub             = 0x6B
 	opI64Sub             = 0x7D
+	opI64ShrU            = 0x88
+	opI64ExtendI32U      = 0xAD
+	opI32                = 0x7F // the value type
 	blockEmpty           = 0x40
 )
 

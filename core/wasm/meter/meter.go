@@ -7,6 +7,9 @@
 //
 //   - at the head of every loop, a charge of the instructions in the loop's
 //     body (nested loops charge their own);
+//   - before every bulk memory or table instruction (memory.fill,
+//     memory.copy, memory.init, table.*), a charge of the size it was
+//     given, one unit for every 16 bytes or elements;
 //   - at the entry of every function that calls another, a charge of its
 //     instructions outside loops, and its frames taken from the depth
 //     budget, given back when the function returns: one frame, and one

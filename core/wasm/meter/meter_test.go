@@ -148,6 +148,28 @@ func TestFuelCountsEachLoopIteration(t *testing.T) {
 	}
 }
 
+// TestBulkMemoryPaysForItsSize pins a hole in the bound: memory.fill
+// counted as one instruction, so a loop filling the whole memory ran
+// 65,536 bytes of work per handful of fuel.
+func TestBulkMemoryPaysForItsSize(t *testing.T) {
+	const fuel = 1_000_000
+	g := instantiate(t, wat2wasm(t, "meter"), meter.Budget{Fuel: fuel, Depth: 10})
+	if _, err := g.call("fill_forever"); err == nil || g.fuelLeft() >= 0 {
+		t.Fatalf("fill_forever: %v, fuel %d; want a trap for fuel", err, g.fuelLeft())
+	}
+	got, err := g.call("rounds")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each round fills one 64 KiB page: 4,096 fuel at 16 bytes a unit.
+	if max := uint64(fuel/4096 + 1); got[0] > max {
+		t.Errorf("%d rounds of a 64 KiB fill on %d fuel, want at most %d", got[0], fuel, max)
+	}
+	if got[0] < 2 {
+		t.Errorf("%d rounds: the charge is far above the fill's size", got[0])
+	}
+}
+
 func TestLeafFunctionsPayNothing(t *testing.T) {
 	g := instantiate(t, wat2wasm(t, "meter"), meter.Budget{Fuel: 5, Depth: 0})
 	if _, err := g.call("leaf", 3); err != nil {

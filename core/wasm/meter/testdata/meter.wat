@@ -47,6 +47,15 @@
   (func (export "leaf") (param i32) (result i32)
     (i32.mul (local.get 0) (local.get 0)))
 
+  ;; fills the whole memory again and again, counting the rounds in
+  ;; $calls: only fuel charged by size stops it soon
+  (func (export "fill_forever")
+    (loop $l
+      (global.set $calls (i32.add (global.get $calls) (i32.const 1)))
+      (memory.fill (i32.const 0) (i32.const 7) (i32.mul (memory.size) (i32.const 65536)))
+      (br $l)))
+  (func (export "rounds") (result i32) (global.get $calls))
+
   ;; bulk memory, saturating conversion, sign extension, multi-value block
   (func (export "mixed") (result i32)
     (memory.fill (i32.const 0) (i32.const 1) (i32.const 16))
