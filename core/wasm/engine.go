@@ -239,8 +239,9 @@ const (
 	outputFlush  = 100 * time.Millisecond
 )
 
-// writeLine queues one line. It reports the error of the last write that
-// failed, once, so a guest learns that its output is broken.
+// writeLine queues a copy of one line (b may be guest memory). It
+// reports the error of the last write that failed, once, so a guest
+// learns that its output is broken.
 func (l *lineWriter) writeLine(b []byte) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()

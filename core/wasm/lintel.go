@@ -59,7 +59,7 @@ func hostEmit(ctx context.Context, mod api.Module, stack []uint64) {
 		stack[0] = i32Result(resultError)
 		return
 	}
-	if err := s.f.output.writeLine(bytes.Clone(line)); err != nil {
+	if err := s.f.output.writeLine(line); err != nil {
 		s.f.log.Warn("plugin output failed", "error", err)
 		stack[0] = i32Result(resultError)
 		return
@@ -100,61 +100,70 @@ func hostLogKV(ctx context.Context, mod api.Module, stack []uint64) {
 	s.log(level, msg, attrs...)
 }
 
-// Properties the host provides. They are read-only for guests.
-var hostProperties = map[string]func(s *callState) string{
-	"client_ip":  func(s *callState) string { return s.x.ClientIP.String() },
-	"request_id": func(s *callState) string { return s.x.RequestID },
-	"route":      func(s *callState) string { return s.x.Route },
-	"listener":   func(s *callState) string { return s.x.Listener },
-	"start_time": func(s *callState) string { return s.x.Start.UTC().Format(time.RFC3339Nano) },
-	"method":     func(s *callState) string { return s.x.Request.Method },
-	"path":       func(s *callState) string { return s.x.Request.URL.Path },
-	"status": func(s *callState) string {
+// Properties the host provides, each appending its value to b. They are
+// read-only for guests.
+var hostProperties = map[string]func(s *callState, b []byte) []byte{
+	"client_ip":  func(s *callState, b []byte) []byte { return s.x.ClientIP.AppendTo(b) },
+	"request_id": func(s *callState, b []byte) []byte { return append(b, s.x.RequestID...) },
+	"route":      func(s *callState, b []byte) []byte { return append(b, s.x.Route...) },
+	"listener":   func(s *callState, b []byte) []byte { return append(b, s.x.Listener...) },
+	"start_time": func(s *callState, b []byte) []byte { return s.x.Start.UTC().AppendFormat(b, time.RFC3339Nano) },
+	"method":     func(s *callState, b []byte) []byte { return append(b, s.x.Request.Method...) },
+	"path":       func(s *callState, b []byte) []byte { return append(b, s.x.Request.URL.Path...) },
+	"status": func(s *callState, b []byte) []byte {
 		switch {
 		case s.resp != nil:
-			return strconv.Itoa(s.resp.Status)
+			return strconv.AppendInt(b, int64(s.resp.Status), 10)
 		case s.x.Status != 0:
-			return strconv.Itoa(s.x.Status)
+			return strconv.AppendInt(b, int64(s.x.Status), 10)
 		}
-		return ""
+		return b
 	},
-	"bytes_in":  func(s *callState) string { return strconv.FormatInt(s.x.BytesIn, 10) },
-	"bytes_out": func(s *callState) string { return completed(s, strconv.FormatInt(s.x.BytesOut, 10)) },
-	"duration_ms": func(s *callState) string {
-		return completed(s, strconv.FormatFloat(s.x.Duration.Seconds()*1000, 'f', 3, 64))
+	"bytes_in": func(s *callState, b []byte) []byte { return strconv.AppendInt(b, s.x.BytesIn, 10) },
+	"bytes_out": func(s *callState, b []byte) []byte {
+		if !s.complete {
+			return b
+		}
+		return strconv.AppendInt(b, s.x.BytesOut, 10)
 	},
-	"upstream": func(s *callState) string { return s.x.Upstream },
-	"upstream_retries": func(s *callState) string {
+	"duration_ms": func(s *callState, b []byte) []byte {
+		if !s.complete {
+			return b
+		}
+		return strconv.AppendFloat(b, s.x.Duration.Seconds()*1000, 'f', 3, 64)
+	},
+	"upstream": func(s *callState, b []byte) []byte { return append(b, s.x.Upstream...) },
+	"upstream_retries": func(s *callState, b []byte) []byte {
 		if s.x.Retries == 0 {
-			return ""
+			return b
 		}
-		return strconv.Itoa(s.x.Retries)
+		return strconv.AppendInt(b, int64(s.x.Retries), 10)
 	},
-	"failed_parts": func(s *callState) string { return strings.Join(s.x.FailedParts, ",") },
-	"grpc_status":  func(s *callState) string { return s.x.GRPCStatus },
+	"failed_parts": func(s *callState, b []byte) []byte {
+		for i, p := range s.x.FailedParts {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, p...)
+		}
+		return b
+	},
+	"grpc_status": func(s *callState, b []byte) []byte { return append(b, s.x.GRPCStatus...) },
 }
 
-// completed returns v once the response is complete, else "".
-func completed(s *callState, v string) string {
-	if !s.complete {
-		return ""
-	}
-	return v
-}
-
-// property returns a property of the request: the host's, or one a
-// filter set. An empty value reads as absent.
-func (s *callState) property(name string) (string, bool) {
+// appendProperty appends a property of the request to b: the host's, or
+// one a filter set. An empty value reads as absent.
+func (s *callState) appendProperty(b []byte, name string) []byte {
 	if get, builtin := hostProperties[name]; builtin {
-		v := get(s)
-		return v, v != ""
+		return get(s, b)
 	}
 	if name == "trace_id" && s.x.TraceID != "" {
 		// The gateway's trace, when it traces; otherwise whatever a
 		// plugin (such as a trace-context filter) set.
-		return s.x.TraceID, true
+		return append(b, s.x.TraceID...)
 	}
-	return s.x.Property(name)
+	v, _ := s.x.Property(name)
+	return append(b, v...)
 }
 
 // hostGetProperties is get_properties(names, names_len, buf, buf_limit)
@@ -169,9 +178,9 @@ func hostGetProperties(ctx context.Context, mod api.Module, stack []uint64) {
 	buf := propertyBufs.Get().(*[]byte)
 	out := (*buf)[:0]
 	for _, name := range names {
-		v, _ := s.property(name)
-		out = binary.LittleEndian.AppendUint32(out, uint32(len(v)))
-		out = append(out, v...)
+		at := len(out)
+		out = s.appendProperty(append(out, 0, 0, 0, 0), name)
+		binary.LittleEndian.PutUint32(out[at:], uint32(len(out)-at-4))
 	}
 	stack[0] = uint64(writeLimited(mod, uint32(stack[2]), uint32(stack[3]), out, fnGetProperties))
 	*buf = out
@@ -201,12 +210,14 @@ func hostGetProperty(ctx context.Context, mod api.Module, stack []uint64) {
 	s := req(ctx, fnGetProperty)
 	s.rec.spoil() // its effect or input cannot be memoized
 	name := readString(mod, uint32(stack[0]), uint32(stack[1]), fnGetProperty)
-	v, ok := s.property(name)
-	if !ok {
+	buf := propertyBufs.Get().(*[]byte)
+	defer propertyBufs.Put(buf)
+	*buf = s.appendProperty((*buf)[:0], name)
+	if len(*buf) == 0 {
 		stack[0] = 0
 		return
 	}
-	stack[0] = 1<<32 | uint64(writeLimited(mod, uint32(stack[2]), uint32(stack[3]), []byte(v), fnGetProperty))
+	stack[0] = 1<<32 | uint64(writeLimited(mod, uint32(stack[2]), uint32(stack[3]), *buf, fnGetProperty))
 }
 
 func hostSetProperty(ctx context.Context, mod api.Module, stack []uint64) {
