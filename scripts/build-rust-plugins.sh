@@ -23,7 +23,7 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 go build -o "$tmp/gatewayd" ./cmd/gatewayd
-rustc=(/usr/bin/rustc --edition 2021 --target wasm32-unknown-unknown -C opt-level=3 -C panic=abort
+rustc=(/usr/bin/rustc --edition 2021 --target wasm32-unknown-unknown -C opt-level=3 -C panic=abort -C target-feature=+bulk-memory
   --remap-path-prefix "$PWD=.")
 "${rustc[@]}" --crate-type rlib --crate-name lintel -o "$tmp/liblintel.rlib" sdk/rust/src/lib.rs
 stale=0

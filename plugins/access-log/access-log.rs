@@ -64,6 +64,8 @@ fn load(config: &str) -> Result<Config, String> {
 
 thread_local! {
     static CONFIG: RefCell<Option<Config>> = RefCell::new(None);
+    /// The line being written, kept between requests for its capacity.
+    static LINE: RefCell<String> = RefCell::new(String::with_capacity(1024));
 }
 
 #[no_mangle]
@@ -93,11 +95,16 @@ pub extern "C" fn lintel_on_complete() {
         let result = if !sampled(p.get(REQUEST_ID), c.sample) {
             "sampled_out"
         } else {
-            let line = match c.format {
-                Format::Json => json_line(c, &p),
-                f => ncsa_line(f == Format::Combined, &p),
-            };
-            if lintel::emit(&line) {
+            let written = LINE.with(|line| {
+                let mut line = line.borrow_mut();
+                line.clear();
+                match c.format {
+                    Format::Json => json_line(&mut line, c, &p),
+                    f => line.push_str(&ncsa_line(f == Format::Combined, &p)),
+                }
+                lintel::emit(&line)
+            });
+            if written {
                 "written"
             } else {
                 "no_output"
@@ -135,13 +142,25 @@ const FAILED_PARTS: usize = 16;
 /// is_number reports whether v is a JSON number as the host writes its
 /// properties: an optional '-', digits, and optionally '.' and digits.
 fn is_number(v: &str) -> bool {
-    let digits = v.strip_prefix('-').unwrap_or(v);
-    let (int, frac) = match digits.split_once('.') {
-        Some((i, f)) => (i, Some(f)),
-        None => (digits, None),
+    let b = v.as_bytes();
+    let mut i = if b.first() == Some(&b'-') { 1 } else { 0 };
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while *i < b.len() && b[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        *i > start
     };
-    let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
-    all_digits(int) && frac.map_or(true, all_digits)
+    if !digits(&mut i) {
+        return false;
+    }
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        if !digits(&mut i) {
+            return false;
+        }
+    }
+    i == b.len()
 }
 
 /// sampled keeps a request when the FNV-1a hash of its id falls under the
@@ -159,54 +178,55 @@ fn sampled(id: &str, rate: f64) -> bool {
 }
 
 
-/// json_line writes the record by hand, in a fixed field order.
-fn json_line(c: &Config, p: &lintel::Properties) -> String {
-    let mut b = String::with_capacity(512);
+/// json_line writes the record by hand, in a fixed field order, to b.
+fn json_line(b: &mut String, c: &Config, p: &lintel::Properties) {
     b.push('{');
+    // Keys are written as they are: none needs an escape.
     let str_field = |b: &mut String, key: &str, v: &str| {
         if b.len() > 1 {
             b.push(',');
         }
-        json::write_string(b, key);
-        b.push(':');
+        b.push('"');
+        b.push_str(key);
+        b.push_str("\":");
         json::write_string(b, v);
     };
     let num_field = |b: &mut String, key: &str, v: &str| {
-        b.push(',');
-        json::write_string(b, key);
-        b.push(':');
+        b.push_str(",\"");
+        b.push_str(key);
+        b.push_str("\":");
         if !is_number(v) {
             b.push_str("null");
         } else {
             b.push_str(v);
         }
     };
-    str_field(&mut b, "time", p.get(START_TIME));
-    str_field(&mut b, "request_id", p.get(REQUEST_ID));
+    str_field(b, "time", p.get(START_TIME));
+    str_field(b, "request_id", p.get(REQUEST_ID));
     let trace = p.get(TRACE_ID);
     if !trace.is_empty() {
-        str_field(&mut b, "trace_id", trace);
+        str_field(b, "trace_id", trace);
     }
-    str_field(&mut b, "client_ip", p.get(CLIENT_IP));
-    str_field(&mut b, "method", p.get(METHOD));
-    str_field(&mut b, "path", p.get(PATH));
-    str_field(&mut b, "uri", &lintel::uri());
-    str_field(&mut b, "proto", &lintel::protocol_version());
-    num_field(&mut b, "status", p.get(STATUS));
-    num_field(&mut b, "duration_ms", p.get(DURATION_MS));
-    num_field(&mut b, "bytes_in", p.get(BYTES_IN));
-    num_field(&mut b, "bytes_out", p.get(BYTES_OUT));
-    str_field(&mut b, "route", p.get(ROUTE));
-    str_field(&mut b, "listener", p.get(LISTENER));
-    str_field(&mut b, "upstream", p.get(UPSTREAM));
+    str_field(b, "client_ip", p.get(CLIENT_IP));
+    str_field(b, "method", p.get(METHOD));
+    str_field(b, "path", p.get(PATH));
+    str_field(b, "uri", &lintel::uri());
+    str_field(b, "proto", &lintel::protocol_version());
+    num_field(b, "status", p.get(STATUS));
+    num_field(b, "duration_ms", p.get(DURATION_MS));
+    num_field(b, "bytes_in", p.get(BYTES_IN));
+    num_field(b, "bytes_out", p.get(BYTES_OUT));
+    str_field(b, "route", p.get(ROUTE));
+    str_field(b, "listener", p.get(LISTENER));
+    str_field(b, "upstream", p.get(UPSTREAM));
     let retries = p.get(RETRIES);
     if !retries.is_empty() {
-        num_field(&mut b, "retries", retries);
+        num_field(b, "retries", retries);
     }
-    str_field(&mut b, "user", p.get(USER));
+    str_field(b, "user", p.get(USER));
     let gs = p.get(GRPC_STATUS);
     if !gs.is_empty() {
-        num_field(&mut b, "grpc_status", gs);
+        num_field(b, "grpc_status", gs);
     }
     let failed = p.get(FAILED_PARTS);
     if !failed.is_empty() {
@@ -215,7 +235,7 @@ fn json_line(c: &Config, p: &lintel::Properties) -> String {
             if i > 0 {
                 b.push(',');
             }
-            json::write_string(&mut b, p);
+            json::write_string(b, p);
         }
         b.push(']');
     }
@@ -231,14 +251,13 @@ fn json_line(c: &Config, p: &lintel::Properties) -> String {
                 b.push(',');
             }
             n += 1;
-            json::write_string(&mut b, name);
+            json::write_string(b, name);
             b.push(':');
-            json::write_string(&mut b, if *hidden { "[REDACTED]" } else { &v });
+            json::write_string(b, if *hidden { "[REDACTED]" } else { &v });
         }
         b.push('}');
     }
     b.push('}');
-    b
 }
 
 /// quote writes s as Go's strconv.Quote does for the text of a request
@@ -349,6 +368,16 @@ mod tests {
         let kept = (0..10000).filter(|i| sampled(&format!("req-{}", i), 0.25)).count();
         assert!((2200..2800).contains(&kept), "kept {} of 10000 at 0.25", kept);
         assert_eq!(sampled("req-7", 0.5), sampled("req-7", 0.5));
+    }
+
+    #[test]
+    fn numbers() {
+        for ok in ["0", "200", "-1", "12.345", "0.5"] {
+            assert!(is_number(ok), "{:?}", ok);
+        }
+        for bad in ["", "-", ".5", "5.", "1.2.3", "1e3", "abc", "12a", "--1"] {
+            assert!(!is_number(bad), "{:?}", bad);
+        }
     }
 
     #[test]

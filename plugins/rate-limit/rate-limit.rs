@@ -162,16 +162,26 @@ pub extern "C" fn _initialize() {
     lintel::declare(lintel::STATELESS | lintel::NO_RESPONSE);
 }
 
-/// short_key keeps a key built from what clients send (header values) to
-/// a bounded size: a long one is replaced by its SHA-256, so a client
-/// cannot make the store keep keys of its choosing size.
-fn short_key(k: String) -> String {
+/// rate_key is the store's key for a key built from the configured parts.
+/// One built from what clients send (header values) is kept to a bounded
+/// size: a long one is replaced by its SHA-256, so a client cannot make
+/// the store keep keys of its choosing size. "rate:", not the "gcra:" of
+/// an older plugin-side limiter, whose values were in another unit: the
+/// two never read each other's keys.
+fn rate_key(k: &str) -> String {
     if k.len() <= 128 {
-        return k;
+        let mut out = String::with_capacity(5 + k.len());
+        out.push_str("rate:");
+        out.push_str(k);
+        return out;
     }
-    let mut out = String::from("sha256:");
+    let mut out = String::with_capacity(5 + 7 + 64);
+    out.push_str("rate:");
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push_str("sha256:");
     for b in sha256::sum(k.as_bytes()) {
-        out.push_str(&format!("{:02x}", b));
+        out.push(HEX[(b >> 4) as usize] as char);
+        out.push(HEX[(b & 15) as usize] as char);
     }
     out
 }
@@ -181,7 +191,7 @@ fn short_key(k: String) -> String {
 fn key(c: &Config) -> (String, String) {
     if c.key.len() == 1 && c.key[0] == "client_ip" {
         let ip = lintel::property("client_ip").unwrap_or_default();
-        return (format!("rate:{}", short_key(ip.clone())), ip);
+        return (rate_key(&ip), ip);
     }
     let parts: Vec<String> = c
         .key
@@ -194,17 +204,43 @@ fn key(c: &Config) -> (String, String) {
             }
         })
         .collect();
-    // "rate:", not the "gcra:" of an older plugin-side limiter, whose
-    // values were in another unit: the two never read each other's keys.
-    (format!("rate:{}", short_key(parts.join("|"))), parts[0].clone())
+    (rate_key(&parts.join("|")), parts[0].clone())
 }
 
 fn seconds(ns: f64) -> i64 {
     (ns / 1e9).ceil() as i64
 }
 
+/// field is a RateLimit or RateLimit-Policy field: policy;a=av;b=bv.
 fn field(policy: &str, a: &str, av: i64, b: &str, bv: i64) -> String {
-    format!("{};{}={};{}={}", policy, a, av, b, bv)
+    let mut out = String::with_capacity(policy.len() + a.len() + b.len() + 24);
+    out.push_str(policy);
+    for (name, v) in [(a, av), (b, bv)] {
+        out.push(';');
+        out.push_str(name);
+        out.push('=');
+        push_int(&mut out, v);
+    }
+    out
+}
+
+/// push_int appends v in decimal.
+fn push_int(out: &mut String, v: i64) {
+    if v < 0 {
+        out.push('-');
+    }
+    let (mut n, mut digits, mut i) = (v.unsigned_abs(), [0u8; 20], 20);
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(d as char);
+    }
 }
 
 fn count(c: &Config, result: &str) {
@@ -311,9 +347,10 @@ mod tests {
     // value was the state key, so 60 KiB values made 60 KiB keys.
     #[test]
     fn long_key_parts_are_hashed() {
-        assert_eq!(short_key("x".repeat(60 << 10)).len(), "sha256:".len() + 64);
-        assert_eq!(short_key("client|1.2.3.4".to_string()), "client|1.2.3.4");
-        assert_eq!(short_key("a".repeat(129)), "sha256:c12cb024a2e5551cca0e08fce8f1c5e314555cc3fef6329ee994a3db752166ae".to_string());
+        assert_eq!(rate_key(&"x".repeat(60 << 10)).len(), "rate:sha256:".len() + 64);
+        assert_eq!(rate_key("client|1.2.3.4"), "rate:client|1.2.3.4");
+        assert_eq!(rate_key(&"a".repeat(128)), format!("rate:{}", "a".repeat(128)));
+        assert_eq!(rate_key(&"a".repeat(129)), "rate:sha256:c12cb024a2e5551cca0e08fce8f1c5e314555cc3fef6329ee994a3db752166ae");
     }
 
     #[test]
@@ -321,6 +358,8 @@ mod tests {
         assert_eq!(quote("default"), "\"default\"");
         assert_eq!(quote("a\"b"), "\"a\\\"b\"");
         assert_eq!(field("\"default\"", "q", 5, "w", 5), "\"default\";q=5;w=5");
+        assert_eq!(field("\"p\"", "r", 0, "t", -12), "\"p\";r=0;t=-12");
+        assert_eq!(field("\"p\"", "r", i64::MAX, "t", i64::MIN), format!("\"p\";r={};t={}", i64::MAX, i64::MIN));
         assert_eq!(seconds(1.0), 1);
         assert_eq!(seconds(1e9), 1);
         assert_eq!(seconds(1e9 + 1.0), 2);

@@ -77,13 +77,19 @@ pub fn string_table(v: Option<&Value>, key: &str) -> Result<Vec<(String, String)
 /// Appends `s` to `out` as a JSON string: quotes and backslashes escaped,
 /// control characters as \u00XX.
 pub fn write_string(out: &mut String, s: &str) {
+    out.reserve(s.len() + 2);
     out.push('"');
-    // Runs of bytes that need no escape are copied whole: every byte of
-    // a multi-byte UTF-8 character is >= 0x80, so cutting at an escaped
-    // ASCII byte never splits one.
+    // Runs of bytes that need no escape are copied whole, found eight
+    // bytes at a time: every byte of a multi-byte UTF-8 character is
+    // >= 0x80, so cutting at an escaped ASCII byte never splits one.
     let b = s.as_bytes();
-    let mut start = 0;
-    for (i, &c) in b.iter().enumerate() {
+    let (mut start, mut i) = (0, 0);
+    while i < b.len() {
+        if i + 8 <= b.len() && !word_needs_escape(u64::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3], b[i + 4], b[i + 5], b[i + 6], b[i + 7]])) {
+            i += 8;
+            continue;
+        }
+        let c = b[i];
         if c == b'"' || c == b'\\' || c < 0x20 {
             out.push_str(&s[start..i]);
             match c {
@@ -98,9 +104,19 @@ pub fn write_string(out: &mut String, s: &str) {
             }
             start = i + 1;
         }
+        i += 1;
     }
     out.push_str(&s[start..]);
     out.push('"');
+}
+
+/// Whether any of the eight bytes in w is '"', '\\' or below 0x20 (the
+/// bit tricks of "Bit Twiddling Hacks": a byte is zero, or less than n).
+fn word_needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let less = |v: u64, n: u64| v.wrapping_sub(ONES * n) & !v & HIGHS != 0;
+    less(w, 0x20) || less(w ^ (ONES * b'"' as u64), 1) || less(w ^ (ONES * b'\\' as u64), 1)
 }
 
 /// A syntax error and the byte offset where it was found.
@@ -331,6 +347,36 @@ mod tests {
         write_string(&mut s, "a\"\\\n");
         assert_eq!(s, "\"a\\\"\\\\\\u000a\"");
         assert_eq!(parse(&s).unwrap().as_str(), Some("a\"\\\n"));
+    }
+
+    #[test]
+    fn writes_strings_a_word_at_a_time() {
+        // Every byte that needs an escape, at every offset of an 8-byte
+        // word, among plain ASCII and multi-byte UTF-8.
+        let naive = |s: &str| {
+            let mut out = String::from("\"");
+            for c in s.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+            out
+        };
+        for special in ['"', '\\', '\n', '\u{0}', '\u{1f}', ' ', '~', 'é', '€'] {
+            for at in 0..20 {
+                let mut text: String = "abcdefghijklmnopqrstuvwxyz".chars().take(at).collect();
+                text.push(special);
+                text.push_str("ABCDEFGHIJKLMNOP\u{7f}ü");
+                let mut got = String::new();
+                write_string(&mut got, &text);
+                assert_eq!(got, naive(&text), "{:?}", text);
+                assert_eq!(parse(&got).unwrap().as_str(), Some(text.as_str()));
+            }
+        }
     }
 
     #[test]

@@ -111,32 +111,35 @@ pub fn next(req_ctx: u32) -> i64 {
 pub const ANSWERED: i64 = 0;
 
 /// Reads a value with the `buf_limit` convention: asks with a buffer,
-/// and once more with one of the announced size if it did not fit.
+/// and once more with one of the announced size if it did not fit. The
+/// host writes the bytes it reports, so the buffer is not zeroed first.
 fn read_with(mut f: impl FnMut(*mut u8, u32) -> u32) -> Vec<u8> {
-    let mut buf = vec![0u8; 256];
-    let n = f(buf.as_mut_ptr(), buf.len() as u32) as usize;
-    if n > buf.len() {
-        buf.resize(n, 0);
-        f(buf.as_mut_ptr(), n as u32);
+    let mut buf = Vec::with_capacity(256);
+    let mut n = f(buf.as_mut_ptr(), buf.capacity() as u32) as usize;
+    if n > buf.capacity() {
+        buf.reserve_exact(n);
+        n = f(buf.as_mut_ptr(), n as u32) as usize;
     }
-    buf.truncate(n);
+    // SAFETY: the host wrote n bytes, n within the capacity it was given.
+    unsafe { buf.set_len(n.min(buf.capacity())) };
     buf
 }
 
 /// Like `read_with` for results that pack a count or a presence flag in
 /// the high 32 bits; `None` when that is 0 (absent).
 fn read_list(mut f: impl FnMut(*mut u8, u32) -> u64) -> Option<Vec<u8>> {
-    let mut buf = vec![0u8; 256];
-    let r = f(buf.as_mut_ptr(), buf.len() as u32);
+    let mut buf = Vec::with_capacity(256);
+    let r = f(buf.as_mut_ptr(), buf.capacity() as u32);
     if r >> 32 == 0 {
         return None;
     }
-    let n = r as u32 as usize;
-    if n > buf.len() {
-        buf.resize(n, 0);
-        f(buf.as_mut_ptr(), n as u32);
+    let mut n = r as u32 as usize;
+    if n > buf.capacity() {
+        buf.reserve_exact(n);
+        n = f(buf.as_mut_ptr(), n as u32) as u32 as usize;
     }
-    buf.truncate(n);
+    // SAFETY: as in read_with.
+    unsafe { buf.set_len(n.min(buf.capacity())) };
     Some(buf)
 }
 
@@ -309,16 +312,18 @@ pub fn property(name: &str) -> Option<String> {
 }
 
 /// Several properties read in one host call (a log line reads twenty):
-/// `get(i)` is the value of `names[i]`, "" when absent.
+/// `get(i)` is the value of `names[i]`, "" when absent or not UTF-8.
 pub struct Properties {
     buf: Vec<u8>,
-    spans: Vec<(usize, usize)>,
+    /// Where each value is in buf: only spans that are valid UTF-8.
+    spans: Vec<(u32, u32)>,
 }
 
 impl Properties {
     pub fn get(&self, i: usize) -> &str {
         match self.spans.get(i) {
-            Some(&(start, end)) => core::str::from_utf8(&self.buf[start..end]).unwrap_or(""),
+            // SAFETY: properties() kept only spans that are valid UTF-8.
+            Some(&(start, end)) => unsafe { core::str::from_utf8_unchecked(&self.buf[start as usize..end as usize]) },
             None => "",
         }
     }
@@ -326,22 +331,25 @@ impl Properties {
 
 pub fn properties(names: &[&str]) -> Properties {
     let list = nul_list(names);
-    let mut buf = vec![0u8; 512];
-    let call = |buf: &mut Vec<u8>| unsafe {
-        raw::get_properties(list.as_ptr(), list.len() as u32, buf.as_mut_ptr(), buf.len() as u32) as u32 as usize
+    let call = |buf: &mut Vec<u8>, limit: usize| unsafe {
+        raw::get_properties(list.as_ptr(), list.len() as u32, buf.as_mut_ptr(), limit as u32) as u32 as usize
     };
-    let mut n = call(&mut buf);
-    if n > buf.len() {
-        buf.resize(n, 0);
-        n = call(&mut buf);
+    let mut buf = Vec::with_capacity(512);
+    let mut n = call(&mut buf, 512);
+    if n > buf.capacity() {
+        buf.reserve_exact(n);
+        n = call(&mut buf, n);
     }
-    buf.truncate(n);
+    // SAFETY: the host wrote n bytes, n within the capacity it was given.
+    unsafe { buf.set_len(n.min(buf.capacity())) };
     let mut spans = Vec::with_capacity(names.len());
     let mut at = 0;
     while at + 4 <= buf.len() {
         let len = u32::from_le_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]) as usize;
-        let end = (at + 4 + len).min(buf.len());
-        spans.push((at + 4, end));
+        let (start, end) = (at + 4, (at + 4 + len).min(buf.len()));
+        let value = &buf[start..end];
+        let ok = value.is_ascii() || core::str::from_utf8(value).is_ok();
+        spans.push(if ok { (start as u32, end as u32) } else { (0, 0) });
         at = end;
     }
     Properties { buf, spans }
@@ -459,8 +467,20 @@ pub fn metric(kind: MetricKind, name: &str, help: &str, labels: &[&str]) -> Opti
 impl Metric {
     /// Counter: adds; gauge: sets; histogram: observes.
     pub fn update(self, value: f64, label_values: &[&str]) {
-        let l = nul_list(label_values);
-        unsafe { raw::metric_update(self.0, value, l.as_ptr(), l.len() as u32) }
+        // Label values are short: a list of up to 64 bytes is built on
+        // the stack.
+        let mut small = [0u8; 64];
+        let len: usize = label_values.iter().map(|v| v.len() + 1).sum();
+        if len > small.len() {
+            let l = nul_list(label_values);
+            return unsafe { raw::metric_update(self.0, value, l.as_ptr(), l.len() as u32) };
+        }
+        let mut at = 0;
+        for v in label_values {
+            small[at..at + v.len()].copy_from_slice(v.as_bytes());
+            at += v.len() + 1;
+        }
+        unsafe { raw::metric_update(self.0, value, small.as_ptr(), len as u32) }
     }
 }
 
