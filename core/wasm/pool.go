@@ -33,7 +33,7 @@ type instance struct {
 	recycle        bool // handed to the worker to be closed
 	ctx            stateContext
 	stack          [2]uint64 // params and results of calls into the guest
-	idleSince      time.Time
+	idleRound      uint64    // the pool's reap round when it went idle
 }
 
 // pool bounds a filter's instances and makes them off the request path.
@@ -64,6 +64,9 @@ type pool struct {
 	chores chan *instance // to close, or to housekeep and return
 
 	waiting atomic.Int32 // instances inside a host call that waits
+	// round counts the worker's reaps, so that an instance going idle is
+	// stamped without reading the clock.
+	round atomic.Uint64
 
 	mu     sync.Mutex
 	closed bool
@@ -73,10 +76,13 @@ type pool struct {
 }
 
 const (
-	// idleTimeout is how long an instance may sit unused before the
+	// idleTimeout is about how long an instance may sit unused before the
 	// worker closes it, down to min_instances: a burst's instances do not
-	// stay.
+	// stay. The worker reaps every idleTimeout/idleRounds and closes what
+	// has been idle for idleRounds whole rounds: from idleTimeout to one
+	// round more.
 	idleTimeout = 30 * time.Second
+	idleRounds  = 3
 	// spawnWait is how long a request waits for a busy instance to come
 	// back before it asks for a new one. A call takes microseconds;
 	// making an instance of a Go guest takes milliseconds and megabytes.
@@ -109,7 +115,7 @@ func newPool(f *Filter) *pool {
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
-	go p.work(idleTimeout / 3)
+	go p.work(idleTimeout / idleRounds)
 	return p
 }
 
@@ -214,7 +220,7 @@ func (p *pool) release(inst *instance) {
 		p.destroy(inst)
 		return
 	}
-	inst.idleSince = time.Now()
+	inst.idleRound = p.round.Load()
 	p.idle <- inst // never blocks: idle holds max_instances
 }
 
@@ -240,7 +246,11 @@ func (p *pool) work(reapEvery time.Duration) {
 		case <-p.more:
 			p.grow()
 		case <-reap.C:
-			p.reapIdle(time.Now().Add(-idleTimeout))
+			// Went idle in round r - idleRounds - 1 or before: idle for
+			// at least idleRounds whole rounds.
+			if r := p.round.Add(1); r > idleRounds {
+				p.reapIdle(r - idleRounds - 1)
+			}
 		}
 	}
 }
@@ -281,8 +291,9 @@ func (p *pool) chore(inst *instance) {
 	}
 }
 
-// reapIdle closes instances idle since before, keeping min_instances.
-func (p *pool) reapIdle(before time.Time) {
+// reapIdle closes instances idle since round before or earlier, keeping
+// min_instances.
+func (p *pool) reapIdle(before uint64) {
 	for range len(p.idle) {
 		var inst *instance
 		select {
@@ -290,7 +301,7 @@ func (p *pool) reapIdle(before time.Time) {
 		default:
 			return
 		}
-		if live, _ := p.stats(); inst.idleSince.Before(before) && live > p.f.spec.MinInstances {
+		if live, _ := p.stats(); inst.idleRound <= before && live > p.f.spec.MinInstances {
 			p.destroy(inst)
 			continue
 		}

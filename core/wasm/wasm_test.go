@@ -268,7 +268,7 @@ func TestPoolReapsIdleInstances(t *testing.T) {
 	if live, _ := f.Stats(); live != 6 {
 		t.Fatalf("live %d after a burst of 6", live)
 	}
-	f.pool.reapIdle(time.Now().Add(time.Hour)) // as if they had idled long
+	f.pool.reapIdle(f.pool.round.Add(idleRounds)) // as if they had idled long
 	if live, idle := f.Stats(); live != 2 || idle != 2 {
 		t.Errorf("after reaping: live %d idle %d, want min_instances (2)", live, idle)
 	}
