@@ -30,11 +30,10 @@ import (
 // memoOp is one replayable effect of a call.
 type memoOp struct {
 	kind   memoKind
-	name   string
+	name   string // a header's or property's name; a metric series' key
 	value  string
 	metric metric
 	v      float64
-	labels []string
 }
 
 type memoKind uint8
@@ -217,7 +216,7 @@ func (f *Filter) replay(x *exchange.Exchange, e *memoEntry) {
 		case opSetProperty:
 			x.SetProperty(op.name, op.value)
 		case opMetric:
-			f.updateMetric(op.metric, op.v, op.labels)
+			updateMetric(f, op.metric, op.v, op.name)
 		}
 	}
 }

@@ -1,10 +1,10 @@
 package wasm
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -85,7 +85,14 @@ func hostMetricUpdate(ctx context.Context, mod api.Module, stack []uint64) {
 	f := s.f
 	id := int(int32(stack[0]))
 	v := api.DecodeF64(stack[1])
-	values := nulList(read(mod, uint32(stack[2]), uint32(stack[3]), fnMetricUpdate))
+	// The label values come NUL-terminated ("a\0b\0"); joined by NUL they
+	// are the series' key.
+	key := read(mod, uint32(stack[2]), uint32(stack[3]), fnMetricUpdate)
+	values := 0
+	if len(key) > 0 {
+		key = bytes.TrimSuffix(key, []byte{0})
+		values = bytes.Count(key, []byte{0}) + 1
+	}
 	f.metricsMu.Lock()
 	if id < 0 || id >= len(f.defined) {
 		f.metricsMu.Unlock()
@@ -93,23 +100,25 @@ func hostMetricUpdate(ctx context.Context, mod api.Module, stack []uint64) {
 	}
 	m := f.defined[id]
 	f.metricsMu.Unlock()
-	if len(values) != m.labels {
-		fail("%s: metric %d has %d labels, got %d values", fnMetricUpdate, id, m.labels, len(values))
+	if values != m.labels {
+		fail("%s: metric %d has %d labels, got %d values", fnMetricUpdate, id, m.labels, values)
 	}
 	if _, ok := m.series.vec.(*prometheus.CounterVec); ok && v < 0 {
 		fail("%s: a counter cannot decrease", fnMetricUpdate)
 	}
-	if err := f.updateMetric(m, v, values); err != nil && m.series.warnOnce() {
+	if err := updateMetric(f, m, v, key); err != nil && m.series.warnOnce() {
 		s.warn("plugin metric series refused", "metric", m.name, "error", err)
 	}
-	s.rec.add(memoOp{kind: opMetric, metric: m, v: v, labels: values})
+	if s.rec != nil {
+		s.rec.add(memoOp{kind: opMetric, metric: m, v: v, name: string(key)})
+	}
 }
 
 // updateMetric applies an update the guest made (already checked) to m.
 // A series beyond the metric's bound is refused, not failed: the request
 // goes on, the series is not made, and it is counted.
-func (f *Filter) updateMetric(m metric, v float64, values []string) error {
-	e, err := m.series.admit(values)
+func updateMetric[K string | []byte](f *Filter, m metric, v float64, key K) error {
+	e, err := admit(m.series, key, m.labels)
 	if err != nil {
 		f.metrics.seriesRefused(f.name)
 		return err
@@ -194,33 +203,29 @@ func expireSeries(minute int64) {
 	})
 }
 
-// admit returns the series of label values, made when it may be: valid
-// UTF-8, and room for a new one.
-func (s *series) admit(values []string) (*seriesEntry, error) {
-	var key string
-	switch len(values) {
-	case 0:
-	case 1: // a metric's values are as many as its labels: no ambiguity
-		key = values[0]
-	default:
-		key = strings.Join(values, "\x00")
-	}
+// admit returns the series whose key is key, its label values joined by
+// NUL (a metric's values are as many as its labels: no ambiguity), made
+// when it may be: valid UTF-8, and room for a new one. A series that
+// exists costs no allocation.
+func admit[K string | []byte](s *series, key K, labels int) (*seriesEntry, error) {
 	now := seriesMinute.Load()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e, ok := s.keys[key]; ok {
+	if e, ok := s.keys[string(key)]; ok {
 		e.last = now
 		return e, nil
 	}
-	for _, v := range values {
-		if !utf8.ValidString(v) {
-			return nil, errors.New("a label value is not valid UTF-8")
-		}
+	if !utf8.ValidString(string(key)) {
+		return nil, errors.New("a label value is not valid UTF-8")
 	}
 	if len(s.keys) >= maxSeries {
 		return nil, fmt.Errorf("the metric has %d series, the most a plugin metric may have", maxSeries)
 	}
-	e := &seriesEntry{values: slices.Clone(values), last: now}
+	var values []string
+	if labels > 0 {
+		values = strings.Split(string(key), "\x00")
+	}
+	e := &seriesEntry{values: values, last: now}
 	switch vec := s.vec.(type) {
 	case *prometheus.CounterVec:
 		e.child = vec.WithLabelValues(values...)
@@ -229,7 +234,7 @@ func (s *series) admit(values []string) (*seriesEntry, error) {
 	case *prometheus.HistogramVec:
 		e.child = vec.WithLabelValues(values...)
 	}
-	s.keys[key] = e
+	s.keys[string(key)] = e
 	return e, nil
 }
 

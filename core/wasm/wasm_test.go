@@ -570,3 +570,29 @@ func TestNoRequestPhaseIsNeverCalled(t *testing.T) {
 		t.Errorf("completion emitted %q", b)
 	}
 }
+
+// TestSeriesByKey: a plugin metric's series is found by its label values
+// joined by NUL, as the guest sends them, with no allocation once it
+// exists; a new one is split into its values, and refused when a value
+// is not UTF-8.
+func TestSeriesByKey(t *testing.T) {
+	vec := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "t_total"}, []string{"a", "b"})
+	s := &series{vec: vec, keys: map[string]*seriesEntry{}}
+	e, err := admit(s, []byte("x\x00y"), 2)
+	if err != nil || len(e.values) != 2 || e.values[0] != "x" || e.values[1] != "y" {
+		t.Fatalf("new series: %+v, %v", e, err)
+	}
+	if again, _ := admit(s, "x\x00y", 2); again != e {
+		t.Error("the same key made another series")
+	}
+	if allocs := testing.AllocsPerRun(100, func() { admit(s, []byte("x\x00y"), 2) }); allocs != 0 {
+		t.Errorf("an existing series costs %v allocations", allocs)
+	}
+	if _, err := admit(s, []byte("\xff\x00y"), 2); err == nil {
+		t.Error("a label value that is not UTF-8 was admitted")
+	}
+	plain := &series{vec: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "u_total"}, nil), keys: map[string]*seriesEntry{}}
+	if e, err := admit(plain, "", 0); err != nil || len(e.values) != 0 {
+		t.Errorf("a metric without labels: %+v, %v", e, err)
+	}
+}
