@@ -251,6 +251,35 @@ func TestSoakGoGuestMemory(t *testing.T) {
 	}
 }
 
+// TestBurstInstancesGoAwayUnderSteadyLoad: idle instances were a queue,
+// so a steady trickle of requests cycled through every instance a burst
+// had made, none stayed idle, and the burst's memory stayed for good. The
+// instance used last serves the next request; the others age and go.
+func TestBurstInstancesGoAwayUnderSteadyLoad(t *testing.T) {
+	f := load(t, "stamp", "min_instances = 1\nmax_instances = 8")
+	var held []filter.Pending
+	for range 6 {
+		x, w := newExchange()
+		_, p, err := f.Request(x, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, p)
+	}
+	for _, p := range held {
+		p.Release()
+	}
+	f.pool.round.Add(idleRounds + 1) // the burst is long past
+	for range 20 {
+		x, w := newExchange()
+		serve(t, f, x, w)
+	}
+	f.pool.reapIdle(f.pool.round.Load() - 1)
+	if live, idle := f.Stats(); live != 1 || idle != 1 {
+		t.Errorf("after a burst of 6 and 20 requests one at a time: live %d idle %d, want the one that served them", live, idle)
+	}
+}
+
 func TestPoolReapsIdleInstances(t *testing.T) {
 	f := load(t, "stamp", "min_instances = 2\nmax_instances = 8")
 	var held []filter.Pending
