@@ -154,8 +154,14 @@ var hostProperties = map[string]func(s *callState, b []byte) []byte{
 // appendProperty appends a property of the request to b: the host's, or
 // one a filter set. An empty value reads as absent.
 func (s *callState) appendProperty(b []byte, name string) []byte {
-	if get, builtin := hostProperties[name]; builtin {
-		return get(s, b)
+	return s.appendNamed(b, name, hostProperties[name])
+}
+
+// appendNamed is appendProperty with the host's getter of name already
+// looked up (nil when name is not the host's).
+func (s *callState) appendNamed(b []byte, name string, host func(*callState, []byte) []byte) []byte {
+	if host != nil {
+		return host(s, b)
 	}
 	if name == "trace_id" && s.x.TraceID != "" {
 		// The gateway's trace, when it traces; otherwise whatever a
@@ -177,9 +183,9 @@ func hostGetProperties(ctx context.Context, mod api.Module, stack []uint64) {
 	names := s.f.propertyNames(read(mod, uint32(stack[0]), uint32(stack[1]), fnGetProperties))
 	buf := propertyBufs.Get().(*[]byte)
 	out := (*buf)[:0]
-	for _, name := range names {
+	for i, name := range names.names {
 		at := len(out)
-		out = s.appendProperty(append(out, 0, 0, 0, 0), name)
+		out = s.appendNamed(append(out, 0, 0, 0, 0), name, names.host[i])
 		binary.LittleEndian.PutUint32(out[at:], uint32(len(out)-at-4))
 	}
 	stack[0] = uint64(writeLimited(mod, uint32(stack[2]), uint32(stack[3]), out, fnGetProperties))
@@ -192,18 +198,24 @@ var propertyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); retur
 
 // propertyNames parses get_properties' list of names, keeping the last
 // list a filter asked for: a plugin asks for the same one every time.
-func (f *Filter) propertyNames(list []byte) []string {
+func (f *Filter) propertyNames(list []byte) *nameList {
 	if last := f.lastNames.Load(); last != nil && last.list == string(list) {
-		return last.names
+		return last
 	}
-	names := nulList(list)
-	f.lastNames.Store(&nameList{list: string(list), names: names})
-	return names
+	l := &nameList{list: string(list), names: nulList(list)}
+	for _, name := range l.names {
+		l.host = append(l.host, hostProperties[name])
+	}
+	f.lastNames.Store(l)
+	return l
 }
 
+// nameList is a list of property names, parsed, with the host's getter of
+// each (nil for a property filters set).
 type nameList struct {
 	list  string
 	names []string
+	host  []func(*callState, []byte) []byte
 }
 
 func hostGetProperty(ctx context.Context, mod api.Module, stack []uint64) {

@@ -453,16 +453,15 @@ func (p *pool) close() {
 }
 
 // headBuffer keeps the first bytes a guest writes to standard error (a Go
-// guest's panic message), for the error that explains why it failed.
+// guest's panic message), for the error that explains why it failed. It
+// is used by whoever holds the instance, during and right after a call:
+// the pool's handover orders those uses, so it needs no lock.
 type headBuffer struct {
-	mu  sync.Mutex
 	b   []byte
 	max int
 }
 
 func (h *headBuffer) Write(p []byte) (int, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	if room := h.max - len(h.b); room > 0 {
 		h.b = append(h.b, p[:min(len(p), room)]...)
 	}
@@ -470,18 +469,12 @@ func (h *headBuffer) Write(p []byte) (int, error) {
 }
 
 // reset forgets what was written, before a call.
-func (h *headBuffer) reset() {
-	h.mu.Lock()
-	h.b = h.b[:0]
-	h.mu.Unlock()
-}
+func (h *headBuffer) reset() { h.b = h.b[:0] }
 
 // explain adds to err the first line the guest wrote to stderr, which
 // says why it failed (a Go guest's "panic: ..."; the rest is its stack).
 func (h *headBuffer) explain(err error) error {
-	h.mu.Lock()
 	out, _, _ := strings.Cut(strings.TrimSpace(string(h.b)), "\n")
-	h.mu.Unlock()
 	if out == "" {
 		return err
 	}
