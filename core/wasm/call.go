@@ -51,7 +51,9 @@ func (f *Filter) callWith(inst *instance, s *callState, fn api.Function, fuel in
 	inst.deadline.set(deadline)
 	s.deadline = deadline
 	inst.fuel.Set(uint64(fuel))
-	inst.depth.Set(uint64(f.spec.Limits.CallDepth))
+	// The depth budget needs no reset: the module starts with
+	// limits.call_depth, every call that returns gives back the frames it
+	// took, and one that traps breaks the instance.
 	inst.stderr.reset()
 	stack := inst.stack[:]
 	copy(stack, params)

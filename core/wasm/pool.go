@@ -403,7 +403,6 @@ func (p *pool) create() (*instance, error) {
 		}
 		if init != nil {
 			inst.fuel.Set(uint64(f.initFuel()))
-			inst.depth.Set(uint64(f.spec.Limits.CallDepth))
 			if _, err = init.Call(ctx); err == nil && mod.IsClosed() {
 				err = errors.New("the module exited during initialisation")
 			}

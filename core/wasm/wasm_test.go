@@ -625,3 +625,23 @@ func TestSeriesByKey(t *testing.T) {
 		t.Errorf("a metric without labels: %+v, %v", e, err)
 	}
 }
+
+// TestDepthBudgetComesBackAfterEachCall: the host sets a call's fuel but
+// not its depth budget, which every returning call gives back in full.
+func TestDepthBudgetComesBackAfterEachCall(t *testing.T) {
+	for _, plugin := range []string{"stamp", "gostamp"} {
+		f := load(t, plugin, "max_instances = 1")
+		for range 100 {
+			x, w := newExchange()
+			serve(t, f, x, w)
+		}
+		inst, err := f.pool.get(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := inst.depth.Get(); got != uint64(f.spec.Limits.CallDepth) {
+			t.Errorf("%s: depth budget %d after 100 requests, want %d", plugin, got, f.spec.Limits.CallDepth)
+		}
+		f.pool.put(inst)
+	}
+}
