@@ -160,10 +160,18 @@ func (f *Filter) Request(x *exchange.Exchange, w http.ResponseWriter) (bool, fil
 		return f.failed(x, err)
 	}
 	// The call's state lives in the pending response phase: one
-	// allocation for both.
-	p := &pending{f: f, s: callState{f: f, x: x, w: w}}
-	s := &p.s
-	if f.onComplete && f.declared.Load()&declareOnComplete != 0 {
+	// allocation for both. A guest without a response phase has its state
+	// in the instance, which it holds until the call's results are read.
+	var p *pending
+	var s *callState
+	if d&declareNoResponse != 0 {
+		s = &inst.spare
+		*s = callState{f: f, x: x, w: w}
+	} else {
+		p = &pending{f: f, s: callState{f: f, x: x, w: w}}
+		s = &p.s
+	}
+	if f.onComplete && d&declareOnComplete != 0 {
 		x.OnComplete(func() { f.complete(x) })
 	}
 	if f.initFeatures.Load()&featureBufferResponse != 0 {
@@ -186,39 +194,41 @@ func (f *Filter) Request(x *exchange.Exchange, w http.ResponseWriter) (bool, fil
 		f.pool.put(inst)
 		return f.failed(x, err)
 	}
+	// What the call left in s is read before the instance goes back.
+	status, body := s.status, s.answerBody
 	if uint32(ctxNext)&1 == 0 { // the guest answered
 		f.pool.put(inst)
-		status := s.status
 		if status == 0 {
 			status = http.StatusOK
 		}
-		if len(s.answerBody) > 0 {
-			w.Header().Set("Content-Length", strconv.Itoa(len(s.answerBody)))
+		if len(body) > 0 {
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 		}
 		w.WriteHeader(status)
-		_, _ = w.Write(s.answerBody)
+		_, _ = w.Write(body)
 		return false, nil, nil
 	}
-	p.reqCtx = uint32(ctxNext >> 32)
-	if len(s.answerBody) > 0 {
+	if len(body) > 0 {
 		// A body written before calling next begins the response, as in
 		// http-wasm's reference host: the response is held whole so it
 		// can be put in front and the length counted again.
-		p.prefix = s.answerBody
 		x.BufferResponse = true
 	}
-	switch d := f.declared.Load(); {
+	switch {
 	case d&declareNoResponse != 0:
 		f.pool.put(inst)
-		if p.prefix != nil {
-			p.skipGuest = true
-			return true, p, nil
+		if len(body) > 0 {
+			return true, &pending{f: f, prefix: body, skipGuest: true}, nil
 		}
 		return true, nil, nil
 	case d&declareStateless != 0:
 		f.pool.put(inst) // handle_response may run on any instance
 	default:
 		p.inst = inst
+	}
+	p.reqCtx = uint32(ctxNext >> 32)
+	if len(body) > 0 {
+		p.prefix = body
 	}
 	return true, p, nil
 }
@@ -236,8 +246,11 @@ func (f *Filter) complete(x *exchange.Exchange) {
 		return
 	}
 	defer f.pool.put(inst)
-	// The response as sent, to read: a completion changes nothing.
-	s := &callState{f: f, x: x, complete: true, resp: &filter.Response{Status: x.Status, Header: x.ResponseHeader}}
+	// The response as sent, to read: a completion changes nothing. The
+	// call's state lives in the instance, held until the call returns.
+	inst.spareResp = filter.Response{Status: x.Status, Header: x.ResponseHeader}
+	s := &inst.spare
+	*s = callState{f: f, x: x, complete: true, resp: &inst.spareResp}
 	if _, err := f.call(inst, s, inst.onComplete); err != nil {
 		f.log.Error("filter failed", "phase", "complete", "error", err, "request_id", x.RequestID)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
 
+	"github.com/lintelhq/lintel/core/filter"
 	"github.com/lintelhq/lintel/core/wasm/meter"
 )
 
@@ -35,6 +36,11 @@ type instance struct {
 	ctx            stateContext
 	stack          [2]uint64 // params and results of calls into the guest
 	idleRound      uint64    // the pool's reap round when it went idle
+	// The state of a call that ends with it (a completion, the request
+	// phase of a guest without a response phase), for whoever holds the
+	// instance.
+	spare     callState
+	spareResp filter.Response
 }
 
 // pool bounds a filter's instances and makes them off the request path.
