@@ -169,11 +169,15 @@ func hostSetURI(ctx context.Context, mod api.Module, stack []uint64) {
 func hostGetProtocolVersion(ctx context.Context, mod api.Module, stack []uint64) {
 	s := req(ctx, fnGetProtocolVersion)
 	s.rec.spoil() // its effect or input cannot be memoized
-	proto := s.x.Request.Proto
-	if proto == "HTTP/2" {
-		proto = "HTTP/2.0"
+	stack[0] = uint64(writeLimited(mod, uint32(stack[0]), uint32(stack[1]), []byte(protocolVersion(s.x.Request)), fnGetProtocolVersion))
+}
+
+// protocolVersion is the request's protocol as http-wasm spells it.
+func protocolVersion(r *http.Request) string {
+	if r.Proto == "HTTP/2" {
+		return "HTTP/2.0"
 	}
-	stack[0] = uint64(writeLimited(mod, uint32(stack[0]), uint32(stack[1]), []byte(proto), fnGetProtocolVersion))
+	return r.Proto
 }
 
 func hostGetSourceAddr(ctx context.Context, mod api.Module, stack []uint64) {

@@ -110,6 +110,8 @@ var hostProperties = map[string]func(s *callState, b []byte) []byte{
 	"start_time": func(s *callState, b []byte) []byte { return s.x.Start.UTC().AppendFormat(b, time.RFC3339Nano) },
 	"method":     func(s *callState, b []byte) []byte { return append(b, s.x.Request.Method...) },
 	"path":       func(s *callState, b []byte) []byte { return append(b, s.x.Request.URL.Path...) },
+	"uri":        func(s *callState, b []byte) []byte { return append(b, s.x.Request.URL.RequestURI()...) },
+	"protocol":   func(s *callState, b []byte) []byte { return append(b, protocolVersion(s.x.Request)...) },
 	"status": func(s *callState, b []byte) []byte {
 		switch {
 		case s.resp != nil:

@@ -102,7 +102,8 @@ func TestBundledChain(t *testing.T) {
 		t.Fatalf("%d access log lines, want 3", len(lines))
 	}
 	last := lines[2]
-	if last["status"] != 200.0 || last["user"] != "alice" || last["route"] != "orders" || last["path"] != "/orders/1" || last["upstream"] != up.URL {
+	if last["status"] != 200.0 || last["user"] != "alice" || last["route"] != "orders" || last["path"] != "/orders/1" ||
+		last["uri"] != "/orders/1" || last["proto"] != "HTTP/1.1" || last["method"] != "GET" || last["upstream"] != up.URL {
 		t.Errorf("log line: %v", last)
 	}
 	if hs := last["headers"].(map[string]any); hs["authorization"] != "[REDACTED]" {

@@ -117,9 +117,10 @@ pub extern "C" fn lintel_on_complete() {
 }
 
 /// The properties a line is made of, and their indexes in PROPERTIES.
-const PROPERTIES: [&str; 17] = [
+const PROPERTIES: [&str; 19] = [
     "request_id", "start_time", "trace_id", "client_ip", "method", "path", "status", "duration_ms", "bytes_in",
-    "bytes_out", "route", "listener", "upstream", "upstream_retries", "user", "grpc_status", "failed_parts",
+    "bytes_out", "route", "listener", "upstream", "upstream_retries", "user", "grpc_status", "failed_parts", "uri",
+    "protocol",
 ];
 const REQUEST_ID: usize = 0;
 const START_TIME: usize = 1;
@@ -138,6 +139,8 @@ const RETRIES: usize = 13;
 const USER: usize = 14;
 const GRPC_STATUS: usize = 15;
 const FAILED_PARTS: usize = 16;
+const URI: usize = 17;
+const PROTOCOL: usize = 18;
 
 /// is_number reports whether v is a JSON number as the host writes its
 /// properties: an optional '-', digits, and optionally '.' and digits.
@@ -210,8 +213,8 @@ fn json_line(b: &mut String, c: &Config, p: &lintel::Properties) {
     str_field(b, "client_ip", p.get(CLIENT_IP));
     str_field(b, "method", p.get(METHOD));
     str_field(b, "path", p.get(PATH));
-    str_field(b, "uri", &lintel::uri());
-    str_field(b, "proto", &lintel::protocol_version());
+    str_field(b, "uri", p.get(URI));
+    str_field(b, "proto", p.get(PROTOCOL));
     num_field(b, "status", p.get(STATUS));
     num_field(b, "duration_ms", p.get(DURATION_MS));
     num_field(b, "bytes_in", p.get(BYTES_IN));
@@ -326,7 +329,7 @@ fn ncsa_line(combined: bool, p: &lintel::Properties) -> String {
         dash(p.get(CLIENT_IP).to_string()),
         dash(p.get(USER).to_string()),
         clf_time(p.get(START_TIME), lintel::now()),
-        quote(&format!("{} {} {}", p.get(METHOD), lintel::uri(), lintel::protocol_version())),
+        quote(&format!("{} {} {}", p.get(METHOD), p.get(URI), p.get(PROTOCOL))),
         dash(p.get(STATUS).to_string()),
         dash(p.get(BYTES_OUT).to_string())
     );
