@@ -143,6 +143,10 @@ func memoKey(buf []byte, names []string, h http.Header, host string) []byte {
 	return buf
 }
 
+// memoKeyBufs recycles the keys lookups build: a bearer token alone is
+// often longer than a buffer on the stack would be.
+var memoKeyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
 // lookup returns the outcome memoized for x's request at now, or nil.
 func (m *memoTable) lookup(x *exchange.Exchange, now time.Time) *memoEntry {
 	m.mu.RLock()
@@ -150,9 +154,10 @@ func (m *memoTable) lookup(x *exchange.Exchange, now time.Time) *memoEntry {
 	if len(m.entries) == 0 {
 		return nil
 	}
-	var buf [512]byte
-	key := memoKey(buf[:0], m.names, x.Request.Header, x.Request.Host)
-	e := m.entries[string(key)] // no allocation for the lookup
+	buf := memoKeyBufs.Get().(*[]byte)
+	defer memoKeyBufs.Put(buf)
+	*buf = memoKey((*buf)[:0], m.names, x.Request.Header, x.Request.Host)
+	e := m.entries[string(*buf)] // no allocation for the lookup
 	if e == nil || !now.Before(e.until) {
 		return nil
 	}
