@@ -47,37 +47,18 @@ declare -A port gw
 port[base]=$((OFFSET + 10081))
 port[new]=$((OFFSET + 10091))
 for b in base new; do
-  cat >"$work/$b/gateway.toml" <<TOML
+  {
+    cat <<TOML
 [plugins]
 dir = "plugins"
 [admin]
 listen = ""
 [listeners.bench]
 listen = "127.0.0.1:${port[$b]}"
-[filters.log]
-plugin = "access-log"
-output = "access.log"
-[filters.jwt]
-plugin = "jwt-auth"
-config_files = { jwks = "$(realpath testdata/keys/demo-jwks.json)" }
-config = { algorithms = ["RS256"], issuer = "https://idp.lintel.demo", audience = ["lintel-demo"], claims_to_headers = { sub = "X-User" } }
-[filters.limit]
-plugin = "rate-limit"
-config = { key = ["client_ip"], rate = 1000000, period = "1s", burst = 1000000 }
-[filters.rewrite]
-plugin = "header-rewrite"
-config.request = { set = { X-Gateway = "lintel" }, remove = ["X-Debug"] }
-config.response = { set = { X-Served-By = "lintel" } }
-[services.orders]
-targets = ["http://127.0.0.1:$((9104 + OFFSET))"]
-[[routes]]
-path = "/plain/*rest"
-service = "orders"
-[[routes]]
-path = "/chain/*rest"
-service = "orders"
-filters = ["log", "jwt", "limit", "rewrite"]
 TOML
+    sed -e "s|{{upstream}}|http://127.0.0.1:$((9104 + OFFSET))|" -e "s|{{log}}|access.log|" \
+      -e "s|{{jwks}}|$(realpath testdata/keys/demo-jwks.json)|" testdata/bench/filters.toml
+  } >"$work/$b/gateway.toml"
   (cd "$work/$b" && exec ./gatewayd -config gateway.toml -log-level warn 2>gatewayd.log) &
   gw[$b]=$!
   pids+=($!)

@@ -7,13 +7,14 @@
 #   MODE=soak REQUESTS=1000000 scripts/bench-filters.sh
 #   MODE=ratelimit scripts/bench-filters.sh    # rate-limited route, memory vs Redis
 #
-# Routes, all to the same upstream: /plain (no filter); each bundled
-# plugin alone with its default settings: /jwt (a valid RS256 token,
-# verified-token cache on), /jwt-verify (cache off: every request verifies
-# the signature, as distinct tokens would), /limit (rate-limit, a limit
-# never reached), /rewrite (header-rewrite), /log (access-log to a file);
-# and /chain, all four (access-log, jwt-auth, rate-limit, header-rewrite).
-# Every plugin runs sandboxed and metered, as gateway.toml runs them.
+# Routes (testdata/bench/filters.toml), all to the same upstream: /plain
+# (no filter); each bundled plugin alone with its default settings: /jwt
+# (a valid RS256 token, verified-token cache on), /jwt-verify (cache off:
+# every request verifies the signature, as distinct tokens would), /limit
+# (rate-limit, a limit never reached), /rewrite (header-rewrite), /log
+# (access-log to a file); and /chain, all four (access-log, jwt-auth,
+# rate-limit, header-rewrite). Every plugin runs sandboxed and metered, as
+# gateway.toml runs them.
 # For each route, over the rounds: req/s as a ratio to /plain (median and
 # spread), p50 and p99 (median, and p99's spread), gatewayd's CPU time per
 # request (from /proc), and gatewayd's RSS at the end and at its peak.
@@ -41,61 +42,17 @@ pids+=($!)
 orders=$((9104 + OFFSET))
 jwks=$(realpath testdata/keys/demo-jwks.json)
 
-cat >"$work/gateway.toml" <<TOML
+{
+  cat <<TOML
 [plugins]
 dir = "plugins"
 [admin]
 listen = "127.0.0.1:$((PORT + 2))"
 [listeners.bench]
 listen = "127.0.0.1:$PORT"
-[filters.log]
-plugin = "access-log"
-output = "access.log"
-[filters.jwt]
-plugin = "jwt-auth"
-config_files = { jwks = "$jwks" }
-config = { algorithms = ["RS256"], issuer = "https://idp.lintel.demo", audience = ["lintel-demo"], claims_to_headers = { sub = "X-User" } }
-[filters.jwt-verify]
-plugin = "jwt-auth"
-config_files = { jwks = "$jwks" }
-config = { algorithms = ["RS256"], issuer = "https://idp.lintel.demo", audience = ["lintel-demo"], cache_size = 0 }
-[filters.limit]
-plugin = "rate-limit"
-config = { key = ["client_ip"], rate = 1000000, period = "1s", burst = 1000000 }
-[filters.rewrite]
-plugin = "header-rewrite"
-config.request = { set = { X-Gateway = "lintel" }, remove = ["X-Debug"] }
-config.response = { set = { X-Served-By = "lintel" } }
-[services.orders]
-targets = ["http://127.0.0.1:$orders"]
-[[routes]]
-path = "/plain/*rest"
-service = "orders"
-[[routes]]
-path = "/jwt/*rest"
-service = "orders"
-filters = ["jwt"]
-[[routes]]
-path = "/jwt-verify/*rest"
-service = "orders"
-filters = ["jwt-verify"]
-[[routes]]
-path = "/limit/*rest"
-service = "orders"
-filters = ["limit"]
-[[routes]]
-path = "/rewrite/*rest"
-service = "orders"
-filters = ["rewrite"]
-[[routes]]
-path = "/log/*rest"
-service = "orders"
-filters = ["log"]
-[[routes]]
-path = "/chain/*rest"
-service = "orders"
-filters = ["log", "jwt", "limit", "rewrite"]
 TOML
+  sed -e "s|{{upstream}}|http://127.0.0.1:$orders|" -e "s|{{log}}|access.log|" -e "s|{{jwks}}|$jwks|" testdata/bench/filters.toml
+} >"$work/gateway.toml"
 "$work/gatewayd" -config "$work/gateway.toml" -log-level warn 2>"$work/gatewayd.log" &
 gw=$!
 pids+=($gw)

@@ -439,57 +439,18 @@ filters = ["common", "combined", "none"]
 	}
 }
 
-// benchFilters are the routes of scripts/bench-filters.sh: each bundled
-// plugin alone with its default settings, and the four together.
-const benchFilters = `
-[filters.log]
-plugin = "access-log"
-output = "{{log}}"
-[filters.jwt]
-plugin = "jwt-auth"
-config_files = { jwks = "{{jwks}}" }
-config = { algorithms = ["RS256"], issuer = "https://idp.lintel.demo", audience = ["lintel-demo"], claims_to_headers = { sub = "X-User" } }
-[filters.limit]
-plugin = "rate-limit"
-config = { key = ["client_ip"], rate = 1000000, period = "1s", burst = 1000000 }
-[filters.rewrite]
-plugin = "header-rewrite"
-config.request = { set = { X-Gateway = "lintel" }, remove = ["X-Debug"] }
-config.response = { set = { X-Served-By = "lintel" } }
-[services.echo]
-targets = ["{{echo}}"]
-[[routes]]
-path = "/plain/*rest"
-service = "echo"
-[[routes]]
-path = "/jwt/*rest"
-service = "echo"
-filters = ["jwt"]
-[[routes]]
-path = "/limit/*rest"
-service = "echo"
-filters = ["limit"]
-[[routes]]
-path = "/rewrite/*rest"
-service = "echo"
-filters = ["rewrite"]
-[[routes]]
-path = "/log/*rest"
-service = "echo"
-filters = ["log"]
-[[routes]]
-path = "/chain/*rest"
-service = "echo"
-filters = ["log", "jwt", "limit", "rewrite"]
-`
-
 // BenchmarkBundledFilters is a proxied request over loopback through each
-// bundled plugin alone and through the four, as scripts/bench-filters.sh
-// sends them, with client and upstream in this process: a route's time
-// and allocations less plain's are what its filters cost.
+// bundled plugin alone and through the four (testdata/bench/filters.toml,
+// the routes of scripts/bench-filters.sh), with client and upstream in
+// this process: a route's time and allocations less plain's are what its
+// filters cost.
 func BenchmarkBundledFilters(b *testing.B) {
 	up := gatewaytest.NewUpstream(b, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"id":1}`) })
-	h := gatewaytest.StartBundled(b, benchFilters, map[string]string{"echo": up.URL, "log": filepath.Join(b.TempDir(), "access.log")})
+	routes, err := os.ReadFile(filepath.Join(gatewaytest.Root, "testdata/bench/filters.toml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := gatewaytest.StartBundled(b, string(routes), map[string]string{"upstream": up.URL, "log": filepath.Join(b.TempDir(), "access.log")})
 	auth := "Bearer " + gatewaytest.DemoToken(b)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	for _, route := range []string{"plain", "jwt", "limit", "rewrite", "log", "chain"} {
