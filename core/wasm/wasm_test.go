@@ -251,14 +251,11 @@ func TestSoakGoGuestMemory(t *testing.T) {
 	}
 }
 
-// TestBurstInstancesGoAwayUnderSteadyLoad: idle instances were a queue,
-// so a steady trickle of requests cycled through every instance a burst
-// had made, none stayed idle, and the burst's memory stayed for good. The
-// instance used last serves the next request; the others age and go.
-func TestBurstInstancesGoAwayUnderSteadyLoad(t *testing.T) {
-	f := load(t, "stamp", "min_instances = 1\nmax_instances = 8")
+// burst holds n requests' instances at once, then lets them go.
+func burst(t *testing.T, f *Filter, n int) {
+	t.Helper()
 	var held []filter.Pending
-	for range 6 {
+	for range n {
 		x, w := newExchange()
 		_, p, err := f.Request(x, w)
 		if err != nil {
@@ -269,6 +266,15 @@ func TestBurstInstancesGoAwayUnderSteadyLoad(t *testing.T) {
 	for _, p := range held {
 		p.Release()
 	}
+}
+
+// TestBurstInstancesGoAwayUnderSteadyLoad: idle instances were a queue,
+// so a steady trickle of requests cycled through every instance a burst
+// had made, none stayed idle, and the burst's memory stayed for good. The
+// instance used last serves the next request; the others age and go.
+func TestBurstInstancesGoAwayUnderSteadyLoad(t *testing.T) {
+	f := load(t, "stamp", "min_instances = 1\nmax_instances = 8")
+	burst(t, f, 6)
 	f.pool.round.Add(idleRounds + 1) // the burst is long past
 	for range 20 {
 		x, w := newExchange()
@@ -282,18 +288,7 @@ func TestBurstInstancesGoAwayUnderSteadyLoad(t *testing.T) {
 
 func TestPoolReapsIdleInstances(t *testing.T) {
 	f := load(t, "stamp", "min_instances = 2\nmax_instances = 8")
-	var held []filter.Pending
-	for range 6 {
-		x, w := newExchange()
-		_, p, err := f.Request(x, w)
-		if err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, p)
-	}
-	for _, p := range held {
-		p.Release()
-	}
+	burst(t, f, 6)
 	if live, _ := f.Stats(); live != 6 {
 		t.Fatalf("live %d after a burst of 6", live)
 	}

@@ -166,34 +166,6 @@ func TestBundledAccessLogOnStream(t *testing.T) {
 	}
 }
 
-// BenchmarkBundledAuth is a proxied request with a valid RS256 token
-// through jwt-auth (cache warm), against the same route without it.
-func BenchmarkBundledAuth(b *testing.B) {
-	up := gatewaytest.NewUpstream(b, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
-	h := gatewaytest.StartBundled(b, bundledChain, map[string]string{"echo": up.URL, "log": filepath.Join(b.TempDir(), "access.log")})
-	token := gatewaytest.DemoToken(b)
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	for _, path := range []string{"/open/1", "/orders/1"} {
-		b.Run(strings.Trim(path, "/1"), func(b *testing.B) {
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					req, _ := http.NewRequest("GET", h.URL()+path, nil)
-					req.Header.Set("Authorization", "Bearer "+token)
-					resp, err := client.Do(req)
-					if err != nil {
-						b.Fatal(err)
-					}
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != 200 {
-						b.Fatalf("status %d", resp.StatusCode)
-					}
-				}
-			})
-		})
-	}
-}
-
 // TestBundledJWKSURL: jwt-auth fetches its keys through the host's
 // allow-listed outbound call, and a filter without the allow-list cannot.
 func TestBundledJWKSURL(t *testing.T) {
