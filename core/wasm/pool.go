@@ -189,6 +189,12 @@ func (p *pool) get(ctx context.Context) (*instance, error) {
 				return inst, nil
 			}
 		case <-grace.C:
+			p.mu.Lock()
+			inst := p.popLocked() // should a signal have been missed
+			p.mu.Unlock()
+			if inst != nil {
+				return inst, nil
+			}
 			select {
 			case p.more <- struct{}{}:
 			default: // already asked
