@@ -221,15 +221,15 @@ func hostGetHeaderNames(ctx context.Context, mod api.Module, stack []uint64) {
 
 func hostGetHeaderValues(ctx context.Context, mod api.Module, stack []uint64) {
 	s := req(ctx, fnGetHeaderValues)
-	h := s.headers(uint32(stack[0]), fnGetHeaderValues)
+	kind := uint32(stack[0])
+	h := s.headers(kind, fnGetHeaderValues)
 	name := s.f.headerKey(read(mod, uint32(stack[1]), uint32(stack[2]), fnGetHeaderValues), fnGetHeaderValues)
-	values := h.Values(name)
-	if uint32(stack[0]) == headerKindRequest && name == "Host" && s.x.Request.Host != "" {
-		values = []string{s.x.Request.Host}
-	}
-	if uint32(stack[0]) == headerKindRequest {
+	var values []string
+	if kind == headerKindRequest {
+		values = requestHeader(h, s.x.Request.Host, name)
 		s.rec.read(name, values)
 	} else {
+		values = h[name]
 		s.rec.spoil()
 	}
 	stack[0] = writeNULTerminated(mod, uint32(stack[3]), uint32(stack[4]), values, fnGetHeaderValues)
@@ -294,8 +294,15 @@ func (f *Filter) headerKey(b []byte, fn string) string {
 	return k
 }
 
-// isHost reports whether a request header name is Host, which net/http
-// keeps in Request.Host rather than in the header map.
+// requestHeader returns the values of request header name (canonical):
+// Host is the request's host, which net/http keeps out of the map.
+func requestHeader(h http.Header, host, name string) []string {
+	if name == "Host" && host != "" {
+		return []string{host}
+	}
+	return h[name]
+}
+
 func hostSetHeaderValue(ctx context.Context, mod api.Module, stack []uint64) {
 	changeHeader(ctx, mod, stack, fnSetHeaderValue, opSetHeader)
 }

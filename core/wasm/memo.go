@@ -130,11 +130,7 @@ const (
 // make distinct keys.
 func memoKey(buf []byte, names []string, h http.Header, host string) []byte {
 	for _, n := range names {
-		values := h[n]
-		if n == "Host" && host != "" {
-			values = []string{host}
-		}
-		for _, v := range values {
+		for _, v := range requestHeader(h, host, n) {
 			buf = append(buf, v...)
 			buf = append(buf, 0)
 		}
@@ -173,13 +169,10 @@ func (m *memoTable) store(x *exchange.Exchange, r *recording, now time.Time) {
 	keyed := http.Header{}
 	for i, n := range r.names {
 		names[i] = http.CanonicalHeaderKey(n)
-		switch v, read := r.reads[names[i]]; {
-		case read:
+		if v, read := r.reads[names[i]]; read {
 			keyed[names[i]] = v
-		case names[i] == "Host" && x.Request.Host != "":
-			keyed[names[i]] = []string{x.Request.Host}
-		default:
-			keyed[names[i]] = x.Request.Header[names[i]]
+		} else {
+			keyed[names[i]] = requestHeader(x.Request.Header, x.Request.Host, names[i])
 		}
 	}
 	if !r.replayable(names) {
