@@ -347,8 +347,7 @@ pub fn properties(names: &[&str]) -> Properties {
     while at + 4 <= buf.len() {
         let len = u32::from_le_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]) as usize;
         let (start, end) = (at + 4, (at + 4 + len).min(buf.len()));
-        let value = &buf[start..end];
-        let ok = value.is_ascii() || core::str::from_utf8(value).is_ok();
+        let ok = core::str::from_utf8(&buf[start..end]).is_ok();
         spans.push(if ok { (start as u32, end as u32) } else { (0, 0) });
         at = end;
     }
