@@ -63,7 +63,8 @@ type Filter struct {
 	metrics      *engineMetrics // the host's, of this filter's calls
 	callTimer    prometheus.Observer
 	memoHits     prometheus.Counter // nil when metrics are off
-	memo         memoTable          // of a memoizable guest's decisions
+	memo         memoTable          // of a memoizable guest's request phase
+	respMemo     memoTable          // and of its response phase
 	lastNames    atomic.Pointer[nameList]
 	metricsMu    sync.Mutex
 	defined      []metric // the plugin's own
@@ -132,17 +133,23 @@ func (f *Filter) Request(x *exchange.Exchange, w http.ResponseWriter) (bool, fil
 			return false, nil, nil
 		}
 	}
-	memoizable := d&declareMemoizable != 0 && d&declareNoResponse != 0
+	// A guest with a response phase may memoize its request phase when
+	// that phase may run on any instance.
+	memoizable := d&declareMemoizable != 0 && d&(declareNoResponse|declareStateless) != 0
 	if memoizable {
-		if e := f.memo.lookup(x, time.Now()); e != nil {
+		if e := f.memo.lookup(x.Request.Header, x.Request.Host, time.Now()); e != nil {
 			if f.onComplete && d&declareOnComplete != 0 {
 				x.OnComplete(func() { f.complete(x) })
 			}
-			f.replay(x, e)
-			if f.memoHits != nil {
-				f.memoHits.Inc()
+			f.replay(x, e, nil)
+			f.memoHit()
+			if d&declareNoResponse != 0 {
+				return true, nil, nil
 			}
-			return true, nil, nil
+			if f.initFeatures.Load()&featureBufferResponse != 0 {
+				x.BufferResponse = true
+			}
+			return true, &pending{f: f, s: callState{f: f, x: x, w: w}, reqCtx: e.reqCtx}, nil
 		}
 	}
 	inst, err := f.pool.get(x.Request.Context())
@@ -186,7 +193,8 @@ func (f *Filter) Request(x *exchange.Exchange, w http.ResponseWriter) (bool, fil
 	}
 	if s.rec != nil {
 		if err == nil && uint32(ctxNext)&1 == 1 && len(s.answerBody) == 0 {
-			f.memo.store(x, s.rec, time.Now())
+			s.rec.reqCtx = uint32(ctxNext >> 32)
+			f.memo.store(x.Request.Header, x.Request.Host, s.rec, time.Now())
 		}
 		s.rec = nil
 	}
@@ -287,6 +295,16 @@ func (p *pending) Response(x *exchange.Exchange, r *filter.Response) error {
 	}
 	f := p.f
 	inst := p.inst
+	// A stateless guest's response phase may be memoized, except for an
+	// error response (is_error is not part of the key).
+	memoizable := inst == nil && !r.Error && f.declared.Load()&declareMemoizable != 0
+	if memoizable {
+		if e := f.respMemo.lookup(r.Header, "", time.Now()); e != nil {
+			f.replay(x, e, r.Header)
+			f.memoHit()
+			return nil
+		}
+	}
 	if inst == nil {
 		var err error
 		if inst, err = f.pool.get(x.Request.Context()); err != nil {
@@ -300,11 +318,28 @@ func (p *pending) Response(x *exchange.Exchange, r *filter.Response) error {
 	if r.Error {
 		isError = 1
 	}
-	if _, err := f.call(inst, &p.s, inst.handleResponse, uint64(p.reqCtx), isError); err != nil {
+	if memoizable {
+		p.s.rec = &recording{}
+	}
+	_, err := f.call(inst, &p.s, inst.handleResponse, uint64(p.reqCtx), isError)
+	if p.s.rec != nil {
+		if err == nil {
+			f.respMemo.store(r.Header, "", p.s.rec, time.Now())
+		}
+		p.s.rec = nil
+	}
+	if err != nil {
 		_, _, err = f.failed(x, err)
 		return err
 	}
 	return nil
+}
+
+// memoHit counts a phase the host answered from the memo.
+func (f *Filter) memoHit() {
+	if f.memoHits != nil {
+		f.memoHits.Inc()
+	}
 }
 
 // Release returns a pinned instance to the pool.

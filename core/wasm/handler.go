@@ -124,6 +124,9 @@ func hostEnableFeatures(ctx context.Context, mod api.Module, stack []uint64) {
 	case s.x == nil:
 		s.f.initFeatures.Or(want)
 	case s.resp == nil:
+		if want != 0 {
+			s.rec.spoil() // per request: a replay would not enable them
+		}
 		s.features |= want
 		if want&featureBufferResponse != 0 {
 			s.x.BufferResponse = true
@@ -227,9 +230,12 @@ func hostGetHeaderValues(ctx context.Context, mod api.Module, stack []uint64) {
 	var values []string
 	if kind == headerKindRequest {
 		values = requestHeader(h, s.x.Request.Host, name)
-		s.rec.read(name, values)
 	} else {
 		values = h[name]
+	}
+	if s.phaseHeaders(kind) {
+		s.rec.read(name, values)
+	} else {
 		s.rec.spoil()
 	}
 	stack[0] = writeNULTerminated(mod, uint32(stack[3]), uint32(stack[4]), values, fnGetHeaderValues)
@@ -323,11 +329,24 @@ func changeHeader(ctx context.Context, mod api.Module, stack []uint64, fn string
 	name, value := s.headerField(mod, stack, fn)
 	if kind == headerKindRequest {
 		changeRequestHeader(s.x, op, name, value)
-		s.rec.add(memoOp{kind: op, name: name, value: value})
-		return
+	} else {
+		changeHeaderIn(h, op, name, value)
 	}
-	s.rec.spoil()
-	changeHeaderIn(h, op, name, value)
+	if s.phaseHeaders(kind) {
+		s.rec.add(memoOp{kind: op, name: name, value: value})
+	} else {
+		s.rec.spoil()
+	}
+}
+
+// phaseHeaders reports whether kind names the headers of the phase the
+// call is in: the request's in handle_request, the response's in
+// handle_response. A memoized outcome reads and changes only those.
+func (s *callState) phaseHeaders(kind uint32) bool {
+	if s.resp == nil {
+		return kind == headerKindRequest
+	}
+	return kind == headerKindResponse
 }
 
 func hostReadBody(ctx context.Context, mod api.Module, stack []uint64) {
@@ -419,6 +438,7 @@ func hostGetStatusCode(ctx context.Context, mod api.Module, stack []uint64) {
 	s := req(ctx, fnGetStatusCode)
 	switch {
 	case s.resp != nil:
+		s.rec.spoil() // the status is not part of a memo's key
 		stack[0] = uint64(s.resp.Status)
 	case s.status != 0:
 		stack[0] = uint64(s.status)

@@ -13,19 +13,23 @@ import (
 	"github.com/lintelhq/lintel/core/exchange"
 )
 
-// A memoizable guest (declareMemoizable) may end a request-phase call by
-// calling memoize: "this decision depended on these request headers
-// only; for as long as ttl, a request whose values of them are the same
-// gets the same outcome". The host then answers such a request itself,
-// without an instance or a guest call, by replaying what the guest did:
-// the request headers it set, added and removed, the properties it set
-// and the metric updates it made, in order. Only a request the guest let
-// through (next = 1) is memoized, and only when everything the call did
-// can be replayed: a call that answered, read a body, changed the method
-// or URI, used the shared state, made an outbound call, emitted a line or
-// logged is not. jwt-auth memoizes a verified token until it expires: the
-// policy (which tokens, which claims become which headers) stays the
-// guest's, and a token seen again costs a lookup instead of a call.
+// A memoizable guest (declareMemoizable) may end a phase's call by
+// calling memoize: "this outcome depended on these headers only; for as
+// long as ttl, a request whose values of them are the same gets the same
+// outcome". The host then applies it itself, without an instance or a
+// guest call, by replaying what the guest did, in order: the headers it
+// set, added and removed, the properties it set and the metric updates it
+// made. In the request phase the names are request headers, and only a
+// request the guest let through (next = 1) is memoized; in the response
+// phase (a stateless guest's) they are response headers, and a response
+// the proxy marked as an error is neither memoized nor answered from the
+// memo. A call is memoized only when everything it did can be replayed: a
+// call that answered, read a body, the status, method or URI, changed
+// them, used the shared state, made an outbound call, emitted a line or
+// logged is not. jwt-auth memoizes a verified token until it expires, and
+// header-rewrite each phase whose changes are the same for every request:
+// the policy (which tokens, which headers) stays the guest's, and an
+// outcome seen again costs a lookup instead of a call.
 
 // memoOp is one replayable effect of a call.
 type memoOp struct {
@@ -46,7 +50,8 @@ const (
 	opMetric
 )
 
-// recording collects a request-phase call's effects, for memoize.
+// recording collects a request- or response-phase call's effects, for
+// memoize.
 type recording struct {
 	ops     []memoOp
 	spoiled bool // the call did something that cannot be replayed
@@ -55,14 +60,17 @@ type recording struct {
 	memoize bool
 	names   []string
 	ttl     time.Duration
-	// reads are the request headers the call read (canonical), with
-	// the values it first saw: the names given to memoize must cover
-	// them, and the memo's key is made of them.
+	// reads are the headers of the phase (request or response) the
+	// call read (canonical), with the values it first saw: the names
+	// given to memoize must cover them, and the memo's key is made of
+	// them.
 	reads http.Header
+	// reqCtx is what a request-phase call returned for handle_response:
+	// replayed with the rest.
+	reqCtx uint32
 }
 
-// read notes that the call read request header name, valued values
-// (nil-safe).
+// read notes that the call read header name, valued values (nil-safe).
 func (r *recording) read(name string, values []string) {
 	if r == nil {
 		return
@@ -103,8 +111,8 @@ func (r *recording) spoil() {
 	}
 }
 
-// memoTable holds a filter's memoized outcomes, by the values of the
-// headers they depend on.
+// memoTable holds a filter's memoized outcomes of one phase, by the
+// values of the headers they depend on.
 type memoTable struct {
 	mu      sync.RWMutex
 	names   []string // canonical; the key's headers, from the latest memoize
@@ -112,8 +120,9 @@ type memoTable struct {
 }
 
 type memoEntry struct {
-	until time.Time
-	ops   []memoOp
+	until  time.Time
+	ops    []memoOp
+	reqCtx uint32 // the request phase's result for handle_response
 }
 
 // Bounds of a memo table: entries, and the size of one key (a request
@@ -143,8 +152,9 @@ func memoKey(buf []byte, names []string, h http.Header, host string) []byte {
 // often longer than a buffer on the stack would be.
 var memoKeyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
-// lookup returns the outcome memoized for x's request at now, or nil.
-func (m *memoTable) lookup(x *exchange.Exchange, now time.Time) *memoEntry {
+// lookup returns the outcome memoized for headers h (host: the request's
+// Host, or "" for a response) at now, or nil.
+func (m *memoTable) lookup(h http.Header, host string, now time.Time) *memoEntry {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if len(m.entries) == 0 {
@@ -152,7 +162,7 @@ func (m *memoTable) lookup(x *exchange.Exchange, now time.Time) *memoEntry {
 	}
 	buf := memoKeyBufs.Get().(*[]byte)
 	defer memoKeyBufs.Put(buf)
-	*buf = memoKey((*buf)[:0], m.names, x.Request.Header, x.Request.Host)
+	*buf = memoKey((*buf)[:0], m.names, h, host)
 	e := m.entries[string(*buf)] // no allocation for the lookup
 	if e == nil || !now.Before(e.until) {
 		return nil
@@ -162,9 +172,9 @@ func (m *memoTable) lookup(x *exchange.Exchange, now time.Time) *memoEntry {
 
 // store memoizes a call's recording, when it is replayable, as of now.
 // Its key is made of the values the guest read; a name it gave but did
-// not read is keyed by the request's value (which its decision did not
-// depend on: that only narrows what matches).
-func (m *memoTable) store(x *exchange.Exchange, r *recording, now time.Time) {
+// not read is keyed by its value in h (which the outcome did not depend
+// on: that only narrows what matches). h and host are as for lookup.
+func (m *memoTable) store(h http.Header, host string, r *recording, now time.Time) {
 	names := make([]string, len(r.names))
 	keyed := http.Header{}
 	for i, n := range r.names {
@@ -172,7 +182,7 @@ func (m *memoTable) store(x *exchange.Exchange, r *recording, now time.Time) {
 		if v, read := r.reads[names[i]]; read {
 			keyed[names[i]] = v
 		} else {
-			keyed[names[i]] = requestHeader(x.Request.Header, x.Request.Host, names[i])
+			keyed[names[i]] = requestHeader(h, host, names[i])
 		}
 	}
 	if !r.replayable(names) {
@@ -202,15 +212,21 @@ func (m *memoTable) store(x *exchange.Exchange, r *recording, now time.Time) {
 			clear(m.entries)
 		}
 	}
-	m.entries[string(key)] = &memoEntry{until: now.Add(min(r.ttl, maxMemoTTL)), ops: r.ops}
+	m.entries[string(key)] = &memoEntry{until: now.Add(min(r.ttl, maxMemoTTL)), ops: r.ops, reqCtx: r.reqCtx}
 }
 
-// replay applies a memoized outcome to x, as the guest's call did.
-func (f *Filter) replay(x *exchange.Exchange, e *memoEntry) {
+// replay applies a memoized outcome to x, as the guest's call did: its
+// header changes to the request, or to resp when it is a response
+// phase's.
+func (f *Filter) replay(x *exchange.Exchange, e *memoEntry, resp http.Header) {
 	for _, op := range e.ops {
 		switch op.kind {
 		case opSetHeader, opAddHeader, opRemoveHeader:
-			changeRequestHeader(x, op.kind, op.name, op.value)
+			if resp != nil {
+				changeHeaderIn(resp, op.kind, op.name, op.value)
+			} else {
+				changeRequestHeader(x, op.kind, op.name, op.value)
+			}
 		case opSetProperty:
 			x.SetProperty(op.name, op.value)
 		case opMetric:
@@ -248,11 +264,11 @@ func changeHeaderIn(h http.Header, kind memoKind, name, value string) {
 }
 
 // hostMemoize is lintel.memoize(names, names_len, ttl_ms): names are the
-// request headers (NUL-terminated) the call's decision read.
+// headers of the phase (NUL-terminated) the call's outcome read.
 func hostMemoize(ctx context.Context, mod api.Module, stack []uint64) {
 	s := req(ctx, fnMemoize)
 	if s.rec == nil {
-		// Not in a memoizable guest's request phase: nothing to memoize.
+		// Not in a memoizable guest's phase: nothing to memoize.
 		return
 	}
 	names := nulList(read(mod, uint32(stack[0]), uint32(stack[1]), fnMemoize))

@@ -1,19 +1,21 @@
 package wasm
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/lintelhq/lintel/core/exchange"
+	"github.com/lintelhq/lintel/core/filter"
 )
 
-func memoExchange(auth ...string) *exchange.Exchange {
-	r := httptest.NewRequest("GET", "/", nil)
+func memoHeader(auth ...string) http.Header {
+	h := http.Header{}
 	for _, a := range auth {
-		r.Header.Add("Authorization", a)
+		h.Add("Authorization", a)
 	}
-	return &exchange.Exchange{Request: r}
+	return h
 }
 
 func recorded(auth []string, ttl time.Duration) *recording {
@@ -28,19 +30,19 @@ func recorded(auth []string, ttl time.Duration) *recording {
 func TestMemoKeyIsExact(t *testing.T) {
 	var m memoTable
 	now := time.Now()
-	m.store(memoExchange("a"), recorded([]string{"a"}, time.Minute), now)
+	m.store(memoHeader("a"), "", recorded([]string{"a"}, time.Minute), now)
 	for _, auth := range [][]string{nil, {""}, {"a", "a"}, {"A"}, {"a "}} {
-		if m.lookup(memoExchange(auth...), now) != nil {
+		if m.lookup(memoHeader(auth...), "", now) != nil {
 			t.Errorf("Authorization %q matched the memo of %q", auth, "a")
 		}
 	}
-	e := m.lookup(memoExchange("a"), now)
+	e := m.lookup(memoHeader("a"), "", now)
 	if e == nil {
 		t.Fatal("the same Authorization missed")
 	}
-	x := memoExchange("a")
+	x := &exchange.Exchange{Request: httptest.NewRequest("GET", "/", nil)}
 	x.Request.Header.Set("X-User", "mallory")
-	(&Filter{}).replay(x, e)
+	(&Filter{}).replay(x, e, nil)
 	if got := x.Request.Header.Values("X-User"); len(got) != 1 || got[0] != "alice" {
 		t.Errorf("replayed X-User = %q", got)
 	}
@@ -50,11 +52,11 @@ func TestMemoKeyIsExact(t *testing.T) {
 func TestMemoExpires(t *testing.T) {
 	var m memoTable
 	now := time.Now()
-	m.store(memoExchange("a"), recorded([]string{"a"}, 50*time.Millisecond), now)
-	if m.lookup(memoExchange("a"), now.Add(40*time.Millisecond)) == nil {
+	m.store(memoHeader("a"), "", recorded([]string{"a"}, 50*time.Millisecond), now)
+	if m.lookup(memoHeader("a"), "", now.Add(40*time.Millisecond)) == nil {
 		t.Error("missed within its ttl")
 	}
-	if m.lookup(memoExchange("a"), now.Add(50*time.Millisecond)) != nil {
+	if m.lookup(memoHeader("a"), "", now.Add(50*time.Millisecond)) != nil {
 		t.Error("hit after its ttl")
 	}
 }
@@ -75,8 +77,8 @@ func TestMemoRefusesWhatCannotBeReplayed(t *testing.T) {
 		}(),
 	} {
 		var m memoTable
-		m.store(memoExchange("a"), r, now)
-		if m.lookup(memoExchange("a"), now) != nil {
+		m.store(memoHeader("a"), "", r, now)
+		if m.lookup(memoHeader("a"), "", now) != nil {
 			t.Errorf("%s: memoized", name)
 		}
 	}
@@ -87,9 +89,53 @@ func TestMemoRefusesWhatCannotBeReplayed(t *testing.T) {
 func TestMemoKeyIsWhatTheGuestRead(t *testing.T) {
 	var m memoTable
 	now := time.Now()
-	x := memoExchange() // the guest removed Authorization after reading "a"
-	m.store(x, recorded([]string{"a"}, time.Minute), now)
-	if m.lookup(memoExchange(), now) != nil || m.lookup(memoExchange("a"), now) == nil {
+	x := memoHeader() // the guest removed Authorization after reading "a"
+	m.store(x, "", recorded([]string{"a"}, time.Minute), now)
+	if m.lookup(memoHeader(), "", now) != nil || m.lookup(memoHeader("a"), "", now) == nil {
 		t.Error("keyed by the request as changed, not as read")
+	}
+}
+
+// TestResponsePhaseMemoKeyedByResponseHeaders: a stateless guest's
+// response phase memoized by the response headers it read is replayed
+// for the same values (the replay shows the call it replays), called
+// again for other values, and called for an error response whatever its
+// headers.
+func TestResponsePhaseMemoKeyedByResponseHeaders(t *testing.T) {
+	f := load(t, "respmemo", "")
+	respond := func(up string, isError bool) http.Header {
+		t.Helper()
+		x, w := newExchange()
+		next, p, err := f.Request(x, w)
+		if err != nil || !next || p == nil {
+			t.Fatalf("Request: %v %v %v", next, p, err)
+		}
+		r := &filter.Response{Status: 200, Header: http.Header{}, Error: isError}
+		if up != "" {
+			r.Header.Set("X-Up", up)
+		}
+		if err := p.Response(x, r); err != nil {
+			t.Fatal(err)
+		}
+		p.Release()
+		return r.Header
+	}
+	for i, c := range []struct {
+		up      string
+		isError bool
+		call    string
+	}{
+		{"a", false, "1"},
+		{"a", false, "1"}, // replayed
+		{"b", false, "2"},
+		{"", false, "3"}, // absent is a value of its own
+		{"a", false, "1"},
+		{"b", false, "2"},
+		{"a", true, "4"}, // an error response goes to the guest
+	} {
+		h := respond(c.up, c.isError)
+		if h.Get("X-Call") != c.call || h.Get("X-Seen") != c.up {
+			t.Errorf("response %d (X-Up %q, error %v): X-Call %q X-Seen %q; want %q %q", i, c.up, c.isError, h.Get("X-Call"), h.Get("X-Seen"), c.call, c.up)
+		}
 	}
 }

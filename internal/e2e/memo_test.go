@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -77,5 +78,81 @@ func TestJWTMemoizedDecision(t *testing.T) {
 	}
 	if len(users) < 3 || users[1] != "alice" || users[2] != "alice" {
 		t.Errorf("access log users %v: memo hits must set the user property too", users)
+	}
+}
+
+// TestHeaderRewriteMemoized: a header-rewrite phase whose changes are the
+// same for every message is called once and then replayed by the host,
+// request and response alike, with the same effect on every request; a
+// phase with a template or a rename is called every time, and an error
+// response is never answered from the memo.
+func TestHeaderRewriteMemoized(t *testing.T) {
+	var n atomic.Int32
+	up := gatewaytest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Server", "up-"+strconv.Itoa(int(n.Add(1))))
+		w.Header().Set("X-Powered-By", "php")
+		gatewaytest.Echo(w, r)
+	})
+	h := gatewaytest.StartBundled(t, `
+[filters.fixed]
+plugin = "header-rewrite"
+config.request = { set = { X-Gateway = "lintel" }, remove = ["X-Debug"] }
+config.response = { set = { X-Served-By = "lintel" }, remove = ["X-Powered-By"] }
+[filters.templated]
+plugin = "header-rewrite"
+config.request = { set = { X-Id = "{request_id}" } }
+config.response = { rename = { Server = "X-Upstream-Server" } }
+[services.echo]
+targets = ["{{echo}}"]
+[services.down]
+targets = ["http://127.0.0.1:1"]
+[[routes]]
+path = "/fixed/*rest"
+service = "echo"
+filters = ["fixed"]
+[[routes]]
+path = "/templated/*rest"
+service = "echo"
+filters = ["templated"]
+[[routes]]
+path = "/down/*rest"
+service = "down"
+filters = ["fixed"]
+`, map[string]string{"echo": up.URL})
+
+	for i := range 3 {
+		resp, body := h.Do("GET", "/fixed/1", nil, "X-Debug", "1", "X-Gateway", "spoofed")
+		rq := gatewaytest.DecodeEcho(t, body).Header
+		if resp.StatusCode != 200 || rq.Get("X-Debug") != "" || strings.Join(rq.Values("X-Gateway"), ",") != "lintel" ||
+			resp.Header.Get("X-Served-By") != "lintel" || resp.Header.Get("X-Powered-By") != "" {
+			t.Fatalf("fixed, request %d: %d, request headers %v, response headers %v", i, resp.StatusCode, rq, resp.Header)
+		}
+	}
+	if calls, hits := callsOf(t, h, "fixed"); calls != 2 || hits != 4 {
+		t.Errorf("fixed x3: %d guest calls, %d memo hits; want 2 (a request and a response phase) and 4", calls, hits)
+	}
+
+	ids := map[string]bool{}
+	for i := range 3 {
+		resp, body := h.Do("GET", "/templated/1", nil)
+		id := gatewaytest.DecodeEcho(t, body).Header.Get("X-Id")
+		if resp.StatusCode != 200 || id == "" || ids[id] || resp.Header.Get("Server") != "" ||
+			!strings.HasPrefix(resp.Header.Get("X-Upstream-Server"), "up-") {
+			t.Fatalf("templated, request %d: %d, X-Id %q (seen: %v), response headers %v", i, resp.StatusCode, id, ids, resp.Header)
+		}
+		ids[id] = true
+	}
+	if calls, hits := callsOf(t, h, "templated"); calls != 6 || hits != 0 {
+		t.Errorf("templated x3: %d guest calls, %d memo hits; want 6 and 0", calls, hits)
+	}
+
+	// The proxy's own error answer: the request phase is replayed, the
+	// response phase is the guest's.
+	resp, _ := h.Do("GET", "/down/1", nil)
+	if resp.StatusCode != 502 || resp.Header.Get("X-Served-By") != "lintel" {
+		t.Errorf("an upstream down: %d, response headers %v", resp.StatusCode, resp.Header)
+	}
+	if calls, hits := callsOf(t, h, "fixed"); calls != 3 || hits != 5 {
+		t.Errorf("after an error response: %d guest calls, %d memo hits; want 3 and 5", calls, hits)
 	}
 }

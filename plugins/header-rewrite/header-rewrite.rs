@@ -32,6 +32,13 @@ impl Rules {
     fn is_empty(&self) -> bool {
         self.remove.is_empty() && self.rename.is_empty() && self.set.is_empty() && self.add.is_empty()
     }
+
+    /// is_constant reports whether the phase makes the same changes to
+    /// every message: no rename (which reads the headers) and no template
+    /// that reads a property. The host may then replay it (memoize).
+    fn is_constant(&self) -> bool {
+        self.rename.is_empty() && self.set.iter().chain(&self.add).all(|(_, t)| t.is_literal())
+    }
 }
 
 /// A header value template: literal pieces and property names, in order.
@@ -43,6 +50,10 @@ enum Piece {
 struct Template(Vec<Piece>);
 
 impl Template {
+    fn is_literal(&self) -> bool {
+        self.0.iter().all(|p| matches!(p, Piece::Text(_)))
+    }
+
     /// parse splits "{name}" references out of s: "{property:NAME}" reads
     /// NAME; an unclosed "{" is literal text.
     fn parse(mut s: &str) -> Template {
@@ -121,9 +132,16 @@ pub extern "C" fn _initialize() {
     if c.response.is_empty() {
         flags |= lintel::NO_RESPONSE; // one guest call per request saved
     }
+    if c.request.is_constant() || c.response.is_constant() {
+        // Such a phase is called once an hour; the host replays it.
+        flags |= lintel::MEMOIZABLE;
+    }
     lintel::declare(flags);
     CONFIG.with(|cell| *cell.borrow_mut() = Some(c));
 }
+
+/// The longest a memoized phase holds before the guest is called again.
+const MEMO_TTL_MS: i32 = 3_600_000;
 
 fn apply(kind: Kind, r: &Rules) {
     for name in &r.remove {
@@ -146,6 +164,9 @@ fn apply(kind: Kind, r: &Rules) {
     }
     for (name, t) in &r.add {
         lintel::add_header(kind, name, &t.expand(&property));
+    }
+    if r.is_constant() {
+        lintel::memoize(&[], MEMO_TTL_MS);
     }
 }
 
@@ -190,6 +211,9 @@ mod tests {
         let c = load(r#"{"request":{"set":{"X-A":"1"},"remove":["X-B"]},"response":{}}"#).unwrap();
         assert_eq!(c.request.set.len(), 1);
         assert!(c.response.is_empty());
+        assert!(c.request.is_constant());
+        let c = load(r#"{"request":{"set":{"X-A":"{client_ip}"}},"response":{"rename":{"Server":"X-Server"}}}"#).unwrap();
+        assert!(!c.request.is_constant() && !c.response.is_constant());
         assert!(load(r#"{"request":{"remove":"X-B"}}"#).is_err());
         assert!(load(r#"{"request":{"set":{"X-A":1}}}"#).is_err());
     }

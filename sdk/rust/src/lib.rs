@@ -50,6 +50,7 @@ mod raw {
     extern "C" {
         pub fn abi_version() -> i32;
         pub fn declare(flags: i32);
+        pub fn memoize(names: *const u8, names_len: u32, ttl_ms: i32);
         pub fn now() -> i64;
         pub fn log_kv(level: i32, msg: *const u8, msg_len: u32, kv: *const u8, kv_len: u32);
         pub fn get_property(name: *const u8, name_len: u32, buf: *mut u8, limit: u32) -> i64;
@@ -97,6 +98,9 @@ pub const ON_COMPLETE: i32 = 4;
 /// so the host skips the call (an access log, which needs only the
 /// completion).
 pub const NO_REQUEST: i32 = 8;
+/// `declare` flag: a phase's call may end with `memoize`; with
+/// `NO_RESPONSE`, or with `STATELESS` for both phases.
+pub const MEMOIZABLE: i32 = 16;
 /// `enable_features` flags.
 pub const BUFFER_REQUEST: u32 = 1;
 pub const BUFFER_RESPONSE: u32 = 2;
@@ -298,6 +302,23 @@ pub fn abi_version() -> i32 {
 /// call it from `_initialize`.
 pub fn declare(flags: i32) {
     unsafe { raw::declare(flags) }
+}
+
+/// Tells the host that this call's outcome depended only on the headers
+/// `names` of its phase (request headers in `handle_request`, response
+/// headers in `handle_response`) and holds for `ttl_ms` (at most an hour):
+/// the host applies the same header changes, properties and metric
+/// updates to a later request whose values of them are the same, without
+/// calling the guest. Needs `MEMOIZABLE`; what cannot be replayed (an
+/// answer, a body, a property read, a log line...) makes the host ignore
+/// it. See sdk/ABI.md.
+pub fn memoize(names: &[&str], ttl_ms: i32) {
+    let mut list = Vec::with_capacity(names.iter().map(|n| n.len() + 1).sum());
+    for n in names {
+        list.extend_from_slice(n.as_bytes());
+        list.push(0);
+    }
+    unsafe { raw::memoize(list.as_ptr(), list.len() as u32, ttl_ms) }
 }
 
 /// Wall clock, Unix nanoseconds.
