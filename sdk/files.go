@@ -8,5 +8,5 @@ import "embed"
 
 // Files holds each SDK's library, by its path under sdk/.
 //
-//go:embed c/lintel.h rust/src/lib.rs rust/src/json.rs assemblyscript/assembly/lintel.ts
+//go:embed c/lintel.h rust/src/lib.rs rust/src/json.rs rust/src/heap.rs assemblyscript/assembly/lintel.ts
 var Files embed.FS

@@ -102,7 +102,7 @@ func TestWriteRefuses(t *testing.T) {
 func TestWriteLayout(t *testing.T) {
 	want := map[string][]string{
 		"go":             {"go.mod", "main.go", "main_test.go", "Makefile", "README.md", "lintel-sdk/lintel.go", "lintel-sdk/go.mod"},
-		"rust":           {"my-filter.rs", "Makefile", "README.md", "lintel/lib.rs", "lintel/json.rs"},
+		"rust":           {"my-filter.rs", "Makefile", "README.md", "lintel/lib.rs", "lintel/json.rs", "lintel/heap.rs"},
 		"c":              {"my-filter.c", "lintel.h", "Makefile", "README.md"},
 		"assemblyscript": {"package.json", "assembly/my-filter.ts", "assembly/lintel.ts", "Makefile", "README.md"},
 		"wat":            {"my-filter.wat", "Makefile", "README.md"},

@@ -21,6 +21,12 @@
 //! functions is imported) or `wasm32-wasi`; see `sdk/rust/README.md`.
 
 pub mod json;
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+mod heap;
+
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static HEAP: heap::Heap = heap::Heap::new();
 
 mod raw {
     #[link(wasm_import_module = "http_handler")]
