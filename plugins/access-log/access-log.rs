@@ -32,6 +32,7 @@ struct Config {
     headers: Vec<(String, bool)>,
     sample: f64,
     lines: Option<Metric>,
+    properties: lintel::PropertyNames,
 }
 
 fn load(config: &str) -> Result<Config, String> {
@@ -59,7 +60,7 @@ fn load(config: &str) -> Result<Config, String> {
             (lower, hidden)
         })
         .collect();
-    Ok(Config { format, headers, sample, lines: None })
+    Ok(Config { format, headers, sample, lines: None, properties: lintel::PropertyNames::new(&PROPERTIES) })
 }
 
 thread_local! {
@@ -91,7 +92,7 @@ pub extern "C" fn lintel_on_complete() {
         let c = cell.borrow();
         let c = c.as_ref().expect("configured in _initialize");
         // Every property a line needs, in one host call.
-        let p = lintel::properties(&PROPERTIES);
+        let p = lintel::properties_of(&c.properties);
         let result = if !sampled(p.get(REQUEST_ID), c.sample) {
             "sampled_out"
         } else {
@@ -183,53 +184,42 @@ fn sampled(id: &str, rate: f64) -> bool {
 
 /// json_line writes the record by hand, in a fixed field order, to b.
 fn json_line(b: &mut String, c: &Config, p: &lintel::Properties) {
-    b.push('{');
-    // Keys are written as they are: none needs an escape.
-    let str_field = |b: &mut String, key: &str, v: &str| {
-        if b.len() > 1 {
-            b.push(',');
-        }
-        b.push('"');
-        b.push_str(key);
-        b.push_str("\":");
+    // A field is its constant `,"key":` (keys need no escape), then its
+    // value.
+    let str_field = |b: &mut String, prefix: &str, v: &str| {
+        b.push_str(prefix);
         json::write_string(b, v);
     };
-    let num_field = |b: &mut String, key: &str, v: &str| {
-        b.push_str(",\"");
-        b.push_str(key);
-        b.push_str("\":");
-        if !is_number(v) {
-            b.push_str("null");
-        } else {
-            b.push_str(v);
-        }
+    let num_field = |b: &mut String, prefix: &str, v: &str| {
+        b.push_str(prefix);
+        b.push_str(if is_number(v) { v } else { "null" });
     };
-    str_field(b, "time", p.get(START_TIME));
-    str_field(b, "request_id", p.get(REQUEST_ID));
+    str_field(b, "{\"time\":", p.get(START_TIME));
+    str_field(b, ",\"request_id\":", p.get(REQUEST_ID));
     let trace = p.get(TRACE_ID);
     if !trace.is_empty() {
-        str_field(b, "trace_id", trace);
+        str_field(b, ",\"trace_id\":", trace);
     }
-    str_field(b, "client_ip", p.get(CLIENT_IP));
-    str_field(b, "method", p.get(METHOD));
-    str_field(b, "path", p.get(PATH));
-    str_field(b, "uri", p.get(URI));
-    str_field(b, "proto", p.get(PROTOCOL));
-    num_field(b, "status", p.get(STATUS));
-    num_field(b, "duration_ms", p.get(DURATION_MS));
-    num_field(b, "bytes_in", p.get(BYTES_IN));
-    num_field(b, "bytes_out", p.get(BYTES_OUT));
-    str_field(b, "route", p.get(ROUTE));
-    str_field(b, "listener", p.get(LISTENER));
-    str_field(b, "upstream", p.get(UPSTREAM));
+    str_field(b, ",\"client_ip\":", p.get(CLIENT_IP));
+    str_field(b, ",\"method\":", p.get(METHOD));
+    str_field(b, ",\"path\":", p.get(PATH));
+    str_field(b, ",\"uri\":", p.get(URI));
+    str_field(b, ",\"proto\":", p.get(PROTOCOL));
+    num_field(b, ",\"status\":", p.get(STATUS));
+    num_field(b, ",\"duration_ms\":", p.get(DURATION_MS));
+    num_field(b, ",\"bytes_in\":", p.get(BYTES_IN));
+    num_field(b, ",\"bytes_out\":", p.get(BYTES_OUT));
+    str_field(b, ",\"route\":", p.get(ROUTE));
+    str_field(b, ",\"listener\":", p.get(LISTENER));
+    str_field(b, ",\"upstream\":", p.get(UPSTREAM));
     let retries = p.get(RETRIES);
     if !retries.is_empty() {
-        num_field(b, "retries", retries);
+        num_field(b, ",\"retries\":", retries);
     }
-    str_field(b, "user", p.get(USER));
+    str_field(b, ",\"user\":", p.get(USER));
     let gs = p.get(GRPC_STATUS);
     if !gs.is_empty() {
-        num_field(b, "grpc_status", gs);
+        num_field(b, ",\"grpc_status\":", gs);
     }
     let failed = p.get(FAILED_PARTS);
     if !failed.is_empty() {

@@ -319,11 +319,7 @@ pub fn declare(flags: i32) {
 /// answer, a body, a property read, a log line...) makes the host ignore
 /// it. See sdk/ABI.md.
 pub fn memoize(names: &[&str], ttl_ms: i32) {
-    let mut list = Vec::with_capacity(names.iter().map(|n| n.len() + 1).sum());
-    for n in names {
-        list.extend_from_slice(n.as_bytes());
-        list.push(0);
-    }
+    let list = nul_list(names);
     unsafe { raw::memoize(list.as_ptr(), list.len() as u32, ttl_ms) }
 }
 
@@ -357,9 +353,26 @@ impl Properties {
 }
 
 pub fn properties(names: &[&str]) -> Properties {
-    let list = nul_list(names);
+    properties_of(&PropertyNames::new(names))
+}
+
+/// Property names as `get_properties` takes them, joined once: a filter
+/// that reads the same properties on every request keeps them.
+pub struct PropertyNames {
+    list: Vec<u8>,
+    count: usize,
+}
+
+impl PropertyNames {
+    pub fn new(names: &[&str]) -> PropertyNames {
+        PropertyNames { list: nul_list(names), count: names.len() }
+    }
+}
+
+/// `properties` for names joined beforehand.
+pub fn properties_of(names: &PropertyNames) -> Properties {
     let call = |buf: &mut Vec<u8>, limit: usize| unsafe {
-        raw::get_properties(list.as_ptr(), list.len() as u32, buf.as_mut_ptr(), limit as u32) as u32 as usize
+        raw::get_properties(names.list.as_ptr(), names.list.len() as u32, buf.as_mut_ptr(), limit as u32) as u32 as usize
     };
     let mut buf = Vec::with_capacity(512);
     let mut n = call(&mut buf, 512);
@@ -369,16 +382,37 @@ pub fn properties(names: &[&str]) -> Properties {
     }
     // SAFETY: the host wrote n bytes, n within the capacity it was given.
     unsafe { buf.set_len(n.min(buf.capacity())) };
-    let mut spans = Vec::with_capacity(names.len());
+    let mut spans = Vec::with_capacity(names.count);
     let mut at = 0;
     while at + 4 <= buf.len() {
         let len = u32::from_le_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]) as usize;
         let (start, end) = (at + 4, (at + 4 + len).min(buf.len()));
-        let ok = core::str::from_utf8(&buf[start..end]).is_ok();
+        let v = &buf[start..end];
+        let ok = ascii(v) || core::str::from_utf8(v).is_ok();
         spans.push(if ok { (start as u32, end as u32) } else { (0, 0) });
         at = end;
     }
     Properties { buf, spans }
+}
+
+/// Whether b is all ASCII, eight bytes at a time (from_utf8 goes a byte
+/// at a time through a short or unaligned value, and a property is both).
+fn ascii(b: &[u8]) -> bool {
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let word = |i: usize| u64::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3], b[i + 4], b[i + 5], b[i + 6], b[i + 7]]);
+    if b.len() < 8 {
+        let mut w = [0u8; 8];
+        w[..b.len()].copy_from_slice(b);
+        return u64::from_le_bytes(w) & HIGHS == 0;
+    }
+    let mut i = 0;
+    while i + 8 <= b.len() {
+        if word(i) & HIGHS != 0 {
+            return false;
+        }
+        i += 8;
+    }
+    word(b.len() - 8) & HIGHS == 0 // the last bytes, overlapping
 }
 
 pub fn set_property(name: &str, value: &str) {
@@ -546,4 +580,22 @@ pub fn call_response_body() -> Vec<u8> {
 /// Writes one raw line to the filter's `output`; false when it has none.
 pub fn emit(line: &str) -> bool {
     unsafe { raw::emit(line.as_ptr(), line.len() as u32) == 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ascii_at_every_length_and_offset() {
+        for n in 0..24 {
+            let plain = vec![b'a'; n];
+            assert!(ascii(&plain), "{} ASCII bytes", n);
+            for at in 0..n {
+                let mut b = plain.clone();
+                b[at] = 0x80;
+                assert!(!ascii(&b), "a high byte at {} of {}", at, n);
+            }
+        }
+    }
 }
