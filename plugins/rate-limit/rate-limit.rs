@@ -230,17 +230,26 @@ fn push_int(out: &mut String, v: i64) {
         out.push('-');
     }
     let (mut n, mut digits, mut i) = (v.unsigned_abs(), [0u8; 20], 20);
-    loop {
+    // WebAssembly's i64.div_u is a hardware divide, tens of cycles a
+    // digit; a value that fits 32 bits is divided by multiplying instead
+    // (n / 10 == n * 0xCCCCCCCD >> 35 for every u32 n).
+    while n > u32::MAX as u64 {
         i -= 1;
         digits[i] = b'0' + (n % 10) as u8;
         n /= 10;
+    }
+    let mut n = n as u32;
+    loop {
+        let q = ((n as u64 * 0xCCCC_CCCD) >> 35) as u32;
+        i -= 1;
+        digits[i] = b'0' + (n - q * 10) as u8;
+        n = q;
         if n == 0 {
             break;
         }
     }
-    for &d in &digits[i..] {
-        out.push(d as char);
-    }
+    // SAFETY: ASCII digits.
+    out.push_str(unsafe { std::str::from_utf8_unchecked(&digits[i..]) });
 }
 
 fn count(c: &Config, result: &str) {
@@ -351,6 +360,22 @@ mod tests {
         assert_eq!(rate_key("client|1.2.3.4"), "rate:client|1.2.3.4");
         assert_eq!(rate_key(&"a".repeat(128)), format!("rate:{}", "a".repeat(128)));
         assert_eq!(rate_key(&"a".repeat(129)), "rate:sha256:c12cb024a2e5551cca0e08fce8f1c5e314555cc3fef6329ee994a3db752166ae");
+    }
+
+    #[test]
+    fn integers() {
+        for v in [0, 1, 9, 10, 99, 100, 1_000_000, 4_294_967_295, 4_294_967_296, -1, -4_294_967_296, i64::MAX, i64::MIN] {
+            let mut s = String::new();
+            push_int(&mut s, v);
+            assert_eq!(s, v.to_string());
+        }
+        // The multiply-and-shift against a divide, across the u32 range.
+        let mut n: u32 = 1;
+        while n < u32::MAX - 997 {
+            assert_eq!(((n as u64 * 0xCCCC_CCCD) >> 35) as u32, n / 10, "{}", n);
+            n += 997 + n / 7;
+        }
+        assert_eq!(((u32::MAX as u64 * 0xCCCC_CCCD) >> 35) as u32, u32::MAX / 10);
     }
 
     #[test]

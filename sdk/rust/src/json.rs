@@ -85,7 +85,7 @@ pub fn write_string(out: &mut String, s: &str) {
     let b = s.as_bytes();
     let (mut start, mut i) = (0, 0);
     while i < b.len() {
-        if i + 8 <= b.len() && !word_needs_escape(u64::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3], b[i + 4], b[i + 5], b[i + 6], b[i + 7]])) {
+        if i + 8 <= b.len() && !word_needs_escape(word(b, i)) {
             i += 8;
             continue;
         }
@@ -108,6 +108,15 @@ pub fn write_string(out: &mut String, s: &str) {
     }
     out.push_str(&s[start..]);
     out.push('"');
+}
+
+/// The eight bytes of b at i as one little-endian word: one load, where
+/// eight indexed reads may stay eight.
+#[inline(always)]
+pub(crate) fn word(b: &[u8], i: usize) -> u64 {
+    assert!(i + 8 <= b.len());
+    // SAFETY: in bounds, checked above; any alignment is read.
+    u64::from_le(unsafe { core::ptr::read_unaligned(b.as_ptr().add(i) as *const u64) })
 }
 
 /// Whether any of the eight bytes in w is '"', '\\' or below 0x20 (the

@@ -399,7 +399,6 @@ pub fn properties_of(names: &PropertyNames) -> Properties {
 /// at a time through a short or unaligned value, and a property is both).
 fn ascii(b: &[u8]) -> bool {
     const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let word = |i: usize| u64::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3], b[i + 4], b[i + 5], b[i + 6], b[i + 7]]);
     if b.len() < 8 {
         let mut w = [0u8; 8];
         w[..b.len()].copy_from_slice(b);
@@ -407,12 +406,12 @@ fn ascii(b: &[u8]) -> bool {
     }
     let mut i = 0;
     while i + 8 <= b.len() {
-        if word(i) & HIGHS != 0 {
+        if json::word(b, i) & HIGHS != 0 {
             return false;
         }
         i += 8;
     }
-    word(b.len() - 8) & HIGHS == 0 // the last bytes, overlapping
+    json::word(b, b.len() - 8) & HIGHS == 0 // the last bytes, overlapping
 }
 
 pub fn set_property(name: &str, value: &str) {
