@@ -199,7 +199,7 @@ func (m *Memory) update(key string, fn func(cur entry, ok bool, now int64) (next
 		if ok {
 			delta -= cost(key, cur.value)
 		}
-		if m.charge(key, delta) {
+		if delta == 0 || m.charge(key, delta) { // a value of the same size costs nothing more
 			s.m[key] = next
 			s.mu.Unlock()
 			return nil
