@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What the bundled filters cost, against plain Lintel in the same run.
 #
-#   scripts/bench-filters.sh                   # 5 interleaved rounds x 5 s
+#   scripts/bench-filters.sh                   # 5 interleaved rounds x 5 s, each route beside a run of /plain
 #   DURATION=1 ROUNDS=1 scripts/bench-filters.sh
 #   MODE=burst scripts/bench-filters.sh        # a cold gateway, 2,000 requests over 64 connections
 #   MODE=soak REQUESTS=1000000 scripts/bench-filters.sh
@@ -15,9 +15,10 @@
 # (access-log to a file); and /chain, all four (access-log, jwt-auth,
 # rate-limit, header-rewrite). Every plugin runs sandboxed and metered, as
 # gateway.toml runs them.
-# For each route, over the rounds: req/s as a ratio to /plain (median and
-# spread), p50 and p99 (median, and p99's spread), gatewayd's CPU time per
-# request (from /proc), and gatewayd's RSS at the end and at its peak.
+# For each route, over the rounds: req/s as a ratio to the run of /plain
+# beside it (median and spread), p50 and p99 (median, and p99's spread),
+# gatewayd's CPU time per request (from /proc), and gatewayd's RSS at the
+# end and at its peak. /plain's own line is over all its runs.
 # Needs wrk (apt-get install wrk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -145,33 +146,43 @@ if [ "$MODE" = soak ]; then
   exit 0
 fi
 
-routes=(/plain/1 /jwt/1 /jwt-verify/1 /limit/1 /rewrite/1 /log/1 /chain/1)
+routes=(/jwt/1 /jwt-verify/1 /limit/1 /rewrite/1 /log/1 /chain/1)
 # Warm up: instances are created as concurrency asks for them, and jwt
 # verifies the token once per instance before its cache serves it.
-for r in "${routes[@]}"; do run "$r" 2s >/dev/null; done
+for r in /plain/1 "${routes[@]}"; do run "$r" 2s >/dev/null; done
 echo "wrk -t2 -c$CONNS -d${DURATION}s --latency, a valid RS256 token on every request, $ROUNDS interleaved round(s), after a warm-up"
-# Each round starts at another route, so no route always runs first (on
-# a warm or a cold machine).
+echo "(each route's ratio is to a run of /plain right beside it, before it in odd rounds and after it in even ones)"
+# Each round starts at another route, so no route always follows the
+# same one; each route is paired with its own run of /plain, so a
+# machine whose speed drifts (this one is shared) moves both alike.
 n=${#routes[@]}
 for round in $(seq "$ROUNDS"); do
   for i in $(seq 0 $((n - 1))); do
     r=${routes[$(( (i + round - 1) % n ))]}
-    echo "$round $r $(run "$r" "${DURATION}s")" >>"$work/results"
+    if (( round % 2 )); then
+      p=$(run /plain/1 "${DURATION}s"); x=$(run "$r" "${DURATION}s")
+    else
+      x=$(run "$r" "${DURATION}s"); p=$(run /plain/1 "${DURATION}s")
+    fi
+    echo "/plain/1 $p ${p%% *}" >>"$work/results"
+    echo "$r $x ${p%% *}" >>"$work/results"
   done
 done
+# Fields: route rps p50 p99 cpu_us paired_plain_rps.
 awk -v rss="$(awk '/VmRSS/ {print $2}' "/proc/$gw/status")" -v hwm="$(awk '/VmHWM/ {print $2}' "/proc/$gw/status")" '
-  function median(a, n,   i, j, t) { for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t } return a[int((n + 1) / 2)] }
+  function sort(a, n,   i, j, t) { for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t } }
+  function median(a, n) { sort(a, n); return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
   function lo(a, n,   i, m) { m = a[1]; for (i = 2; i <= n; i++) if (a[i] < m) m = a[i]; return m }
   function hi(a, n,   i, m) { m = a[1]; for (i = 2; i <= n; i++) if (a[i] > m) m = a[i]; return m }
-  { round = $1; route = $2; if (!(route in seen)) { seen[route] = 1; order[++nr] = route }
-    rps[route, round] = $3; p50[route, round] = $4; p99[route, round] = $5; cpu[route, round] = $6; rounds = round }
+  { route = $1; if (!(route in runs)) order[++nr] = route
+    k = ++runs[route]; rps[route, k] = $2; p50[route, k] = $3; p99[route, k] = $4; cpu[route, k] = $5; ratio[route, k] = $2 / $6 }
   END {
     printf "%-14s %8s %16s %8s %9s %16s %11s\n", "route", "req/s", "x plain (spread)", "p50 ms", "p99 ms", "p99 spread", "CPU us/req"
     for (i = 1; i <= nr; i++) {
-      r = order[i]
-      for (k = 1; k <= rounds; k++) { ratio[k] = rps[r, k] / rps["/plain/1", k]; a[k] = rps[r, k]; b[k] = p50[r, k]; c[k] = p99[r, k]; d[k] = cpu[r, k] }
-      spread = sprintf("%.2f-%.2f", lo(ratio, rounds), hi(ratio, rounds)); pspread = sprintf("%.1f-%.1f", lo(c, rounds), hi(c, rounds))
-      printf "%-14s %8d %5.2f %10s %8.2f %9.2f %16s %11.1f\n", r, median(a, rounds), median(ratio, rounds), spread, median(b, rounds), median(c, rounds), pspread, median(d, rounds)
+      r = order[i]; m = runs[r]
+      for (k = 1; k <= m; k++) { q[k] = ratio[r, k]; a[k] = rps[r, k]; b[k] = p50[r, k]; c[k] = p99[r, k]; d[k] = cpu[r, k] }
+      spread = sprintf("%.2f-%.2f", lo(q, m), hi(q, m)); pspread = sprintf("%.1f-%.1f", lo(c, m), hi(c, m))
+      printf "%-14s %8d %5.2f %10s %8.2f %9.2f %16s %11.1f\n", r, median(a, m), median(q, m), spread, median(b, m), median(c, m), pspread, median(d, m)
     }
     printf "gatewayd RSS: %d MiB now, %d MiB at its peak\n", rss / 1024, hwm / 1024
   }' "$work/results"
