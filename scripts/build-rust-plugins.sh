@@ -23,7 +23,7 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 go build -o "$tmp/gatewayd" ./cmd/gatewayd
-rustc=(/usr/bin/rustc --edition 2021 --target wasm32-unknown-unknown -C opt-level=3 -C panic=abort -C target-feature=+bulk-memory
+rustc=(/usr/bin/rustc --edition 2021 --target wasm32-unknown-unknown -C opt-level=3 -C panic=abort -C target-feature=+bulk-memory -C lto
   --remap-path-prefix "$PWD=.")
 "${rustc[@]}" --crate-type rlib --crate-name lintel -o "$tmp/liblintel.rlib" sdk/rust/src/lib.rs
 stale=0
@@ -48,7 +48,7 @@ for src in plugins/*/*.rs; do
   name=$(basename "$src" .rs)
   [ "$(basename "$(dirname "$src")")" = "$name" ] || continue
   /usr/bin/rustc --edition 2021 --test --extern lintel="$tmp/liblintel-native.rlib" -o "$tmp/$name-test" "$src"
-  "$tmp/$name-test" -q >/dev/null
+  out=$("$tmp/$name-test" -q 2>&1) || { echo "build-rust-plugins: the tests of $src failed:" >&2; echo "$out" >&2; exit 1; }
 done
 [ $stale = 0 ] && { $check && echo "build-rust-plugins: every committed Rust plugin matches its source" || true; }
 exit $stale

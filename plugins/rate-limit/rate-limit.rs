@@ -370,9 +370,9 @@ mod tests {
             assert_eq!(s, v.to_string());
         }
         // The multiply-and-shift against a divide, across the u32 range.
-        let mut n: u32 = 1;
-        while n < u32::MAX - 997 {
-            assert_eq!(((n as u64 * 0xCCCC_CCCD) >> 35) as u32, n / 10, "{}", n);
+        let mut n: u64 = 1;
+        while n <= u32::MAX as u64 {
+            assert_eq!((n * 0xCCCC_CCCD) >> 35, n / 10, "{}", n);
             n += 997 + n / 7;
         }
         assert_eq!(((u32::MAX as u64 * 0xCCCC_CCCD) >> 35) as u32, u32::MAX / 10);
