@@ -105,6 +105,8 @@ type entry struct {
 	expires int64 // unix nanos; 0 = never
 }
 
+func (e entry) expired(now int64) bool { return e.expires != 0 && e.expires <= now }
+
 // NewMemory returns a Memory store that sweeps expired keys every
 // interval (a minute when 0).
 func NewMemory(interval time.Duration) *Memory {
@@ -140,7 +142,7 @@ func (m *Memory) SetNamespaceLimit(n int64) { m.limit.Store(n) }
 // it is dropped).
 func (m *Memory) live(s *shard, key string, now int64) (entry, bool) {
 	e, ok := s.m[key]
-	if ok && e.expires != 0 && e.expires <= now {
+	if ok && e.expired(now) {
 		m.drop(s, key, e)
 		return entry{}, false
 	}
@@ -189,20 +191,32 @@ func (m *Memory) update(key string, fn func(cur entry, ok bool, now int64) (next
 		s := m.shard(key)
 		s.mu.Lock()
 		now := m.now().UnixNano()
-		cur, ok := m.live(s, key, now)
+		// An expired entry is absent to fn; one about to be replaced is
+		// overwritten in place rather than deleted and inserted again.
+		held, present := s.m[key]
+		cur, ok := held, present && !held.expired(now)
+		if !ok {
+			cur = entry{}
+		}
 		next, store, err := fn(cur, ok, now)
 		if err != nil || !store {
+			if present && !ok {
+				m.drop(s, key, held)
+			}
 			s.mu.Unlock()
 			return err
 		}
 		delta := cost(key, next.value)
-		if ok {
-			delta -= cost(key, cur.value)
+		if present {
+			delta -= cost(key, held.value)
 		}
 		if delta == 0 || m.charge(key, delta) { // a value of the same size costs nothing more
 			s.m[key] = next
 			s.mu.Unlock()
 			return nil
+		}
+		if present && !ok {
+			m.drop(s, key, held)
 		}
 		s.mu.Unlock()
 		if attempt > 0 {
@@ -219,7 +233,7 @@ func (m *Memory) reclaim(ns string) {
 		s.mu.Lock()
 		now := m.now().UnixNano()
 		for k, e := range s.m {
-			if e.expires != 0 && e.expires <= now && namespaceOf(k) == ns {
+			if e.expired(now) && namespaceOf(k) == ns {
 				m.drop(s, k, e)
 			}
 		}
@@ -350,7 +364,7 @@ func (m *Memory) Sweep() {
 		s.mu.Lock()
 		now := m.now().UnixNano()
 		for k, e := range s.m {
-			if e.expires != 0 && e.expires <= now {
+			if e.expired(now) {
 				m.drop(s, k, e)
 			}
 		}

@@ -279,3 +279,37 @@ func TestMemoryNamespaceIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestExpiredKeyReplacedInPlaceKeepsItsAccount: a write over an expired
+// key replaces it where it is instead of dropping and inserting it; the
+// namespace's account holds that one key all along, and an expired key
+// a write could not replace is still dropped.
+func TestExpiredKeyReplacedInPlaceKeepsItsAccount(t *testing.T) {
+	m := NewMemory(time.Hour)
+	defer m.Close()
+	now := time.Unix(1_700_000_000, 0)
+	m.now = func() time.Time { return now }
+	a := Namespace(m, "a")
+	if _, err := a.GCRA(ctx, "k", time.Millisecond, 1); err != nil {
+		t.Fatal(err)
+	}
+	one := m.Used("a")
+	for range 5 {
+		now = now.Add(time.Second) // the key's TAT has passed: it is expired
+		d, err := a.GCRA(ctx, "k", time.Millisecond, 1)
+		if err != nil || !d.Allowed {
+			t.Fatalf("%+v %v", d, err)
+		}
+		if used, n := m.Used("a"), m.Len(); used != one || n != 1 {
+			t.Fatalf("%d bytes in %d keys after replacing an expired key, want %d in 1", used, n, one)
+		}
+	}
+	// A compare-and-swap that does not swap leaves the expired key dropped.
+	now = now.Add(time.Second)
+	if swapped, err := a.CompareAndSwap(ctx, "k", []byte("other"), []byte("x"), 0); err != nil || swapped {
+		t.Fatalf("swapped %v, %v", swapped, err)
+	}
+	if used, n := m.Used("a"), m.Len(); used != 0 || n != 0 {
+		t.Errorf("%d bytes in %d keys after an expired key was read, want none", used, n)
+	}
+}
