@@ -70,9 +70,10 @@ type recording struct {
 	reqCtx uint32
 }
 
-// read notes that the call read header name, valued values (nil-safe).
+// read notes that the call read header name, valued values (nil-safe;
+// nothing once the call is spoiled, as add).
 func (r *recording) read(name string, values []string) {
-	if r == nil {
+	if r == nil || r.spoiled {
 		return
 	}
 	if r.reads == nil {
@@ -99,7 +100,7 @@ func (r *recording) replayable(names []string) bool {
 }
 
 func (r *recording) add(op memoOp) {
-	if r != nil {
+	if r != nil && !r.spoiled {
 		r.ops = append(r.ops, op)
 	}
 }
@@ -175,6 +176,9 @@ func (m *memoTable) lookup(h http.Header, host string, now time.Time) *memoEntry
 // not read is keyed by its value in h (which the outcome did not depend
 // on: that only narrows what matches). h and host are as for lookup.
 func (m *memoTable) store(h http.Header, host string, r *recording, now time.Time) {
+	if !r.memoize || r.spoiled {
+		return // nothing to key: the call did not memoize, or cannot be replayed
+	}
 	names := make([]string, len(r.names))
 	keyed := http.Header{}
 	for i, n := range r.names {
