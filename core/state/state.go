@@ -199,26 +199,24 @@ func (m *Memory) update(key string, fn func(cur entry, ok bool, now int64) (next
 			cur = entry{}
 		}
 		next, store, err := fn(cur, ok, now)
-		if err != nil || !store {
-			if present && !ok {
-				m.drop(s, key, held)
+		if err == nil && store {
+			delta := cost(key, next.value)
+			if present {
+				delta -= cost(key, held.value)
 			}
-			s.mu.Unlock()
-			return err
-		}
-		delta := cost(key, next.value)
-		if present {
-			delta -= cost(key, held.value)
-		}
-		if delta == 0 || m.charge(key, delta) { // a value of the same size costs nothing more
-			s.m[key] = next
-			s.mu.Unlock()
-			return nil
+			if delta == 0 || m.charge(key, delta) { // a value of the same size costs nothing more
+				s.m[key] = next
+				s.mu.Unlock()
+				return nil
+			}
 		}
 		if present && !ok {
-			m.drop(s, key, held)
+			m.drop(s, key, held) // expired, and not replaced
 		}
 		s.mu.Unlock()
+		if err != nil || !store {
+			return err
+		}
 		if attempt > 0 {
 			return ErrFull
 		}
