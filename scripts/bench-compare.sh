@@ -9,8 +9,7 @@
 #
 # For each build: req/s on /plain and /chain (medians), the chain's ratio
 # to its own plain (median and spread), p99 of each, and gatewayd's peak
-# RSS. Only one gatewayd is under load at a time; the order of the four
-# runs rotates each round. Needs wrk (apt-get install wrk).
+# RSS. Only one gatewayd is under load at a time. Needs wrk (apt-get install wrk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BASE=${1:?usage: scripts/bench-compare.sh REV}
@@ -81,9 +80,13 @@ run() {
 runs=("base /plain/1" "base /chain/1" "new /plain/1" "new /chain/1")
 for r in "${runs[@]}"; do run $r 2s >/dev/null; done # warm-up
 echo "$BASE ($(git rev-parse --short "$BASE")) against the working tree: wrk -t2 -c$CONNS -d${DURATION}s --latency, $ROUNDS interleaved round(s)"
+# Each build's chain runs right beside its own plain, and the order
+# reverses every other round (base plain, base chain, new plain, new
+# chain; then new chain, new plain, base chain, base plain), so a machine
+# whose speed drifts moves a ratio's two runs alike.
 for round in $(seq "$ROUNDS"); do
   for i in 0 1 2 3; do
-    r=${runs[$(( (i + round - 1) % 4 ))]}
+    r=${runs[$(( round % 2 ? i : 3 - i ))]}
     echo "$round $r $(run $r "${DURATION}s")" >>"$work/results"
   done
 done
