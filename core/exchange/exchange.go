@@ -56,10 +56,18 @@ type Exchange struct {
 	// Outcome is filled in as the request is served.
 	Outcome
 
-	props      map[string]string
-	logger     *slog.Logger
-	onComplete []func()
+	// props and onComplete start in the arrays after them: a request
+	// with a few of each allocates nothing for them. More properties than
+	// propsArray holds move to propsMap.
+	props           []property
+	propsArray      [4]property
+	propsMap        map[string]string
+	logger          *slog.Logger
+	onComplete      []func(*Exchange)
+	onCompleteArray [2]func(*Exchange)
 }
+
+type property struct{ key, value string }
 
 // Outcome is what became of a request: final when the OnComplete
 // functions run.
@@ -113,15 +121,20 @@ func (x *Exchange) ForwardHeaders(h http.Header) {
 	h.Set("X-Forwarded-Host", x.Host)
 }
 
-// OnComplete registers fn to run once the response is complete (the last
-// body byte sent, or the connection handed over), when the Outcome is
-// final. Functions run in registration order.
-func (x *Exchange) OnComplete(fn func()) { x.onComplete = append(x.onComplete, fn) }
+// OnComplete registers fn to be called with x once the response is
+// complete (the last body byte sent, or the connection handed over), when
+// the Outcome is final. Functions run in registration order.
+func (x *Exchange) OnComplete(fn func(*Exchange)) {
+	if x.onComplete == nil {
+		x.onComplete = x.onCompleteArray[:0]
+	}
+	x.onComplete = append(x.onComplete, fn)
+}
 
 // Complete runs the OnComplete functions; the listener calls it once.
 func (x *Exchange) Complete() {
 	for _, fn := range x.onComplete {
-		fn()
+		fn(x)
 	}
 	x.onComplete = nil
 }
@@ -140,16 +153,42 @@ func (x *Exchange) Log() *slog.Logger {
 
 // SetProperty stores a per-request property for later filters and logs.
 func (x *Exchange) SetProperty(key, value string) {
-	if x.props == nil {
-		x.props = make(map[string]string, 4)
+	if x.propsMap != nil {
+		x.propsMap[key] = value
+		return
 	}
-	x.props[key] = value
+	for i := range x.props {
+		if x.props[i].key == key {
+			x.props[i].value = value
+			return
+		}
+	}
+	if len(x.props) < len(x.propsArray) {
+		x.props = append(x.propsArray[:len(x.props)], property{key, value})
+		return
+	}
+	// Beyond a few, a map: a plugin setting thousands must not make each
+	// set a search of the others.
+	x.propsMap = make(map[string]string, 2*len(x.props))
+	for _, p := range x.props {
+		x.propsMap[p.key] = p.value
+	}
+	x.propsMap[key] = value
+	x.props = nil
 }
 
 // Property returns a property set by SetProperty.
 func (x *Exchange) Property(key string) (string, bool) {
-	v, ok := x.props[key]
-	return v, ok
+	if x.propsMap != nil {
+		v, ok := x.propsMap[key]
+		return v, ok
+	}
+	for _, p := range x.props {
+		if p.key == key {
+			return p.value, true
+		}
+	}
+	return "", false
 }
 
 // HeaderName is the spelling-insensitive form of a header name: its

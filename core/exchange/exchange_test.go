@@ -1,6 +1,7 @@
 package exchange
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -36,5 +37,49 @@ func TestForwardHeaders(t *testing.T) {
 		if h.Get(k) != v[0] || len(h[k]) != 1 {
 			t.Errorf("%s = %q, want %q", k, h[k], v)
 		}
+	}
+}
+
+// Properties hold their latest value, however many a request has: the
+// first few in the exchange itself, the rest in a map.
+func TestPropertiesHoldTheirLatestValue(t *testing.T) {
+	for _, n := range []int{1, 4, 5, 100} {
+		x := &Exchange{}
+		for round := range 2 {
+			for i := range n {
+				x.SetProperty(fmt.Sprint("p", i), fmt.Sprint(i, "/", round))
+			}
+		}
+		for i := range n {
+			if v, ok := x.Property(fmt.Sprint("p", i)); !ok || v != fmt.Sprint(i, "/1") {
+				t.Errorf("%d properties: p%d = %q, %v", n, i, v, ok)
+			}
+		}
+		if v, ok := x.Property("absent"); ok || v != "" {
+			t.Errorf("%d properties: an absent one reads %q, %v", n, v, ok)
+		}
+	}
+	x := &Exchange{}
+	if n := testing.AllocsPerRun(100, func() { x.SetProperty("user", "alice"); x.OnComplete(func(*Exchange) {}); x.Complete() }); n != 0 {
+		t.Errorf("a property and a completion cost %v allocations", n)
+	}
+}
+
+// Completion functions run in order, with the exchange, once.
+func TestCompleteRunsEachFunctionOnceInOrder(t *testing.T) {
+	x := &Exchange{}
+	var got []string
+	for _, name := range []string{"a", "b", "c"} {
+		x.OnComplete(func(c *Exchange) {
+			if c != x {
+				t.Errorf("%s: called with another exchange", name)
+			}
+			got = append(got, name)
+		})
+	}
+	x.Complete()
+	x.Complete()
+	if fmt.Sprint(got) != "[a b c]" {
+		t.Errorf("ran %v", got)
 	}
 }

@@ -196,7 +196,9 @@ func (m *Memory) update(key string, fn func(cur entry, ok bool, now int64) (next
 		held, present := s.m[key]
 		cur, ok := held, present && !held.expired(now)
 		if !ok {
-			cur = entry{}
+			// Absent to fn, which is not to read it, but may write over
+			// an expired value's buffer (see GCRA).
+			cur = entry{value: held.value}
 		}
 		next, store, err := fn(cur, ok, now)
 		if err == nil && store {
@@ -303,7 +305,18 @@ func (m *Memory) GCRA(_ context.Context, key string, interval time.Duration, bur
 		}
 		var next int64
 		d, next = gcra(tat, now, int64(interval), burst)
-		return entry{strconv.AppendInt(nil, next, 10), next}, d.Allowed, nil
+		// A TAT as long as the value before it (nanoseconds since 1970
+		// have had 19 digits since 2001) is written over that value's
+		// buffer: a value of the same size is always stored, Get returns
+		// copies, and every reader holds the shard's lock.
+		var buf [20]byte
+		v := strconv.AppendInt(buf[:0], next, 10)
+		if len(v) == len(e.value) {
+			v = e.value[:copy(e.value, v)]
+		} else {
+			v = bytes.Clone(v)
+		}
+		return entry{v, next}, d.Allowed, nil
 	})
 	return d, err
 }

@@ -44,9 +44,10 @@ func (f *Filter) call(inst *instance, s *callState, fn api.Function, params ...u
 // callWith is call with the fuel to give the guest.
 func (f *Filter) callWith(inst *instance, s *callState, fn api.Function, fuel int64, params ...uint64) (uint64, error) {
 	// One clock read for the deadline, the sleeps' bound and the timer.
-	start := time.Now()
+	start := monotonicNow()
 	deadline := start.Add(f.spec.Timeout.D())
 	inst.ctx.Context, inst.ctx.s = context.Background(), s
+	s.values = &inst.values
 	s.logLines, s.logBytes, s.logDropped = 0, 0, 0
 	inst.deadline.set(deadline)
 	s.deadline = deadline
@@ -174,6 +175,7 @@ func (s *callState) requestID() string {
 // request (and, in the response phase, the response) of one exchange.
 type callState struct {
 	f        *Filter
+	values   *headerValues // the instance's
 	x        *exchange.Exchange
 	w        http.ResponseWriter // request phase: where an answer goes
 	resp     *filter.Response    // response phase only
@@ -192,7 +194,7 @@ type callState struct {
 	logBytes      int  // and their bytes
 	logDropped    int  // lines dropped over the budget
 	spent         spent
-	deadline      time.Time // of the current call; zero when trusted (none)
+	deadline      time.Time // of the current call (monotonicNow)
 	complete      bool      // lintel_on_complete: the response is complete
 
 	outResp *http.Response // the last http_call's response
@@ -319,6 +321,17 @@ const (
 	maxLogBytes = 32 << 10 // bytes of all the lines of one call
 )
 
+// clockEpoch anchors monotonicNow.
+var clockEpoch = time.Now()
+
+// monotonicNow is the time now for the host's deadlines, durations and
+// memo lifetimes: read from the monotonic clock alone, its wall reading
+// derived from it, so it is no date to show or store. time.Now reads
+// both clocks, and on a virtual machine each read is a slow call (about
+// 65 ns on kvm-clock); the time.Since of a time with a monotonic reading
+// makes one.
+func monotonicNow() time.Time { return clockEpoch.Add(time.Since(clockEpoch)) }
+
 // callDeadline is when an instance's current call must end its waits. A
 // guest's sleep (WASI poll_oneoff, which wazero serves with time.Sleep
 // and no context) ends by it: one that would outlast it sleeps what is
@@ -333,7 +346,7 @@ func (d *callDeadline) set(t time.Time) { d.unixNano.Store(t.UnixNano()) }
 func (d *callDeadline) sleep(ns int64) {
 	d.waiting.Add(1)
 	defer d.waiting.Add(-1)
-	left := d.unixNano.Load() - time.Now().UnixNano()
+	left := d.unixNano.Load() - monotonicNow().UnixNano()
 	if ns <= left {
 		time.Sleep(time.Duration(ns))
 		return

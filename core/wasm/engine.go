@@ -179,6 +179,7 @@ func (e *Engine) New(spec *config.Filter) (filter.Filter, error) {
 		memoHits:     e.m.memoCounter(spec.Name),
 		metricIDs:    map[string]int{},
 	}
+	f.completeFn = f.complete
 	if spec.Outbound != nil {
 		f.client = &http.Client{
 			Timeout: spec.Outbound.Timeout.D(),

@@ -50,6 +50,9 @@ type Filter struct {
 	declared     atomic.Uint32
 	initFeatures atomic.Uint32
 	onComplete   bool // the guest exports lintel_on_complete
+	// completeFn is f.complete, made once: registered on every exchange
+	// the guest completes, it allocates nothing there.
+	completeFn func(*exchange.Exchange)
 
 	state        state.Store
 	warnings     ratelog.Limiter // of the host's repeated warnings
@@ -105,7 +108,7 @@ func (f *Filter) Request(x *exchange.Exchange, w http.ResponseWriter) (bool, fil
 	if d&declareNoRequest != 0 {
 		// Nothing to run now: no instance, no call.
 		if f.onComplete && d&declareOnComplete != 0 {
-			x.OnComplete(func() { f.complete(x) })
+			x.OnComplete(f.completeFn)
 		}
 		if d&declareNoResponse != 0 {
 			return true, nil, nil
@@ -113,7 +116,7 @@ func (f *Filter) Request(x *exchange.Exchange, w http.ResponseWriter) (bool, fil
 		if f.initFeatures.Load()&featureBufferResponse != 0 {
 			x.BufferResponse = true
 		}
-		return true, &pending{f: f, s: callState{f: f, x: x, w: w}}, nil
+		return true, newPending(f, x, w), nil
 	}
 	if f.initFeatures.Load()&featureBufferRequest != 0 {
 		// A guest that reads bodies gets the body read first, under the
@@ -137,9 +140,9 @@ func (f *Filter) Request(x *exchange.Exchange, w http.ResponseWriter) (bool, fil
 	// that phase may run on any instance.
 	memoizable := d&declareMemoizable != 0 && d&(declareNoResponse|declareStateless) != 0
 	if memoizable {
-		if e := f.memo.lookup(x.Request.Header, x.Request.Host, time.Now()); e != nil {
+		if e := f.memo.lookup(x.Request.Header, x.Request.Host, monotonicNow()); e != nil {
 			if f.onComplete && d&declareOnComplete != 0 {
-				x.OnComplete(func() { f.complete(x) })
+				x.OnComplete(f.completeFn)
 			}
 			f.replay(x, e, nil)
 			f.memoHit()
@@ -149,7 +152,9 @@ func (f *Filter) Request(x *exchange.Exchange, w http.ResponseWriter) (bool, fil
 			if f.initFeatures.Load()&featureBufferResponse != 0 {
 				x.BufferResponse = true
 			}
-			return true, &pending{f: f, s: callState{f: f, x: x, w: w}, reqCtx: e.reqCtx}, nil
+			p := newPending(f, x, w)
+			p.reqCtx = e.reqCtx
+			return true, p, nil
 		}
 	}
 	inst, err := f.pool.get(x.Request.Context())
@@ -175,11 +180,11 @@ func (f *Filter) Request(x *exchange.Exchange, w http.ResponseWriter) (bool, fil
 		s = &inst.spare
 		*s = callState{f: f, x: x, w: w}
 	} else {
-		p = &pending{f: f, s: callState{f: f, x: x, w: w}}
+		p = newPending(f, x, w)
 		s = &p.s
 	}
 	if f.onComplete && d&declareOnComplete != 0 {
-		x.OnComplete(func() { f.complete(x) })
+		x.OnComplete(f.completeFn)
 	}
 	if f.initFeatures.Load()&featureBufferResponse != 0 {
 		x.BufferResponse = true
@@ -194,7 +199,7 @@ func (f *Filter) Request(x *exchange.Exchange, w http.ResponseWriter) (bool, fil
 	if s.rec != nil {
 		if err == nil && uint32(ctxNext)&1 == 1 && len(s.answerBody) == 0 {
 			s.rec.reqCtx = uint32(ctxNext >> 32)
-			f.memo.store(x.Request.Header, x.Request.Host, s.rec, time.Now())
+			f.memo.store(x.Request.Header, x.Request.Host, s.rec, monotonicNow())
 		}
 		s.rec = nil
 	}
@@ -226,7 +231,9 @@ func (f *Filter) Request(x *exchange.Exchange, w http.ResponseWriter) (bool, fil
 	case d&declareNoResponse != 0:
 		f.pool.put(inst)
 		if len(body) > 0 {
-			return true, &pending{f: f, prefix: body, skipGuest: true}, nil
+			p := newPending(f, x, w)
+			p.prefix, p.skipGuest = body, true
+			return true, p, nil
 		}
 		return true, nil, nil
 	case d&declareStateless != 0:
@@ -285,6 +292,17 @@ type pending struct {
 	skipGuest bool
 }
 
+// pendings recycles pending: filter.Pending's contract (released
+// exactly once, not used after) lets Release put one back.
+var pendings = sync.Pool{New: func() any { return new(pending) }}
+
+// newPending is a hold of f on exchange x, between its two phases.
+func newPending(f *Filter, x *exchange.Exchange, w http.ResponseWriter) *pending {
+	p := pendings.Get().(*pending)
+	p.f, p.s = f, callState{f: f, x: x, w: w}
+	return p
+}
+
 // Response runs handle_response. See filter.Pending.
 func (p *pending) Response(x *exchange.Exchange, r *filter.Response) error {
 	if p.prefix != nil && r.Buffered {
@@ -299,7 +317,7 @@ func (p *pending) Response(x *exchange.Exchange, r *filter.Response) error {
 	// error response (is_error is not part of the key).
 	memoizable := inst == nil && !r.Error && f.declared.Load()&declareMemoizable != 0
 	if memoizable {
-		if e := f.respMemo.lookup(r.Header, "", time.Now()); e != nil {
+		if e := f.respMemo.lookup(r.Header, "", monotonicNow()); e != nil {
 			f.replay(x, e, r.Header)
 			f.memoHit()
 			return nil
@@ -324,7 +342,7 @@ func (p *pending) Response(x *exchange.Exchange, r *filter.Response) error {
 	_, err := f.call(inst, &p.s, inst.handleResponse, uint64(p.reqCtx), isError)
 	if p.s.rec != nil {
 		if err == nil {
-			f.respMemo.store(r.Header, "", p.s.rec, time.Now())
+			f.respMemo.store(r.Header, "", p.s.rec, monotonicNow())
 		}
 		p.s.rec = nil
 	}
@@ -342,12 +360,13 @@ func (f *Filter) memoHit() {
 	}
 }
 
-// Release returns a pinned instance to the pool.
+// Release returns a pinned instance to the pool, and p to pendings.
 func (p *pending) Release() {
 	if p.inst != nil {
 		p.f.pool.put(p.inst)
-		p.inst = nil
 	}
+	*p = pending{}
+	pendings.Put(p)
 }
 
 // initFuel is the fuel of an instance's initialisation: a Go guest's

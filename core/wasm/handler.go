@@ -254,17 +254,59 @@ func (s *callState) writableHeaders(kind uint32, fn string) http.Header {
 	return h
 }
 
-func (s *callState) headerField(mod api.Module, stack []uint64, fn string) (name, value string) {
+// headerField reads the name (canonical) and, when the call has one, the
+// value of a header change; the value comes as a header holds it, shared
+// with the headers the instance set the same value in before (see
+// headerValues).
+func (s *callState) headerField(mod api.Module, stack []uint64, fn string) (name string, values []string) {
 	name = s.f.headerKey(read(mod, uint32(stack[1]), uint32(stack[2]), fn), fn)
 	if len(stack) > 3 {
-		value = readString(mod, uint32(stack[3]), uint32(stack[4]), fn)
-		s.spend(fn, "headers", &s.spent.headers, len(name)+len(value), int(s.f.spec.Limits.Headers))
+		b := read(mod, uint32(stack[3]), uint32(stack[4]), fn)
+		if hasLineBreakOrNUL(b) {
+			fail("%s: header %s: value contains CR, LF or NUL", fn, name)
+		}
+		values = s.values.get(name, b)
+		s.spend(fn, "headers", &s.spent.headers, len(name)+len(b), int(s.f.spec.Limits.Headers))
 		s.spend(fn, "header_values", &s.spent.headerValues, 1, s.f.spec.Limits.HeaderValues)
 	}
-	if strings.ContainsAny(value, "\r\n\x00") {
-		fail("%s: header %s: value contains CR, LF or NUL", fn, name)
+	return name, values
+}
+
+// headerValues is an instance's last value set in each header it set, as
+// a header holds it ([]string{value}): a guest that sets the same value
+// on every request (a constant header, RateLimit-Policy) shares one slice
+// rather than copying the value each time. Sharing is safe because
+// nothing changes a header's values in place: a set replaces them, an add
+// appends (and appending to a full slice copies it).
+type headerValues map[string][]string
+
+// maxHeaderValueNames bounds an instance's headerValues.
+const maxHeaderValueNames = 64
+
+// get returns the values slice of value b in header name.
+func (c *headerValues) get(name string, b []byte) []string {
+	last, ok := (*c)[name]
+	if ok && last[0] == string(b) { // compared without a copy
+		return last
 	}
-	return name, value
+	values := []string{string(b)}
+	if *c == nil {
+		*c = headerValues{}
+	}
+	if ok || len(*c) < maxHeaderValueNames {
+		(*c)[name] = values
+	}
+	return values
+}
+
+// hasLineBreakOrNUL reports whether v holds CR, LF or NUL.
+func hasLineBreakOrNUL(v []byte) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c == '\r' || c == '\n' || c == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // maxHeaderKeys bounds a filter's cache of canonical header names: a
@@ -326,14 +368,24 @@ func changeHeader(ctx context.Context, mod api.Module, stack []uint64, fn string
 	s := req(ctx, fn)
 	kind := uint32(stack[0])
 	h := s.writableHeaders(kind, fn)
-	name, value := s.headerField(mod, stack, fn)
-	if kind == headerKindRequest {
+	name, values := s.headerField(mod, stack, fn)
+	var value string
+	if values != nil {
+		value = values[0]
+	}
+	switch {
+	case op == opSetHeader && (kind != headerKindRequest || name != "Host"):
+		h[name] = values
+		if kind == headerKindRequest {
+			s.x.DropSpellings(name)
+		}
+	case kind == headerKindRequest:
 		changeRequestHeader(s.x, op, name, value)
-	} else {
+	default:
 		changeHeaderIn(h, op, name, value)
 	}
 	if s.phaseHeaders(kind) {
-		s.rec.add(memoOp{kind: op, name: name, value: value})
+		s.rec.add(memoOp{kind: op, name: name, value: value, values: values})
 	} else {
 		s.rec.spoil()
 	}

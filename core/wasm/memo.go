@@ -38,6 +38,9 @@ type memoOp struct {
 	value  string
 	metric metric
 	v      float64
+	// values is a set header's value as a header holds it, shared by
+	// every replay (see headerValues).
+	values []string
 }
 
 type memoKind uint8
@@ -223,13 +226,18 @@ func (m *memoTable) store(h http.Header, host string, r *recording, now time.Tim
 // header changes to the request, or to resp when it is a response
 // phase's.
 func (f *Filter) replay(x *exchange.Exchange, e *memoEntry, resp http.Header) {
-	for _, op := range e.ops {
+	for i := range e.ops {
+		op := &e.ops[i]
 		switch op.kind {
 		case opSetHeader, opAddHeader, opRemoveHeader:
-			if resp != nil {
-				changeHeaderIn(resp, op.kind, op.name, op.value)
-			} else {
+			switch {
+			case resp != nil:
+				op.apply(resp)
+			case op.name == "Host":
 				changeRequestHeader(x, op.kind, op.name, op.value)
+			default:
+				op.apply(x.Request.Header)
+				x.DropSpellings(op.name)
 			}
 		case opSetProperty:
 			x.SetProperty(op.name, op.value)
@@ -237,6 +245,16 @@ func (f *Filter) replay(x *exchange.Exchange, e *memoEntry, resp http.Header) {
 			updateMetric(f, op.metric, op.v, op.name)
 		}
 	}
+}
+
+// apply makes a memoized header change in h, a set with its shared
+// values.
+func (op *memoOp) apply(h http.Header) {
+	if op.kind == opSetHeader {
+		h[op.name] = op.values
+		return
+	}
+	changeHeaderIn(h, op.kind, op.name, op.value)
 }
 
 // changeRequestHeader sets, adds or removes a request header named name

@@ -21,7 +21,7 @@ func memoHeader(auth ...string) http.Header {
 func recorded(auth []string, ttl time.Duration) *recording {
 	r := &recording{memoize: true, names: []string{"authorization"}, ttl: ttl}
 	r.read("Authorization", auth)
-	r.add(memoOp{kind: opSetHeader, name: "X-User", value: "alice"})
+	r.add(memoOp{kind: opSetHeader, name: "X-User", value: "alice", values: []string{"alice"}})
 	return r
 }
 
@@ -137,5 +137,31 @@ func TestResponsePhaseMemoKeyedByResponseHeaders(t *testing.T) {
 		if h.Get("X-Call") != c.call || h.Get("X-Seen") != c.up {
 			t.Errorf("response %d (X-Up %q, error %v): X-Call %q X-Seen %q; want %q %q", i, c.up, c.isError, h.Get("X-Call"), h.Get("X-Seen"), c.call, c.up)
 		}
+	}
+}
+
+// An instance that sets the same header value again shares the slice it
+// set before, and the headers sharing it stay as set when one of them
+// gets another value added or is set anew.
+func TestHeaderValuesSharedStayAsSet(t *testing.T) {
+	var c headerValues
+	const name = "Ratelimit-Policy"
+	h1, h2 := http.Header{}, http.Header{}
+	h1[name] = c.get(name, []byte(`"default";q=100`))
+	h2[name] = c.get(name, []byte(`"default";q=100`))
+	if &h1[name][0] != &h2[name][0] {
+		t.Error("a value set again was copied")
+	}
+	if n := testing.AllocsPerRun(100, func() { c.get(name, []byte(`"default";q=100`)) }); n != 0 {
+		t.Errorf("a value set again costs %v allocations", n)
+	}
+	h1.Add(name, "other")
+	changeHeaderIn(h1, opAddHeader, name, "third")
+	if got := h2.Values(name); len(got) != 1 || got[0] != `"default";q=100` {
+		t.Errorf("adding to one header changed the other: %q", got)
+	}
+	h3 := http.Header{name: c.get(name, []byte("changed"))}
+	if h3.Get(name) != "changed" || h2.Get(name) != `"default";q=100` {
+		t.Errorf("a new value: %q, and the earlier header now %q", h3.Get(name), h2.Get(name))
 	}
 }

@@ -34,8 +34,9 @@ type instance struct {
 	broken         bool // trapped, timed out or misbehaved: never reused
 	recycle        bool // handed to the worker to be closed
 	ctx            stateContext
-	stack          [2]uint64 // params and results of calls into the guest
-	idleRound      uint64    // the pool's reap round when it went idle
+	values         headerValues // the values it last set, by header
+	stack          [2]uint64    // params and results of calls into the guest
+	idleRound      uint64       // the pool's reap round when it went idle
 	// The state of a call that ends with it (a completion, the request
 	// phase of a guest without a response phase), for whoever holds the
 	// instance.
@@ -389,7 +390,7 @@ func (p *pool) create() (*instance, error) {
 	// Initialisation gets more fuel (the module starts with it) and
 	// time for its waits than a request's call: a Go guest's runtime
 	// start-up is far more work than a handler.
-	initDeadline := time.Now().Add(max(10*f.spec.Timeout.D(), initTimeout))
+	initDeadline := monotonicNow().Add(max(10*f.spec.Timeout.D(), initTimeout))
 	deadline.set(initDeadline)
 	ctx := &stateContext{Context: experimental.WithMemoryAllocator(context.Background(), memoryAllocator), s: &callState{f: f, deadline: initDeadline}}
 	var inst *instance
