@@ -327,9 +327,9 @@ var clockEpoch = time.Now()
 // monotonicNow is the time now for the host's deadlines, durations and
 // memo lifetimes: read from the monotonic clock alone, its wall reading
 // derived from it, so it is no date to show or store. time.Now reads
-// both clocks, and on a virtual machine each read is a slow call (about
-// 65 ns on kvm-clock); the time.Since of a time with a monotonic reading
-// makes one.
+// both clocks, and on a virtual machine each read is a slow call; the
+// time.Since of a time with a monotonic reading makes one (38 ns a read
+// here, against time.Now's 55, on kvm-clock).
 func monotonicNow() time.Time { return clockEpoch.Add(time.Since(clockEpoch)) }
 
 // callDeadline is when an instance's current call must end its waits. A
