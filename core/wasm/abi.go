@@ -123,6 +123,11 @@ const (
 	// phase; the host records what each such call does so it can
 	// replay it (memo.go).
 	declareMemoizable = 1 << 4
+	// declareBatchComplete: lintel_on_complete reads only properties
+	// and the request's headers, and may run after the request's handler
+	// returned, in a batch with other requests' completions
+	// (complete.go).
+	declareBatchComplete = 1 << 5
 )
 
 // Feature flags of enable_features.

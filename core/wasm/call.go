@@ -196,6 +196,7 @@ type callState struct {
 	spent         spent
 	deadline      time.Time // of the current call (monotonicNow)
 	complete      bool      // lintel_on_complete: the response is complete
+	batched       bool      // and the handler may have returned (declareBatchComplete)
 
 	outResp *http.Response // the last http_call's response
 	outBody []byte

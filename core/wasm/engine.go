@@ -180,6 +180,7 @@ func (e *Engine) New(spec *config.Filter) (filter.Filter, error) {
 		metricIDs:    map[string]int{},
 	}
 	f.completeFn = f.complete
+	f.completions.delay = completeDelay
 	if spec.Outbound != nil {
 		f.client = &http.Client{
 			Timeout: spec.Outbound.Timeout.D(),

@@ -20,7 +20,6 @@ import (
 	"github.com/lintelhq/lintel/core/filter"
 	"github.com/lintelhq/lintel/core/problem"
 	"github.com/lintelhq/lintel/core/state"
-	"github.com/lintelhq/lintel/core/tracing"
 	"github.com/lintelhq/lintel/internal/ratelog"
 )
 
@@ -52,7 +51,8 @@ type Filter struct {
 	onComplete   bool // the guest exports lintel_on_complete
 	// completeFn is f.complete, made once: registered on every exchange
 	// the guest completes, it allocates nothing there.
-	completeFn func(*exchange.Exchange)
+	completeFn  func(*exchange.Exchange)
+	completions completions // batched lintel_on_complete calls
 
 	state        state.Store
 	warnings     ratelog.Limiter // of the host's repeated warnings
@@ -84,6 +84,7 @@ func (f *Filter) Stats() (live, idle int) { return f.pool.stats() }
 // Close closes the pool; the runtime and the output close when the last
 // instance in use comes back.
 func (f *Filter) Close() error {
+	f.closeCompletions()
 	if f.pool != nil {
 		f.pool.close()
 		return nil
@@ -246,29 +247,6 @@ func (f *Filter) Request(x *exchange.Exchange, w http.ResponseWriter) (bool, fil
 		p.prefix = body
 	}
 	return true, p, nil
-}
-
-// complete calls lintel_on_complete once the response is complete.
-func (f *Filter) complete(x *exchange.Exchange) {
-	if x.TraceID != "" {
-		if span := tracing.Phase(x.Request.Context(), f.name, "complete"); span != nil {
-			defer span.End()
-		}
-	}
-	inst, err := f.pool.get(x.Request.Context())
-	if err != nil {
-		f.log.Warn("plugin completion skipped", "error", err, "request_id", x.RequestID)
-		return
-	}
-	defer f.pool.put(inst)
-	// The response as sent, to read: a completion changes nothing. The
-	// call's state lives in the instance, held until the call returns.
-	inst.spareResp = filter.Response{Status: x.Status, Header: x.ResponseHeader}
-	s := &inst.spare
-	*s = callState{f: f, x: x, complete: true, resp: &inst.spareResp}
-	if _, err := f.call(inst, s, inst.onComplete); err != nil {
-		f.log.Error("filter failed", "phase", "complete", "error", err, "request_id", x.RequestID)
-	}
 }
 
 // failed applies on_error to a plugin failure.

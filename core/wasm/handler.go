@@ -195,6 +195,9 @@ func (s *callState) headers(kind uint32, fn string) http.Header {
 	case headerKindRequest:
 		return s.x.Request.Header
 	case headerKindResponse:
+		if s.batched {
+			fail("%s: a batched lintel_on_complete cannot read the response's headers (declare flag 32)", fn)
+		}
 		if s.resp != nil {
 			return s.resp.Header
 		}

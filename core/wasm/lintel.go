@@ -24,7 +24,7 @@ var lintelFuncs = []hostFunc{
 		stack[0] = lintelABIVersion
 	}},
 	{fnDeclare, []api.ValueType{i32}, nil, func(ctx context.Context, _ api.Module, stack []uint64) {
-		stateOf(ctx).f.declared.Or(uint32(stack[0]) & (declareStateless | declareNoResponse | declareOnComplete | declareNoRequest | declareMemoizable))
+		stateOf(ctx).f.declared.Or(uint32(stack[0]) & (declareStateless | declareNoResponse | declareOnComplete | declareNoRequest | declareMemoizable | declareBatchComplete))
 	}},
 	{fnNow, nil, []api.ValueType{i64}, func(_ context.Context, _ api.Module, stack []uint64) {
 		stack[0] = uint64(time.Now().UnixNano())

@@ -640,3 +640,63 @@ func TestDepthBudgetComesBackAfterEachCall(t *testing.T) {
 		f.pool.put(inst)
 	}
 }
+
+// A guest that declared batched completions (flag 32) has them made
+// completeBatch at a time, in order, when the last of them completes; a
+// batch not full is made completeDelay after its first completion, and
+// every queued one when the filter closes. A batched completion cannot
+// read the response's headers: that call fails, the others in its batch
+// are made.
+func TestBatchedCompletions(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out.log")
+	f := load(t, "batch_complete", fmt.Sprintf("output = %q", out))
+	f.completions.delay = time.Hour
+	complete := func(n int, hdr ...string) {
+		t.Helper()
+		x, w := newExchange()
+		x.Request.Header.Set("X-N", strconv.Itoa(n))
+		for i := 0; i+1 < len(hdr); i += 2 {
+			x.Request.Header.Set(hdr[i], hdr[i+1])
+		}
+		if next, p, err := f.Request(x, w); err != nil || !next || p != nil {
+			t.Fatalf("Request: %v %v %v", next, p, err)
+		}
+		x.Status = 200
+		x.Complete()
+	}
+	lines := func() string {
+		t.Helper()
+		f.output.flush()
+		b, _ := os.ReadFile(out)
+		return strings.ReplaceAll(string(b), "\x00", "")
+	}
+	var want strings.Builder
+	for n := range completeBatch - 1 {
+		complete(n)
+		fmt.Fprintf(&want, "n=%d\n", n)
+	}
+	if got := lines(); got != "" {
+		t.Fatalf("lines before the batch was full: %q", got)
+	}
+	complete(completeBatch-1, "X-Response", "1") // fails: reads a response header
+	complete(completeBatch)                      // the next batch
+	if got := lines(); got != want.String() {
+		t.Errorf("a full batch wrote %q, want %q", got, want.String())
+	}
+	f.Close()
+	fmt.Fprintf(&want, "n=%d\n", completeBatch)
+	if got := lines(); got != want.String() {
+		t.Errorf("after the filter closed: %q, want %q", got, want.String())
+	}
+
+	f = load(t, "batch_complete", fmt.Sprintf("output = %q", out))
+	f.completions.delay = 10 * time.Millisecond
+	complete(100)
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.HasSuffix(lines(), "n=100\n") && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := lines(); !strings.HasSuffix(got, "n=100\n") {
+		t.Errorf("a lone completion was not made after its delay: %q", got)
+	}
+}

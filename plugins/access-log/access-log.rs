@@ -74,8 +74,9 @@ pub extern "C" fn _initialize() {
     let mut c = lintel::configure("access-log", load);
     c.lines = lintel::metric(MetricKind::Counter, "access_log_lines_total", "Access log lines written or dropped.", &["result"]);
     CONFIG.with(|cell| *cell.borrow_mut() = Some(c));
-    // Nothing happens before the response is complete.
-    lintel::declare(lintel::STATELESS | lintel::NO_RESPONSE | lintel::NO_REQUEST | lintel::ON_COMPLETE);
+    // Nothing happens before the response is complete; a line needs
+    // properties and request headers only, so lines are made in batches.
+    lintel::declare(lintel::STATELESS | lintel::NO_RESPONSE | lintel::NO_REQUEST | lintel::ON_COMPLETE | lintel::BATCH_COMPLETE);
 }
 
 #[no_mangle]

@@ -107,6 +107,12 @@ pub const NO_REQUEST: i32 = 8;
 /// `declare` flag: a phase's call may end with `memoize`; with
 /// `NO_RESPONSE`, or with `STATELESS` for both phases.
 pub const MEMOIZABLE: i32 = 16;
+/// `declare` flag: `lintel_on_complete` reads only properties and the
+/// request's headers, so the host may call it after the request is done,
+/// in a batch with other requests' completions (cheaper: the guest's code
+/// and memory are still in the CPU's caches). The response's headers
+/// cannot be read there.
+pub const BATCH_COMPLETE: i32 = 32;
 /// `enable_features` flags.
 pub const BUFFER_REQUEST: u32 = 1;
 pub const BUFFER_RESPONSE: u32 = 2;
