@@ -50,7 +50,7 @@ func (f *Filter) complete(x *exchange.Exchange) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		f.completeNow([]*exchange.Exchange{x}, true)
+		f.completeNow([]*exchange.Exchange{x}, false)
 		return
 	}
 	if c.queue == nil {

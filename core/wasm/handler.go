@@ -283,8 +283,13 @@ func (s *callState) headerField(mod api.Module, stack []uint64, fn string) (name
 // appends (and appending to a full slice copies it).
 type headerValues map[string][]string
 
-// maxHeaderValueNames bounds an instance's headerValues.
-const maxHeaderValueNames = 64
+// An instance's headerValues holds at most maxHeaderValueNames names and
+// values of at most maxHeaderValueSize bytes: what it keeps is small
+// whatever the guest sets.
+const (
+	maxHeaderValueNames = 64
+	maxHeaderValueSize  = 256
+)
 
 // get returns the values slice of value b in header name.
 func (c *headerValues) get(name string, b []byte) []string {
@@ -296,7 +301,12 @@ func (c *headerValues) get(name string, b []byte) []string {
 	if *c == nil {
 		*c = headerValues{}
 	}
-	if ok || len(*c) < maxHeaderValueNames {
+	switch {
+	case len(b) > maxHeaderValueSize:
+		if ok {
+			delete(*c, name)
+		}
+	case ok || len(*c) < maxHeaderValueNames:
 		(*c)[name] = values
 	}
 	return values

@@ -1,6 +1,7 @@
 package wasm
 
 import (
+	"bytes"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -163,5 +164,10 @@ func TestHeaderValuesSharedStayAsSet(t *testing.T) {
 	h3 := http.Header{name: c.get(name, []byte("changed"))}
 	if h3.Get(name) != "changed" || h2.Get(name) != `"default";q=100` {
 		t.Errorf("a new value: %q, and the earlier header now %q", h3.Get(name), h2.Get(name))
+	}
+	// A large value is not kept by the instance.
+	c.get(name, bytes.Repeat([]byte("v"), maxHeaderValueSize+1))
+	if _, kept := c[name]; kept {
+		t.Error("the instance keeps a value over maxHeaderValueSize")
 	}
 }
