@@ -32,7 +32,6 @@ type completions struct {
 	delay  time.Duration // completeDelay; tests change it
 	mu     sync.Mutex
 	queue  []*exchange.Exchange
-	spare  []*exchange.Exchange // the last batch's slice, for the next queue
 	timer  *time.Timer
 	closed bool // the filter closed: completions run at once
 }
@@ -54,30 +53,28 @@ func (f *Filter) complete(x *exchange.Exchange) {
 		return
 	}
 	if c.queue == nil {
-		c.queue, c.spare = c.spare[:0], nil
+		c.queue = make([]*exchange.Exchange, 0, completeBatch)
 	}
 	c.queue = append(c.queue, x)
-	if len(c.queue) < completeBatch {
-		if len(c.queue) == 1 {
-			if c.timer == nil {
-				c.timer = time.AfterFunc(c.delay, f.flushCompletions)
-			} else {
-				c.timer.Reset(c.delay)
-			}
+	switch len(c.queue) {
+	case 1:
+		if c.timer == nil {
+			c.timer = time.AfterFunc(c.delay, f.flushCompletions)
+		} else {
+			c.timer.Reset(c.delay)
 		}
+	case completeBatch:
+		c.timer.Stop()
 		c.mu.Unlock()
+		f.flushCompletions()
 		return
 	}
-	batch := c.queue
-	c.queue = nil
-	c.timer.Stop()
 	c.mu.Unlock()
-	f.completeNow(batch, true)
-	f.recycleBatch(batch)
 }
 
-// flushCompletions makes the queued completions' calls now: when the
-// first has waited completeDelay, and when the filter closes.
+// flushCompletions makes the queued completions' calls now: when a
+// batch is full, when its first has waited completeDelay, and when the
+// filter closes.
 func (f *Filter) flushCompletions() {
 	c := &f.completions
 	c.mu.Lock()
@@ -86,7 +83,6 @@ func (f *Filter) flushCompletions() {
 	c.mu.Unlock()
 	if len(batch) > 0 {
 		f.completeNow(batch, true)
-		f.recycleBatch(batch)
 	}
 }
 
@@ -101,15 +97,6 @@ func (f *Filter) closeCompletions() {
 	}
 	c.mu.Unlock()
 	f.flushCompletions()
-}
-
-// recycleBatch keeps a batch's slice, emptied, for a later queue.
-func (f *Filter) recycleBatch(batch []*exchange.Exchange) {
-	clear(batch)
-	c := &f.completions
-	c.mu.Lock()
-	c.spare = batch[:0]
-	c.mu.Unlock()
 }
 
 // completeNow calls lintel_on_complete for each exchange, in order, on

@@ -382,23 +382,13 @@ func changeHeader(ctx context.Context, mod api.Module, stack []uint64, fn string
 	kind := uint32(stack[0])
 	h := s.writableHeaders(kind, fn)
 	name, values := s.headerField(mod, stack, fn)
-	var value string
-	if values != nil {
-		value = values[0]
-	}
-	switch {
-	case op == opSetHeader && (kind != headerKindRequest || name != "Host"):
-		h[name] = values
-		if kind == headerKindRequest {
-			s.x.DropSpellings(name)
-		}
-	case kind == headerKindRequest:
-		changeRequestHeader(s.x, op, name, value)
-	default:
-		changeHeaderIn(h, op, name, value)
+	if kind == headerKindRequest {
+		changeRequestHeader(s.x, op, name, values)
+	} else {
+		changeHeaderIn(h, op, name, values)
 	}
 	if s.phaseHeaders(kind) {
-		s.rec.add(memoOp{kind: op, name: name, value: value, values: values})
+		s.rec.add(memoOp{kind: op, name: name, values: values})
 	} else {
 		s.rec.spoil()
 	}

@@ -35,11 +35,11 @@ import (
 type memoOp struct {
 	kind   memoKind
 	name   string // a header's or property's name; a metric series' key
-	value  string
+	value  string // a property's value
 	metric metric
 	v      float64
-	// values is a set header's value as a header holds it, shared by
-	// every replay (see headerValues).
+	// values is a header's value as a header holds it, shared by every
+	// replay (see headerValues); nil for a removal.
 	values []string
 }
 
@@ -230,14 +230,10 @@ func (f *Filter) replay(x *exchange.Exchange, e *memoEntry, resp http.Header) {
 		op := &e.ops[i]
 		switch op.kind {
 		case opSetHeader, opAddHeader, opRemoveHeader:
-			switch {
-			case resp != nil:
-				op.apply(resp)
-			case op.name == "Host":
-				changeRequestHeader(x, op.kind, op.name, op.value)
-			default:
-				op.apply(x.Request.Header)
-				x.DropSpellings(op.name)
+			if resp != nil {
+				changeHeaderIn(resp, op.kind, op.name, op.values)
+			} else {
+				changeRequestHeader(x, op.kind, op.name, op.values)
 			}
 		case opSetProperty:
 			x.SetProperty(op.name, op.value)
@@ -247,39 +243,32 @@ func (f *Filter) replay(x *exchange.Exchange, e *memoEntry, resp http.Header) {
 	}
 }
 
-// apply makes a memoized header change in h, a set with its shared
-// values.
-func (op *memoOp) apply(h http.Header) {
-	if op.kind == opSetHeader {
-		h[op.name] = op.values
-		return
-	}
-	changeHeaderIn(h, op.kind, op.name, op.value)
-}
-
 // changeRequestHeader sets, adds or removes a request header named name
 // (canonical), as the http_handler functions do: Host is the request's
 // Host, and a name a filter changed keeps no other spelling (X_User
-// beside X-User).
-func changeRequestHeader(x *exchange.Exchange, kind memoKind, name, value string) {
+// beside X-User). values is as for changeHeaderIn.
+func changeRequestHeader(x *exchange.Exchange, kind memoKind, name string, values []string) {
 	if name == "Host" {
-		if kind == opRemoveHeader {
-			value = ""
+		x.Request.Host = ""
+		if kind != opRemoveHeader {
+			x.Request.Host = values[0]
 		}
-		x.Request.Host = value
 		return
 	}
-	changeHeaderIn(x.Request.Header, kind, name, value)
+	changeHeaderIn(x.Request.Header, kind, name, values)
 	x.DropSpellings(name)
 }
 
 // changeHeaderIn sets, adds or removes header name (canonical) in h.
-func changeHeaderIn(h http.Header, kind memoKind, name, value string) {
+// values is the value as a header holds it ([]string{value}; nil to
+// remove): a set stores that slice itself, which may be shared (see
+// headerValues), an add appends its value.
+func changeHeaderIn(h http.Header, kind memoKind, name string, values []string) {
 	switch kind {
 	case opSetHeader:
-		h[name] = []string{value}
+		h[name] = values
 	case opAddHeader:
-		h[name] = append(h[name], value)
+		h[name] = append(h[name], values[0])
 	case opRemoveHeader:
 		delete(h, name)
 	}

@@ -22,7 +22,7 @@ func memoHeader(auth ...string) http.Header {
 func recorded(auth []string, ttl time.Duration) *recording {
 	r := &recording{memoize: true, names: []string{"authorization"}, ttl: ttl}
 	r.read("Authorization", auth)
-	r.add(memoOp{kind: opSetHeader, name: "X-User", value: "alice", values: []string{"alice"}})
+	r.add(memoOp{kind: opSetHeader, name: "X-User", values: []string{"alice"}})
 	return r
 }
 
@@ -157,7 +157,7 @@ func TestHeaderValuesSharedStayAsSet(t *testing.T) {
 		t.Errorf("a value set again costs %v allocations", n)
 	}
 	h1.Add(name, "other")
-	changeHeaderIn(h1, opAddHeader, name, "third")
+	changeHeaderIn(h1, opAddHeader, name, []string{"third"})
 	if got := h2.Values(name); len(got) != 1 || got[0] != `"default";q=100` {
 		t.Errorf("adding to one header changed the other: %q", got)
 	}
